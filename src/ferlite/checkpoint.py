@@ -1,0 +1,95 @@
+"""Checkpoints: everything needed to rebuild a model and its preprocessing, safely loadable.
+
+A checkpoint is a plain dict of tensors and JSON-like values, so it loads with
+``torch.load(weights_only=True)``: no arbitrary objects are unpickled. Writes go to a
+temporary file first and are renamed into place, so an interrupted save never leaves a
+truncated checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import CheckpointError
+from .models import ModelCfg, create_model
+
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Atomically write ``state`` (a dict of tensors and plain values) to ``path``.
+
+    Example:
+        >>> save_checkpoint("runs/x/best.pth", make_checkpoint(model, "mobilenetv2_fer", {}))  # doctest: +SKIP
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def make_checkpoint(model: nn.Module, arch: str, model_kwargs: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The model part of a checkpoint: weights, architecture, constructor kwargs and cfg."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "arch": arch,
+        "model_kwargs": dict(model_kwargs),
+        "cfg": model.pretrained_cfg.to_dict(),
+        "model": model.state_dict(),
+        **extra,
+    }
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; a bad file gets a clear error.
+
+    Raises:
+        CheckpointError: naming the file and the problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable ferlite checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+    if not isinstance(state, dict) or "arch" not in state or "model" not in state or "cfg" not in state:
+        raise CheckpointError(f"{path}: not a ferlite checkpoint (a dict with arch, model and cfg)")
+    return state
+
+
+def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, ModelCfg, dict[str, Any]]:
+    """Rebuild the model of a checkpoint, in eval mode, with its preprocessing config.
+
+    Example:
+        >>> model, cfg, ckpt = model_from_checkpoint("runs/ref5/best.pth")  # doctest: +SKIP
+        >>> cfg.label_names  # doctest: +SKIP
+        ('angry', 'happy', 'neutral', 'sad', 'surprise')
+    """
+    state = load_checkpoint(path)
+    cfg = ModelCfg.from_dict(state["cfg"])
+    kwargs = dict(state.get("model_kwargs", {}))
+    kwargs.pop("pretrained", None)
+    kwargs["input_size"] = cfg.input_size
+    try:
+        model = create_model(state["arch"], num_classes=len(cfg.label_names), pretrained=False, **kwargs)
+        model.load_state_dict(state["model"])
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: weights do not fit {state['arch']} ({str(e)[:300]})") from None
+    model.pretrained_cfg = cfg
+    model.eval()
+    return model, cfg, state

@@ -1,0 +1,68 @@
+"""PyTorch datasets and loaders over a :class:`FaceDataset` (training side only)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .readers import FaceDataset
+
+
+class TorchFaceDataset(Dataset):
+    """Yields ``(image tensor, target)``; the target is the class index, or the soft
+    target distribution when ``soft=True`` and the dataset has one."""
+
+    def __init__(self, ds: FaceDataset, transform: Callable[[np.ndarray], np.ndarray], soft: bool = False) -> None:
+        if soft and ds.soft_labels is None:
+            raise ValueError("soft targets asked for, but this dataset has no vote distributions")
+        self.ds, self.transform, self.soft = ds, transform, soft
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int):
+        x = torch.from_numpy(self.transform(self.ds.images[i]))
+        if self.soft:
+            return x, torch.from_numpy(self.ds.soft_labels[i].astype(np.float32))
+        return x, int(self.ds.labels[i])
+
+
+def _seed_worker(_worker_id: int) -> None:
+    # Forked workers inherit one augmentation RNG state; without reseeding every
+    # worker would produce the same "random" augmentations.
+    info = torch.utils.data.get_worker_info()
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    transform = getattr(info.dataset.transform, "transform", None)
+    if transform is not None and hasattr(transform, "set_random_seed"):
+        transform.set_random_seed(seed)
+
+
+def make_loader(
+    ds: FaceDataset,
+    transform: Callable[[np.ndarray], np.ndarray],
+    batch_size: int,
+    shuffle: bool,
+    workers: int,
+    seed: int = 0,
+    soft: bool = False,
+) -> DataLoader:
+    """A DataLoader with reproducible shuffling and per-worker augmentation seeds.
+
+    Example:
+        >>> loader = make_loader(train, ClassificationPresetTrain(cfg), 64, True, workers=1)  # doctest: +SKIP
+    """
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        TorchFaceDataset(ds, transform, soft=soft),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=workers,
+        worker_init_fn=_seed_worker,
+        generator=generator,
+        persistent_workers=workers > 0,
+        drop_last=shuffle and len(ds) > batch_size,
+    )

@@ -1,0 +1,346 @@
+"""Readers for FER2013 (CSV and npz), FERPlus votes and class-per-folder image datasets.
+
+Every reader returns a :class:`FaceDataset` of grayscale uint8 faces with canonical class
+names. A corrupt row or image is reported by name, skipped and counted in
+``dataset.skipped``; with ``strict=True`` it raises :class:`DataError` instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import DataError
+from ..taxonomy import EMOTIONS, canonical
+
+_logger = logging.getLogger(__name__)
+
+# Our split names and FER2013's ``Usage`` values. PublicTest selects models,
+# PrivateTest is for final reports only.
+FER2013_USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+FER2013_CLASSES = EMOTIONS[:7]
+# fer2013new.csv columns after Usage and Image name.
+FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
+FERPLUS_CLASSES = tuple(canonical(c) for c in FERPLUS_COLUMNS[:8])
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm"}
+
+
+@dataclass
+class FaceDataset:
+    """Grayscale faces with integer labels into ``classes``.
+
+    Attributes:
+        images: uint8 array (N, H, W), or a list of (H, W) arrays when sizes differ.
+        labels: int64 (N,) index into ``classes``.
+        classes: canonical class names.
+        ids: a name per item (``row 17``, a file path) for messages and reports.
+        soft_labels: optional float32 (N, len(classes)) target distributions (FERPlus votes).
+        skipped: how many corrupt items the reader skipped.
+
+    Example:
+        >>> ds = read_fer2013_npz("shared/data/fer2013.npz", split="val")  # doctest: +SKIP
+        >>> len(ds), ds.classes[:2]  # doctest: +SKIP
+        (3589, ('angry', 'disgust'))
+    """
+
+    images: np.ndarray | list[np.ndarray]
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    ids: list[str] = field(default_factory=list)
+    soft_labels: np.ndarray | None = None
+    skipped: int = 0
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"images ({len(self.images)}) and labels ({len(self.labels)}) differ in length")
+        if self.soft_labels is not None and self.soft_labels.shape != (len(self.labels), len(self.classes)):
+            raise ValueError(f"soft_labels must have shape ({len(self.labels)}, {len(self.classes)}), got {self.soft_labels.shape}")
+        if not self.ids:
+            self.ids = [f"item {i}" for i in range(len(self.labels))]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def counts(self) -> dict[str, int]:
+        """Items per class, in ``classes`` order."""
+        n = np.bincount(self.labels, minlength=len(self.classes))
+        return {c: int(k) for c, k in zip(self.classes, n)}
+
+    def subset(self, index: np.ndarray) -> "FaceDataset":
+        """A new dataset with the items at ``index`` (ints or a bool mask), same classes."""
+        index = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, dtype=np.int64)
+        images = self.images[index] if isinstance(self.images, np.ndarray) else [self.images[i] for i in index]
+        soft = None if self.soft_labels is None else self.soft_labels[index]
+        return FaceDataset(images, self.labels[index], self.classes, [self.ids[i] for i in index], soft, self.skipped)
+
+    def select_classes(self, classes: tuple[str, ...] | None) -> "FaceDataset":
+        """Keep only ``classes`` (canonical names), relabelled 0..k-1 in the given order.
+
+        Soft targets are restricted to those classes and renormalised; items whose
+        distribution has no mass left are dropped.
+
+        Example:
+            >>> ds.select_classes(("angry", "happy")).classes  # doctest: +SKIP
+            ('angry', 'happy')
+        """
+        if classes is None or tuple(classes) == self.classes:
+            return self
+        missing = [c for c in classes if c not in self.classes]
+        if missing:
+            raise DataError(f"classes {', '.join(missing)} are not in this dataset (it has {', '.join(self.classes)})")
+        old_index = [self.classes.index(c) for c in classes]
+        remap = np.full(len(self.classes), -1, dtype=np.int64)
+        remap[old_index] = np.arange(len(classes))
+        keep = remap[self.labels] >= 0
+        soft = None
+        if self.soft_labels is not None:
+            soft = self.soft_labels[:, old_index]
+            mass = soft.sum(1)
+            keep &= mass > 0
+            soft = soft[keep] / mass[keep, None]
+        sub = self.subset(keep)
+        return FaceDataset(sub.images, remap[sub.labels], tuple(classes), sub.ids, soft, self.skipped)
+
+
+def _bad_item(message: str, strict: bool) -> None:
+    if strict:
+        raise DataError(message)
+    _logger.warning("skipped: %s", message)
+
+
+def _check_split(split: str | None) -> str | None:
+    if split is not None and split not in FER2013_USAGE:
+        raise DataError(f"unknown split {split!r}; FER2013 has {', '.join(FER2013_USAGE)} (Training, PublicTest, PrivateTest)")
+    return None if split is None else FER2013_USAGE[split]
+
+
+def read_fer2013_csv(path: str | Path, split: str | None = None, strict: bool = False) -> FaceDataset:
+    """Read FER2013 in its original CSV form (``emotion,pixels,Usage``).
+
+    Args:
+        path: the CSV file.
+        split: ``train``, ``val`` or ``test`` (Training, PublicTest, PrivateTest), or None for all.
+        strict: raise on the first bad row instead of skipping it.
+
+    Example:
+        >>> ds = read_fer2013_csv("fer2013.csv", split="train")  # doctest: +SKIP
+    """
+    path = Path(path)
+    usage = _check_split(split)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    images, labels, ids, skipped = [], [], [], 0
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or [h.strip().lower() for h in header[:3]] != ["emotion", "pixels", "usage"]:
+            raise DataError(f"{path}: not a FER2013 CSV (expected header emotion,pixels,Usage, got {header})")
+        for lineno, row in enumerate(reader, start=2):
+            where = f"{path}: line {lineno}"
+            if len(row) < 3:
+                skipped += 1
+                _bad_item(f"{where}: expected 3 fields, got {len(row)}", strict)
+                continue
+            if usage is not None and row[2].strip() != usage:
+                continue
+            try:
+                label = int(row[0])
+                if not 0 <= label < 7:
+                    raise ValueError(f"emotion {label} is outside 0..6")
+                pixels = np.array(row[1].split(), dtype=np.int64)
+                if pixels.size != 48 * 48:
+                    raise ValueError(f"{pixels.size} pixels, expected 2304 (48x48)")
+                if pixels.min() < 0 or pixels.max() > 255:
+                    raise ValueError("pixel values outside 0..255")
+            except ValueError as e:
+                skipped += 1
+                _bad_item(f"{where}: {e}", strict)
+                continue
+            images.append(pixels.astype(np.uint8).reshape(48, 48))
+            labels.append(label)
+            ids.append(f"row {lineno - 2}")
+    if skipped:
+        _logger.warning("%s: skipped %d corrupt rows", path, skipped)
+    arr = np.stack(images) if images else np.zeros((0, 48, 48), np.uint8)
+    return FaceDataset(arr, np.array(labels), FER2013_CLASSES, ids, skipped=skipped)
+
+
+def _load_npz(path: Path) -> np.lib.npyio.NpzFile:
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+
+
+def read_fer2013_npz(path: str | Path, split: str | None = None) -> FaceDataset:
+    """Read ``fer2013.npz`` (see shared/data/README.md) with the original labels.
+
+    Example:
+        >>> ds = read_fer2013_npz("shared/data/fer2013.npz", split="test")  # doctest: +SKIP
+        >>> len(ds)  # doctest: +SKIP
+        3589
+    """
+    path = Path(path)
+    usage = _check_split(split)
+    with _load_npz(path) as z:
+        for key in ("images", "emotion", "usage"):
+            if key not in z.files:
+                raise DataError(f"{path}: missing key {key!r}; not a ferlite fer2013.npz")
+        rows = np.arange(len(z["emotion"])) if usage is None else np.flatnonzero(z["usage"] == usage)
+        images, labels = z["images"][rows], z["emotion"][rows].astype(np.int64)
+    return FaceDataset(images, labels, FER2013_CLASSES, [f"row {r}" for r in rows])
+
+
+def ferplus_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Majority-vote labels and vote distributions from FERPlus's 10 vote columns.
+
+    A row is kept when its most-voted column is one of the 8 emotions (not ``unknown``
+    or ``NF``, not-a-face) and has at least one vote. Ties go to the first column in
+    FERPlus order. Distributions cover the 8 emotions only.
+
+    Returns:
+        ``(labels, dist)``: int64 (N,) with -1 for dropped rows, and float32 (N, 8).
+
+    Example:
+        >>> ferplus_targets(np.array([[0, 8, 2, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 10, 0]]))[0]
+        array([ 1, -1])
+    """
+    votes = np.asarray(votes, dtype=np.float32)
+    if votes.ndim != 2 or votes.shape[1] != 10:
+        raise DataError(f"FERPlus votes must have shape (N, 10), got {votes.shape}")
+    top = votes.argmax(1)
+    emo = votes[:, :8]
+    mass = emo.sum(1)
+    labels = np.where((top < 8) & (mass > 0), top, -1)
+    dist = np.divide(emo, mass[:, None], out=np.zeros_like(emo), where=mass[:, None] > 0)
+    return labels, dist
+
+
+def read_ferplus_votes_csv(path: str | Path, strict: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Votes (N, 10) and Usage values from ``fer2013new.csv``; a bad row gets zero votes."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    votes, usage = [], []
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or len(header) < 12 or header[0].strip() != "Usage":
+            raise DataError(f"{path}: not a FERPlus label file (expected Usage,Image name,neutral,...,NF)")
+        for lineno, row in enumerate(reader, start=2):
+            try:
+                if len(row) < 12:
+                    raise ValueError(f"expected 12 fields, got {len(row)}")
+                v = [int(x) for x in row[2:12]]
+                if min(v) < 0:
+                    raise ValueError("negative vote count")
+            except ValueError as e:
+                _bad_item(f"{path}: line {lineno}: {e}", strict)
+                v = [0] * 10  # keeps row alignment with FER2013; dropped as unlabelled below
+            votes.append(v)
+            usage.append(row[0].strip() if row else "")
+    return np.array(votes, dtype=np.uint8), usage
+
+
+def read_ferplus(
+    fer2013_npz: str | Path,
+    split: str | None = None,
+    votes_csv: str | Path | None = None,
+    strict: bool = False,
+) -> FaceDataset:
+    """FER2013 faces with FERPlus labels: majority vote, plus the vote distributions.
+
+    Votes come from ``votes_csv`` (``fer2013new.csv``, row-aligned with FER2013) when
+    given, else from the npz's ``ferplus_votes``. Rows whose majority is unknown or
+    not-a-face are dropped.
+
+    Example:
+        >>> ds = read_ferplus("shared/data/fer2013.npz", split="test")  # doctest: +SKIP
+        >>> ds.classes  # doctest: +SKIP
+        ('neutral', 'happy', 'surprise', 'sad', 'angry', 'disgust', 'fear', 'contempt')
+    """
+    full = read_fer2013_npz(fer2013_npz)
+    if votes_csv is not None:
+        votes, _ = read_ferplus_votes_csv(votes_csv, strict=strict)
+    else:
+        with _load_npz(Path(fer2013_npz)) as z:
+            if "ferplus_votes" not in z.files:
+                raise DataError(f"{fer2013_npz}: has no ferplus_votes; pass the FERPlus CSV")
+            votes = z["ferplus_votes"]
+    if len(votes) != len(full):
+        raise DataError(f"FERPlus votes have {len(votes)} rows but FER2013 has {len(full)}; they must be row-aligned")
+    with _load_npz(Path(fer2013_npz)) as z:
+        usage = z["usage"]
+    labels, dist = ferplus_targets(votes)
+    keep = labels >= 0
+    want = _check_split(split)
+    if want is not None:
+        keep &= usage == want
+    ds = full.subset(keep)
+    return FaceDataset(ds.images, labels[keep], FERPLUS_CLASSES, ds.ids, dist[keep])
+
+
+def read_image_folder(root: str | Path, strict: bool = False, classes_from: str = "folder") -> FaceDataset:
+    """Read ``root/<class>/*.png`` (any image type) as grayscale faces.
+
+    Folder names are mapped to canonical emotions (``happiness`` -> ``happy``). Folders
+    that are no emotion are an error. Unreadable images are named, skipped and counted.
+
+    Example:
+        >>> ds = read_image_folder("reference_set/")  # doctest: +SKIP
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"{root}: has no class folders (expected {root}/<emotion>/<image>)")
+    names = []
+    for d in class_dirs:
+        try:
+            names.append(canonical(d.name))
+        except ValueError as e:
+            raise DataError(f"{d}: folder name is not an emotion ({e})") from None
+    present = [c for c in EMOTIONS if c in names]
+    images, labels, ids, skipped = [], [], [], 0
+    for d, name in zip(class_dirs, names):
+        for f in sorted(d.iterdir()):
+            if f.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+            if img is None or img.size == 0:
+                skipped += 1
+                _bad_item(f"{f}: unreadable or corrupt image", strict)
+                continue
+            images.append(img)
+            labels.append(present.index(name))
+            ids.append(str(f))
+    if skipped:
+        _logger.warning("%s: skipped %d unreadable images", root, skipped)
+    if not images:
+        raise DataError(f"{root}: no readable images in its class folders")
+    same = len({im.shape for im in images}) == 1
+    return FaceDataset(np.stack(images) if same else images, np.array(labels), tuple(present), ids, skipped=skipped)
+
+
+def stratified_split(ds: FaceDataset, val_fraction: float, seed: int = 0) -> tuple[FaceDataset, FaceDataset]:
+    """Split a dataset into train and held-out parts with the class ratios kept.
+
+    Example:
+        >>> train, val = stratified_split(ds, 0.2, seed=0)  # doctest: +SKIP
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < val_fraction < 1:
+        raise DataError(f"val fraction must be between 0 and 1, got {val_fraction}")
+    idx = np.arange(len(ds))
+    tr, va = train_test_split(idx, test_size=val_fraction, random_state=seed, stratify=ds.labels)
+    return ds.subset(np.sort(tr)), ds.subset(np.sort(va))

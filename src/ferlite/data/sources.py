@@ -1,0 +1,76 @@
+"""Named datasets and splits: one call from the CLI's ``--dataset/--split`` to a FaceDataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..paths import find_shared
+from .readers import (
+    DataError,
+    FaceDataset,
+    read_fer2013_csv,
+    read_fer2013_npz,
+    read_ferplus,
+    read_image_folder,
+    stratified_split,
+)
+
+DATASETS = ("fer2013", "ferplus", "folder")
+SPLITS = ("train", "val", "test")
+
+
+def load_dataset(
+    name: str,
+    split: str,
+    path: str | Path | None = None,
+    classes: tuple[str, ...] | None = None,
+    strict: bool = False,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+) -> FaceDataset:
+    """Load one split of a dataset, restricted to ``classes``.
+
+    Args:
+        name: ``fer2013`` (``path``: fer2013.npz or the original CSV; default: the shared npz),
+            ``ferplus`` (``path``: fer2013.npz; votes from its ``ferplus_votes``) or
+            ``folder`` (``path``: ``root/<class>/`` or ``root/{train,test}/<class>/``).
+        split: ``train``, ``val`` or ``test``. FER2013 uses Training, PublicTest and
+            PrivateTest. A folder with its own ``train/`` and ``test/`` keeps them and
+            carves ``val`` out of ``train/``; a plain folder is split by stratified
+            sampling with ``seed`` into test, val and train.
+        classes: canonical class names to keep (see :func:`ferlite.taxonomy.parse_classes`).
+
+    Example:
+        >>> ds = load_dataset("fer2013", "val", classes=("angry", "happy"))  # doctest: +SKIP
+    """
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if name == "fer2013":
+        path = Path(path) if path else find_shared("data/fer2013.npz")
+        if path.suffix.lower() == ".csv":
+            ds = read_fer2013_csv(path, split=split, strict=strict)
+        else:
+            ds = read_fer2013_npz(path, split=split)
+    elif name == "ferplus":
+        path = Path(path) if path else find_shared("data/fer2013.npz")
+        ds = read_ferplus(path, split=split, strict=strict)
+    elif name == "folder":
+        if path is None:
+            raise DataError("--dataset folder needs --data-path pointing at the image folder")
+        ds = _folder_split(Path(path), split, strict, val_fraction, seed)
+    else:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return ds.select_classes(classes)
+
+
+def _folder_split(root: Path, split: str, strict: bool, val_fraction: float, seed: int) -> FaceDataset:
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        if split == "test":
+            return read_image_folder(root / "test", strict=strict)
+        train, val = stratified_split(read_image_folder(root / "train", strict=strict), val_fraction, seed)
+        return train if split == "train" else val
+    rest, test = stratified_split(read_image_folder(root, strict=strict), val_fraction, seed)
+    if split == "test":
+        return test
+    train, val = stratified_split(rest, val_fraction / (1 - val_fraction), seed)
+    return train if split == "train" else val

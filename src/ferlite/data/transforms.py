@@ -1,0 +1,94 @@
+"""Train and eval presets (torchvision-reference style), built on albumentations.
+
+Both presets take the model's :class:`~ferlite.models.ModelCfg` so that training,
+evaluation and export share one normalisation. Input: a grayscale uint8 face (H, W).
+Output: float32 (3, S, S), grayscale repeated to RGB as the reference did.
+"""
+
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+import numpy as np
+
+from ..models._cfg import ModelCfg
+
+
+class _Preset:
+    def __init__(self, ops: list) -> None:
+        self.transform = A.Compose(ops)
+
+    def __call__(self, gray: np.ndarray) -> np.ndarray:
+        out = self.transform(image=gray)["image"]
+        return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
+
+
+class ClassificationPresetEval(_Preset):
+    """Resize, gray -> RGB, normalise. Deterministic.
+
+    Example:
+        >>> t = ClassificationPresetEval(ModelCfg(input_size=96))
+        >>> t(np.zeros((48, 48), np.uint8)).shape
+        (3, 96, 96)
+    """
+
+    def __init__(self, cfg: ModelCfg) -> None:
+        super().__init__(_resize_and_normalize(cfg))
+
+
+class ClassificationPresetTrain(_Preset):
+    """Random flip, rotation, shift/scale, brightness/contrast and erasing, then the eval steps.
+
+    Geometric and photometric changes act on the native-resolution face before the
+    resize, which is cheaper and avoids resampling the image twice.
+
+    Args:
+        cfg: the model's input config.
+        hflip_prob: probability of a horizontal flip (faces are near-symmetric).
+        rotate: maximum rotation in degrees.
+        shift: maximum translation as a fraction of the side.
+        scale: maximum zoom in or out as a fraction.
+        brightness_contrast: maximum relative brightness and contrast change.
+        random_erase_prob: probability of erasing a random rectangle (occlusion robustness).
+
+    Example:
+        >>> t = ClassificationPresetTrain(ModelCfg(input_size=64))
+        >>> t(np.zeros((48, 48), np.uint8)).shape
+        (3, 64, 64)
+    """
+
+    def __init__(
+        self,
+        cfg: ModelCfg,
+        *,
+        hflip_prob: float = 0.5,
+        rotate: float = 12.0,
+        shift: float = 0.08,
+        scale: float = 0.12,
+        brightness_contrast: float = 0.3,
+        random_erase_prob: float = 0.25,
+    ) -> None:
+        ops = [
+            A.HorizontalFlip(p=hflip_prob),
+            A.Affine(
+                scale=(1 - scale, 1 + scale),
+                translate_percent=(-shift, shift),
+                rotate=(-rotate, rotate),
+                border_mode=cv2.BORDER_REFLECT_101,
+                p=0.9,
+            ),
+            A.RandomBrightnessContrast(brightness_contrast, brightness_contrast, p=0.8),
+        ]
+        ops += _resize_and_normalize(cfg)
+        ops.append(A.Erasing(scale=(0.02, 0.2), fill=0, p=random_erase_prob))
+        super().__init__(ops)
+
+
+def _resize_and_normalize(cfg: ModelCfg) -> list:
+    if cfg.color_mode != "gray2rgb":
+        raise ValueError(f"unsupported color mode {cfg.color_mode!r}; ferlite models take gray2rgb")
+    return [
+        A.Resize(cfg.input_size, cfg.input_size, interpolation=cv2.INTER_LINEAR),
+        A.ToRGB(num_output_channels=3),
+        A.Normalize(mean=cfg.mean, std=cfg.std, max_pixel_value=255.0),
+    ]

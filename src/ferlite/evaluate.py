@@ -1,0 +1,119 @@
+"""Evaluate any checkpoint on any supported dataset and split.
+
+Writes a text report, a JSON report and a confusion-matrix PNG. Example::
+
+    ferlite evaluate runs/ref5_full/best.pth --dataset fer2013 --split test --classes ref5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import model_from_checkpoint
+from .data import DataError, FaceDataset, load_dataset
+from .data.loader import make_loader
+from .data.transforms import ClassificationPresetEval
+from .metrics import classification_metrics, format_metrics, plot_confusion_matrix
+from .models import ModelCfg
+from .taxonomy import parse_classes
+
+_logger = logging.getLogger(__name__)
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: nn.Module,
+    ds: FaceDataset,
+    cfg: ModelCfg,
+    batch_size: int = 256,
+    workers: int = 0,
+    hflip_tta: bool = False,
+) -> np.ndarray:
+    """Logits (N, classes) for every face of ``ds``, with the model's eval preprocessing.
+
+    ``hflip_tta`` averages the logits of each face and its mirror image.
+
+    Example:
+        >>> logits = predict_logits(model, val, model.pretrained_cfg)  # doctest: +SKIP
+    """
+    model.eval()
+    loader = make_loader(ds, ClassificationPresetEval(cfg), batch_size, shuffle=False, workers=workers)
+    out = []
+    for x, _ in loader:
+        logits = model(x)
+        if hflip_tta:
+            logits = (logits + model(torch.flip(x, dims=[3]))) / 2
+        out.append(logits.float())
+    return torch.cat(out).numpy() if out else np.zeros((0, len(cfg.label_names)), np.float32)
+
+
+def evaluate_model(
+    model: nn.Module, ds: FaceDataset, cfg: ModelCfg, batch_size: int = 256, workers: int = 0, hflip_tta: bool = False
+) -> dict[str, Any]:
+    """Metrics of ``model`` on ``ds`` (see :func:`ferlite.metrics.classification_metrics`)."""
+    if tuple(ds.classes) != tuple(cfg.label_names):
+        raise DataError(f"dataset classes {ds.classes} differ from the model's {cfg.label_names}")
+    start = time.perf_counter()
+    logits = predict_logits(model, ds, cfg, batch_size, workers, hflip_tta)
+    seconds = time.perf_counter() - start
+    m = classification_metrics(ds.labels, logits.argmax(1), cfg.label_names)
+    m["images_per_s"] = len(ds) / seconds if seconds > 0 else 0.0
+    return m
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ferlite evaluate",
+        description="Evaluate a checkpoint on a dataset split: accuracy, per-class and macro/weighted "
+        "precision, recall and F1, and a confusion matrix (text, PNG and a JSON report). "
+        "FER2013 PublicTest (--split val) is for model selection; PrivateTest (--split test) for final reports.",
+        add_help=add_help,
+    )
+    p.add_argument("checkpoint", help="a .pth written by ferlite train (best.pth or last.pth)")
+    p.add_argument("--dataset", default="fer2013", help="fer2013, ferplus or folder (default: fer2013)")
+    p.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
+    p.add_argument("--split", default="test", help="train, val or test (default: test)")
+    p.add_argument("--classes", default=None, help="a preset (ref5, fer7, ferplus8) or a comma list; default: the model's classes")
+    p.add_argument("--hflip-tta", action="store_true", help="average each face with its mirror image")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--strict", action="store_true", help="stop at the first corrupt row or image instead of skipping it")
+    p.add_argument("--val-fraction", type=float, default=0.15, help="held-out fraction for folders without train/test")
+    p.add_argument("--seed", type=int, default=0, help="seed of the folder split")
+    p.add_argument("--out", default=None, help="folder for report.json, report.txt and confusion.png (default: beside the checkpoint)")
+    return p
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, cfg, _ = model_from_checkpoint(args.checkpoint)
+    classes = parse_classes(args.classes) or tuple(cfg.label_names)
+    if tuple(classes) != tuple(cfg.label_names):
+        raise DataError(f"--classes {', '.join(classes)} differ from the model's classes {', '.join(cfg.label_names)}")
+    ds = load_dataset(args.dataset, args.split, args.data_path, classes, args.strict, args.val_fraction, args.seed)
+    if len(ds) == 0:
+        raise DataError(f"{args.dataset} {args.split}: no faces of classes {', '.join(classes)}")
+    m = evaluate_model(model, ds, cfg, args.batch_size, args.workers, args.hflip_tta)
+    m.update(checkpoint=str(args.checkpoint), dataset=args.dataset, split=args.split, hflip_tta=args.hflip_tta, skipped=ds.skipped)
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_{args.dataset}_{args.split}"
+    out.mkdir(parents=True, exist_ok=True)
+    text = format_metrics(m)
+    (out / "report.txt").write_text(text + "\n")
+    (out / "report.json").write_text(json.dumps(m, indent=2) + "\n")
+    plot_confusion_matrix(m, out / "confusion.png", f"{args.dataset} {args.split}: acc {m['accuracy']:.3f}, macro-F1 {m['macro']['f1']:.3f}")
+    print(text)
+    if ds.skipped:
+        print(f"skipped {ds.skipped} corrupt items")
+    print(f"reports written to {out}/ (report.txt, report.json, confusion.png)")
+    return m

@@ -1,0 +1,270 @@
+"""Train an emotion classifier: a plain ``train_one_epoch`` / ``evaluate`` / ``main``.
+
+Example::
+
+    ferlite train --model mobilenetv2_fer --mode full --classes ref5 --input-size 96 \\
+        --epochs 12 --out runs/ref5_full
+
+The run folder gets ``last.pth`` (full state, rewritten every epoch, for ``--resume``),
+``best.pth`` (best on the validation split, by macro-F1 unless told otherwise) and
+``log.jsonl`` (one line per epoch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from .data import DataError, apply_balance, balance_classes, load_dataset
+from .data.loader import make_loader
+from .data.transforms import ClassificationPresetTrain
+from .errors import UsageError
+from .evaluate import evaluate_model
+from .models import MODES, count_parameters, create_model, list_models
+from .taxonomy import parse_classes
+
+_logger = logging.getLogger(__name__)
+
+SCHEDULES = ("cosine", "onecycle", "none")
+OPTIMIZERS = ("adam", "adamw")
+SELECT_METRICS = ("macro_f1", "accuracy")
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ferlite train",
+        description="Train an emotion classifier with Adam and cross-entropy. Trains on the train split, "
+        "selects the best epoch on the val split (FER2013 PublicTest) and never touches the test split. "
+        "Interrupted runs continue with --resume.",
+        add_help=add_help,
+    )
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="mobilenetv2_fer", help=f"architecture: {', '.join(list_models())}")
+    g.add_argument("--mode", default=None, choices=MODES, help="MobileNetV2: head (frozen backbone), top (last --top-blocks blocks + head) or full (default)")
+    g.add_argument("--top-blocks", type=int, default=None, help="feature blocks trained in --mode top (MobileNetV2 has 19; default 5)")
+    g.add_argument("--pretrained", default="auto", help="ImageNet weights: 'auto' (the shared file for MobileNetV2), 'none', or a path")
+    g.add_argument("--input-size", type=int, default=224, help="square input side, 48 to 224 (default 224, as the reference)")
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="fer2013", help="fer2013, ferplus or folder")
+    g.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
+    g.add_argument("--classes", default=None, help="a preset (ref5, fer7, ferplus8) or a comma list (default: all)")
+    g.add_argument("--per-class", type=int, default=1000, help="augment classes below this count up to it; 0 turns balancing off (default 1000)")
+    g.add_argument("--cap", action="store_true", help="also subsample classes above --per-class down to it")
+    g.add_argument("--min-count", type=int, default=0, help="drop classes with fewer real training images than this")
+    g.add_argument("--soft-targets", action="store_true", help="train on vote distributions (FERPlus) instead of majority labels")
+    g.add_argument("--val-fraction", type=float, default=0.15, help="held-out fraction for folder datasets")
+    g.add_argument("--strict", action="store_true", help="stop at the first corrupt row or image instead of skipping it")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, default=10)
+    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument("--opt", default="adam", choices=OPTIMIZERS, help="adam (as the reference) or adamw")
+    g.add_argument("--lr", type=float, default=1e-3)
+    g.add_argument("--weight-decay", type=float, default=0.0)
+    g.add_argument("--sched", default="cosine", choices=SCHEDULES, help="per-step learning-rate schedule")
+    g.add_argument("--warmup-epochs", type=float, default=0.5, help="linear warm-up for the cosine schedule")
+    g.add_argument("--label-smoothing", type=float, default=0.0)
+    g.add_argument("--class-weights", default="none", choices=("none", "balanced"), help="weight the loss by inverse class frequency")
+    g.add_argument("--patience", type=int, default=0, help="stop after this many epochs without a better val score (0: never)")
+    g.add_argument("--select-metric", default="macro_f1", choices=SELECT_METRICS, help="val metric for best.pth and early stopping")
+    g.add_argument("--hflip-tta", action="store_true", help="validate with horizontal-flip test-time augmentation")
+    g = p.add_argument_group("run")
+    g.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
+    g.add_argument("--resume", action="store_true", help="continue from OUT/last.pth if it exists")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: cores - 1, at most 8)")
+    g.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    g.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
+    return p
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _pretrained_arg(args: argparse.Namespace) -> bool | str:
+    if args.pretrained in ("none", "false", "0", ""):
+        return False
+    if args.pretrained == "auto":
+        return args.model.startswith("mobilenet")
+    return args.pretrained
+
+
+def build_optimizer(model: nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if args.opt == "adam":
+        return torch.optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay)
+    if args.opt == "adamw":
+        return torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    raise ValueError(f"unknown optimizer {args.opt!r}; supported: {', '.join(OPTIMIZERS)}")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, args: argparse.Namespace, steps_per_epoch: int):
+    total = max(1, args.epochs * steps_per_epoch)
+    if args.sched == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=total)
+    if args.sched == "cosine":
+        warmup = int(args.warmup_epochs * steps_per_epoch)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _warmup_cosine(s, warmup, total))
+    if args.sched == "none":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    raise ValueError(f"unknown schedule {args.sched!r}; supported: {', '.join(SCHEDULES)}")
+
+
+def _warmup_cosine(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch: int, progress: bool = True) -> dict[str, float]:
+    """One pass over ``loader``; returns mean loss, accuracy and images/s."""
+    model.train()
+    seen, loss_sum, correct = 0, 0.0, 0
+    start = time.perf_counter()
+    bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress, leave=False, dynamic_ncols=True)
+    for x, y in bar:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        logits = model(x)
+        loss = criterion(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        n = x.shape[0]
+        seen += n
+        loss_sum += loss.item() * n
+        hard = y.argmax(1) if y.ndim == 2 else y
+        correct += (logits.argmax(1) == hard).sum().item()
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", img_s=f"{seen / (time.perf_counter() - start):.0f}")
+    seconds = time.perf_counter() - start
+    return {"train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1), "images_per_s": seen / seconds, "epoch_seconds": seconds}
+
+
+def _model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in {"mode": args.mode, "top_blocks": args.top_blocks, "input_size": args.input_size}.items() if v is not None}
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    """Train as ``args`` say; returns the best validation metrics and the run's totals."""
+    if not 48 <= args.input_size <= 224:
+        raise UsageError(f"--input-size must be between 48 and 224, got {args.input_size}")
+    _seed_everything(args.seed)
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    workers = args.workers if args.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = not args.no_progress
+
+    classes = parse_classes(args.classes)
+    train_ds = load_dataset(args.dataset, "train", args.data_path, classes, args.strict, args.val_fraction, args.seed)
+    val_ds = load_dataset(args.dataset, "val", args.data_path, classes, args.strict, args.val_fraction, args.seed)
+    plan = balance_classes(train_ds.labels, train_ds.classes, args.per_class or None, args.cap, args.min_count, args.seed)
+    print(f"training classes, per-class counts before and after balancing (target {args.per_class or 'off'}, cap {args.cap}):")
+    print(plan.table())
+    if plan.dropped:
+        print(f"dropped for having fewer than {args.min_count} images: {', '.join(plan.dropped)}")
+    train_ds = apply_balance(train_ds, plan)
+    val_ds = val_ds.select_classes(plan.classes)
+    if len(val_ds) == 0:
+        raise DataError(f"{args.dataset}: the val split has no faces of classes {', '.join(plan.classes)}")
+    skipped = train_ds.skipped + val_ds.skipped
+    print(f"train {len(train_ds)} faces, val {len(val_ds)} faces" + (f", {skipped} corrupt items skipped" if skipped else ""))
+
+    model = create_model(args.model, num_classes=len(plan.classes), pretrained=_pretrained_arg(args), **_model_kwargs(args))
+    model.pretrained_cfg.label_names = plan.classes
+    cfg = model.pretrained_cfg
+    model.to(device)
+    print(f"{args.model} ({getattr(model, 'finetune_mode', 'full')}): {count_parameters(model):,} parameters, "
+          f"{count_parameters(model, trainable_only=True):,} trainable; input {cfg.input_size}px; {torch.get_num_threads()} threads, {workers} workers")
+
+    train_tf = ClassificationPresetTrain(cfg)
+    train_tf.transform.set_random_seed(args.seed)
+    loader = make_loader(train_ds, train_tf, args.batch_size, True, workers, args.seed, soft=args.soft_targets)
+    weight = None
+    if args.class_weights == "balanced":
+        counts = np.bincount(train_ds.labels, minlength=len(plan.classes)).astype(np.float64)
+        weight = torch.tensor(counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32, device=device)
+    criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=args.label_smoothing)
+    optimizer = build_optimizer(model, args)
+    scheduler = build_scheduler(optimizer, args, len(loader))
+
+    start_epoch, best, bad_epochs, train_seconds = 0, None, 0, 0.0
+    last_path, best_path, log_path = out / "last.pth", out / "best.pth", out / "log.jsonl"
+    if args.resume and last_path.is_file():
+        state = load_checkpoint(last_path)
+        if state.get("arch") != args.model or state["cfg"]["label_names"] != list(plan.classes):
+            raise DataError(f"{last_path}: was trained as {state.get('arch')} on {state['cfg']['label_names']}; cannot resume as {args.model} on {list(plan.classes)}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["lr_scheduler"])
+        start_epoch, best, bad_epochs = state["epoch"] + 1, state.get("best"), state.get("bad_epochs", 0)
+        train_seconds = state.get("train_seconds", 0.0)
+        torch.set_rng_state(state["rng_state"])
+        print(f"resumed from {last_path} after epoch {state['epoch']} (best {args.select_metric} so far: {best and best['score']:.4f})")
+        _truncate_log(log_path, start_epoch)
+    elif log_path.exists():
+        log_path.unlink()
+
+    for epoch in range(start_epoch, args.epochs):
+        loader.generator.manual_seed(args.seed * 1000 + epoch)  # the shuffle of epoch k is the same after a resume
+        stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress)
+        train_seconds += stats["epoch_seconds"]
+        m = evaluate_model(model, val_ds, cfg, batch_size=256, workers=0, hflip_tta=args.hflip_tta)
+        score = m["macro"]["f1"] if args.select_metric == "macro_f1" else m["accuracy"]
+        improved = best is None or score > best["score"]
+        record = {
+            "epoch": epoch,
+            "lr": optimizer.param_groups[0]["lr"],
+            **{k: round(v, 5) for k, v in stats.items()},
+            "val_accuracy": round(m["accuracy"], 5),
+            "val_macro_f1": round(m["macro"]["f1"], 5),
+            "train_seconds": round(train_seconds, 1),
+            "best": improved,
+        }
+        print(f"epoch {epoch}: loss {stats['train_loss']:.4f} train acc {stats['train_acc']:.4f} | "
+              f"val acc {m['accuracy']:.4f} macro-F1 {m['macro']['f1']:.4f} | {stats['images_per_s']:.0f} images/s, "
+              f"{stats['epoch_seconds']:.0f} s" + (" *" if improved else ""), flush=True)
+        meta = {"args": vars(args), "train_seconds": train_seconds, "classes": list(plan.classes), "balance": {"before": plan.before, "after": plan.after}}
+        if improved:
+            best = {"score": score, "epoch": epoch, "val_accuracy": m["accuracy"], "val_macro_f1": m["macro"]["f1"]}
+            bad_epochs = 0
+            save_checkpoint(best_path, make_checkpoint(model, args.model, _model_kwargs(args), epoch=epoch, best=best, **meta))
+        else:
+            bad_epochs += 1
+        save_checkpoint(last_path, make_checkpoint(
+            model, args.model, _model_kwargs(args), epoch=epoch, best=best, bad_epochs=bad_epochs,
+            optimizer=optimizer.state_dict(), lr_scheduler=scheduler.state_dict(), rng_state=torch.get_rng_state(), **meta))
+        with open(log_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if args.patience and bad_epochs >= args.patience:
+            print(f"early stop: no better val {args.select_metric} for {args.patience} epochs")
+            break
+    if best is None:
+        raise DataError("no epoch was trained (is --epochs larger than the epochs already done?)")
+    print(f"best val {args.select_metric} {best['score']:.4f} at epoch {best['epoch']}; checkpoint {best_path}")
+    return {"best": best, "train_seconds": train_seconds, "best_path": str(best_path), "classes": list(plan.classes)}
+
+
+def _truncate_log(log_path: Path, start_epoch: int) -> None:
+    """Keep the log lines of the epochs a resumed run has already finished."""
+    if not log_path.exists():
+        return
+    lines = [ln for ln in log_path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] < start_epoch]
+    log_path.write_text("".join(ln + "\n" for ln in lines))

@@ -1,0 +1,83 @@
+"""End to end: train for seconds, then evaluate through the CLI; resume; bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ferlite import train
+from ferlite.checkpoint import model_from_checkpoint
+from ferlite.cli import main as cli_main
+from ferlite.data import load_dataset
+from ferlite.evaluate import evaluate_model
+
+
+def _train_args(out, data, *extra):
+    return train.get_args_parser().parse_args([
+        "--dataset", "folder", "--data-path", str(data), "--model", "cnn_small", "--input-size", "48",
+        "--per-class", "0", "--batch-size", "32", "--lr", "2e-3", "--workers", "0", "--no-progress",
+        "--out", str(out), *extra,
+    ])
+
+
+def test_cnn_learns_synthetic_faces_well_above_chance(tmp_path, synthetic_faces):
+    summary = train.main(_train_args(tmp_path / "run", synthetic_faces, "--epochs", "12"))
+    model, cfg, _ = model_from_checkpoint(summary["best_path"])
+    test = load_dataset("folder", "test", synthetic_faces, classes=cfg.label_names)
+    m = evaluate_model(model, test, cfg)
+    assert m["accuracy"] > 0.8, m["accuracy"]  # chance is 0.25
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == list(range(12))
+    assert all(r["images_per_s"] > 0 for r in log)
+
+
+def test_resume_continues_without_losing_epochs(tmp_path, synthetic_faces):
+    out = tmp_path / "run"
+    train.main(_train_args(out, synthetic_faces, "--epochs", "2"))
+    first = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    summary = train.main(_train_args(out, synthetic_faces, "--epochs", "4", "--resume"))
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [0, 1, 2, 3]
+    assert log[:2] == first  # the finished epochs are kept as they were
+    assert summary["train_seconds"] >= log[1]["train_seconds"]
+
+
+def test_mobilenet_head_learns_real_fer2013_above_chance(tmp_path):
+    """Real data: a frozen ImageNet MobileNetV2 with a trained head, 300 faces per class."""
+    args = train.get_args_parser().parse_args([
+        "--mode", "head", "--classes", "happy,surprise", "--per-class", "300", "--cap", "--input-size", "64",
+        "--epochs", "2", "--lr", "3e-3", "--workers", "0", "--no-progress", "--out", str(tmp_path / "fer"),
+    ])
+    summary = train.main(args)
+    assert summary["best"]["val_accuracy"] > 0.7  # chance is 0.5 on balanced classes; PublicTest is 68% happy
+
+
+def test_cli_evaluate_writes_reports(tmp_path, synthetic_faces, capsys):
+    summary = train.main(_train_args(tmp_path / "run", synthetic_faces, "--epochs", "2"))
+    rc = cli_main(["evaluate", summary["best_path"], "--dataset", "folder", "--data-path", str(synthetic_faces),
+                   "--split", "test", "--out", str(tmp_path / "ev")])
+    assert rc == 0
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert report["n"] == 48 and set(report["per_class"]) == {"angry", "happy", "sad", "surprise"}
+    assert (tmp_path / "ev" / "confusion.png").stat().st_size > 1000
+    assert "macro avg" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["evaluate", "nope.pth"], "nope.pth: checkpoint not found"),
+    (["train", "--dataset", "folder", "--data-path", "/no/such/dir"], "/no/such/dir: not a folder"),
+    (["train", "--dataset", "fer2013", "--data-path", "/no/such.csv"], "/no/such.csv: file not found"),
+    (["train", "--classes", "boredom"], "unknown emotion"),
+])
+def test_cli_bad_input_is_one_clear_line(argv, message):
+    proc = subprocess.run([sys.executable, "-m", "ferlite", *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_help_explains_each_subcommand():
+    for cmd in ("train", "evaluate", "study"):
+        proc = subprocess.run([sys.executable, "-m", "ferlite", cmd, "--help"], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and "usage: ferlite " + cmd in proc.stdout
