@@ -139,3 +139,15 @@ def test_plain_folder_stratified_split_is_seeded_and_disjoint(synthetic_faces):
     assert sum(len(p) for p in parts) == 320
     assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
     assert load_dataset("folder", "val", synthetic_faces, seed=1).ids == parts[1].ids
+
+
+def test_csv_and_npz_readers_agree_on_real_rows(tmp_path, fer2013_npz):
+    """The original CSV form of real FER2013 rows reads back to the same faces and labels."""
+    with np.load(fer2013_npz) as z:
+        images, emotion, usage = z["images"][:40], z["emotion"][:40], z["usage"][:40]
+    rows = [f"{e},{' '.join(map(str, im.ravel()))},{u}" for im, e, u in zip(images, emotion, usage)]
+    ds = read_fer2013_csv(_write_csv(tmp_path / "fer2013.csv", rows))
+    np.testing.assert_array_equal(ds.images, images)
+    np.testing.assert_array_equal(ds.labels, emotion)
+    train = load_dataset("fer2013", "train", tmp_path / "fer2013.csv")
+    assert len(train) == int((usage == "Training").sum())
