@@ -18,13 +18,17 @@ SUBCOMMANDS = {
     "train": ("ferlite.train", "train an emotion classifier (Adam, cross-entropy, resumable)"),
     "evaluate": ("ferlite.evaluate", "evaluate a checkpoint: accuracy, P/R/F1, confusion matrix, JSON report"),
     "study": ("ferlite.study", "reproduce the reference MobileNetV2-vs-CNN study on FER2013 and write the table"),
+    "export": ("ferlite.export", "export a checkpoint to ONNX (fp32 and int8), verified on real faces"),
+    "predict": ("ferlite.commands.predict", "faces and emotions in images, as JSON (and annotated copies)"),
+    "watch": ("ferlite.commands.watch", "emotions in a video, webcam or stream: annotated video, JSONL/CSV"),
+    "bench": ("ferlite.commands.bench", "measure classifier latency/throughput (fp32, int8) and end-to-end FPS"),
 }
 
 # glibc returns freed memory to the OS eagerly; PyTorch's large, short-lived CPU tensors
 # then pay for fresh page faults on every step. Keeping it (DEVELOPERS.md) makes CPU
 # training about 3x faster on the project's machines. It must be set before Python starts.
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "2147483647", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
-_HEAVY = {"train", "study", "evaluate"}
+_HEAVY = {"train", "study", "evaluate", "export"}
 
 
 def _ensure_malloc_env(argv: list[str]) -> None:
@@ -64,14 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import FerliteError
 
     try:
-        module.main(args)
+        rc = module.main(args)
     except (FerliteError, FileNotFoundError) as e:
         print(f"ferlite {head.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"ferlite {head.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

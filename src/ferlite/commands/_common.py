@@ -1,0 +1,28 @@
+"""Options shared by the runtime commands (predict, watch, bench)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..paths import find_shared
+from ..runtime import Recognizer, create_detector
+
+
+def add_runtime_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("runtime")
+    g.add_argument("--model", default=None, help="emotion ONNX model from 'ferlite export' (default: the bundled int8 model)")
+    g.add_argument("--detector", default="yunet", choices=("yunet", "haar", "ssd"), help="face detector (default yunet, bundled)")
+    g.add_argument("--ssd-model", nargs=2, metavar=("PB", "PBTXT"), default=None,
+                   help="res10 SSD files for --detector ssd (default: the shared weights folder)")
+    g.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for the classifier (default: all cores)")
+    g.add_argument("--margin", type=float, default=0.15, help="context around each face box, as a fraction of its side")
+    g.add_argument("--no-align", action="store_true", help="do not level the eyes before classifying")
+
+
+def build_recognizer(args: argparse.Namespace) -> Recognizer:
+    kwargs = {}
+    if args.detector == "ssd":
+        pb, pbtxt = args.ssd_model or (find_shared("weights/opencv_face_detector_uint8.pb"), find_shared("weights/opencv_face_detector.pbtxt"))
+        kwargs = {"pb_path": pb, "pbtxt_path": pbtxt}
+    detector = create_detector(args.detector, **kwargs)
+    return Recognizer(args.model, detector=detector, threads=args.threads, margin=args.margin, align=not args.no_align)

@@ -1,0 +1,128 @@
+"""``ferlite watch SOURCE``: emotions in a video file, webcam or stream, frame by frame.
+
+Writes an annotated video and per-frame records (JSONL or CSV), shows a live window
+when a display is available, and a progress bar with the FPS for files. Corrupt
+frames are skipped and counted, never a crash mid-stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..runtime import FPSAnnotator, FPSMonitor, FrameSource, VideoSink, annotate_faces
+from ._common import add_runtime_args, build_recognizer
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ferlite watch",
+        description="Recognise emotions in a video file, a webcam index (0) or a stream URL, with stable "
+        "track IDs and smoothed labels. Writes an annotated video and per-frame JSONL or CSV.",
+        add_help=add_help,
+    )
+    p.add_argument("source", help="video file, webcam index (e.g. 0) or stream URL")
+    p.add_argument("--output", "-o", default=None, help="annotated video to write (.mp4)")
+    p.add_argument("--records", default=None, help="per-frame records: .jsonl or .csv (one row per face per frame)")
+    p.add_argument("--show", choices=("auto", "yes", "no"), default="auto", help="live window (auto: when a display exists)")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--smoothing", type=float, default=0.3, help="weight of the newest frame in each track's moving average")
+    add_runtime_args(p)
+    return p
+
+
+class RecordWriter:
+    """Per-frame, per-face rows as JSON lines or CSV."""
+
+    def __init__(self, path: str | Path, labels: tuple[str, ...]) -> None:
+        self.path = Path(path)
+        self.labels = labels
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(self.path, "w", newline="")
+        self._csv = None
+        if self.path.suffix.lower() == ".csv":
+            self._csv = csv.writer(self._f)
+            self._csv.writerow(["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "confidence", "label", *labels])
+
+    def write(self, frame_index: int, time_s: float, faces) -> None:
+        if self._csv is None:
+            self._f.write(json.dumps({"frame": frame_index, "time_s": round(time_s, 3), "faces": faces.to_dicts()}) + "\n")
+            return
+        for d in faces.to_dicts():
+            self._csv.writerow([frame_index, round(time_s, 3), d.get("track_id", -1), *d["box"], d["confidence"], d["label"], *(d["scores"][c] for c in self.labels)])
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _display_available() -> bool:
+    import cv2
+
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:  # opencv-python-headless has no GUI backend
+        cv2.namedWindow("ferlite")
+        return True
+    except cv2.error:
+        return False
+
+
+def main(args: argparse.Namespace) -> int:
+    import cv2
+
+    rec = build_recognizer(args)
+    rec.tracker.smoothing = args.smoothing
+    source = FrameSource(args.source)
+    show = args.show == "yes" or (args.show == "auto" and _display_available())
+    if args.show == "yes" and not _display_available():
+        print("ferlite watch: no display (or a headless OpenCV); running without a window", file=sys.stderr)
+        show = False
+    records = RecordWriter(args.records, rec.labels) if args.records else None
+    sink = VideoSink(args.output, source.info).__enter__() if args.output else None
+    fps, fps_draw = FPSMonitor(), FPSAnnotator()
+    total = source.info.total_frames if source.is_file else None
+    if args.max_frames and total:
+        total = min(total, args.max_frames)
+    bar = tqdm(total=total, unit="frame", disable=not source.is_file, dynamic_ncols=True)
+    frames = faces_seen = 0
+    try:
+        for index, frame, faces in rec.stream(source):
+            fps.tick()
+            frames += 1
+            faces_seen += len(faces)
+            if records:
+                records.write(index, index / source.info.fps, faces)
+            if sink or show:
+                scene = fps_draw.annotate(annotate_faces(frame, faces), fps.fps)
+                if sink:
+                    sink.write(scene)
+                if show:
+                    cv2.imshow("ferlite", scene)
+                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                        break
+            bar.update(1)
+            bar.set_postfix(fps=f"{fps.fps:.0f}", faces=len(faces))
+            if args.max_frames and frames >= args.max_frames:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bar.close()
+        if sink:
+            sink.__exit__(None, None, None)
+        if records:
+            records.close()
+        if show:
+            cv2.destroyAllWindows()
+    print(f"ferlite watch: {frames} frames, {faces_seen} faces, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS (last 30 frames)",
+          file=sys.stderr)
+    if frames == 0:
+        print(f"ferlite watch: {args.source}: no frame could be decoded", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,16 @@
+"""The runtime: detector, aligner, ONNX classifier, tracker and pipeline. No torch here."""
+
+from .annotate import BoxAnnotator, FPSAnnotator, LabelAnnotator, annotate_faces
+from .classifier import EmotionClassifier, Preprocessing, preprocess_faces
+from .detector import Detector, HaarDetector, SSDDetector, YuNetDetector, create_detector
+from .faces import Faces
+from .image import read_image
+from .recognizer import Recognizer, default_model_path
+from .tracker import FaceTracker
+from .video import FPSMonitor, FrameSource, VideoInfo, VideoSink
+
+__all__ = [
+    "BoxAnnotator", "Detector", "EmotionClassifier", "FPSAnnotator", "FPSMonitor", "FaceTracker", "Faces",
+    "FrameSource", "HaarDetector", "LabelAnnotator", "Preprocessing", "Recognizer", "SSDDetector", "VideoInfo",
+    "VideoSink", "YuNetDetector", "annotate_faces", "create_detector", "default_model_path", "preprocess_faces", "read_image",
+]

@@ -1,0 +1,104 @@
+"""``Faces``: one value object for the faces of a frame (in the style of supervision's Detections).
+
+Parallel numpy arrays, one row per face. The detector fills boxes, landmarks and
+confidence; the classifier fills ``scores``; the tracker fills ``tracker_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@dataclass
+class Faces:
+    """Faces in one frame.
+
+    Attributes:
+        xyxy: float32 (N, 4) boxes in pixels, (x1, y1, x2, y2).
+        confidence: float32 (N,) detector scores.
+        landmarks: float32 (N, 5, 2) or None: right eye, left eye, nose tip, right and
+            left mouth corner (YuNet's order, as seen in the image).
+        scores: float32 (N, C) or None: emotion probabilities, in ``labels`` order.
+        tracker_id: int64 (N,) or None; -1 for faces not (yet) tracked.
+        labels: class names of ``scores``' columns.
+
+    Example:
+        >>> f = Faces(np.array([[0, 0, 10, 10], [5, 5, 50, 50]], np.float32), np.array([0.9, 0.4], np.float32))
+        >>> len(f[f.confidence > 0.5])
+        1
+    """
+
+    xyxy: np.ndarray
+    confidence: np.ndarray
+    landmarks: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    tracker_id: np.ndarray | None = None
+    labels: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        self.xyxy = np.asarray(self.xyxy, np.float32).reshape(-1, 4)
+        n = len(self.xyxy)
+        self.confidence = np.asarray(self.confidence, np.float32).reshape(-1)
+        if len(self.confidence) != n:
+            raise ValueError(f"confidence must have shape ({n},), got {self.confidence.shape}")
+        if self.landmarks is not None:
+            self.landmarks = np.asarray(self.landmarks, np.float32)
+            if self.landmarks.shape != (n, 5, 2):
+                raise ValueError(f"landmarks must have shape ({n}, 5, 2), got {self.landmarks.shape}")
+        if self.scores is not None:
+            self.scores = np.asarray(self.scores, np.float32)
+            if self.scores.ndim != 2 or len(self.scores) != n:
+                raise ValueError(f"scores must have shape ({n}, C), got {self.scores.shape}")
+        if self.tracker_id is not None:
+            self.tracker_id = np.asarray(self.tracker_id, np.int64).reshape(-1)
+            if len(self.tracker_id) != n:
+                raise ValueError(f"tracker_id must have shape ({n},), got {self.tracker_id.shape}")
+
+    @classmethod
+    def empty(cls) -> "Faces":
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __iter__(self) -> Iterator["Faces"]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __getitem__(self, index: Any) -> "Faces":
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        return Faces(self.xyxy[index], self.confidence[index], pick(self.landmarks), pick(self.scores), pick(self.tracker_id), self.labels)
+
+    def with_(self, **changes: Any) -> "Faces":
+        """A copy with some fields replaced (``faces.with_(scores=p, labels=names)``)."""
+        return replace(self, **changes)
+
+    @property
+    def label(self) -> list[str]:
+        """The most probable emotion of each face (empty strings before classification)."""
+        if self.scores is None or not self.labels:
+            return [""] * len(self)
+        return [self.labels[i] for i in self.scores.argmax(1)]
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """JSON-ready records, one per face."""
+        out = []
+        for i in range(len(self)):
+            d: dict[str, Any] = {
+                "box": [round(float(v), 1) for v in self.xyxy[i]],
+                "confidence": round(float(self.confidence[i]), 4),
+            }
+            if self.tracker_id is not None:
+                d["track_id"] = int(self.tracker_id[i])
+            if self.landmarks is not None:
+                d["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks[i]]
+            if self.scores is not None:
+                d["label"] = self.label[i]
+                d["scores"] = {c: round(float(s), 4) for c, s in zip(self.labels, self.scores[i])}
+            out.append(d)
+        return out

@@ -1,0 +1,94 @@
+"""The pipeline: detect -> align -> classify (batched) -> track and smooth.
+
+Example:
+    >>> from ferlite import Recognizer
+    >>> rec = Recognizer()  # bundled detector and emotion model  # doctest: +SKIP
+    >>> for face in rec.predict(cv2.imread("photo.jpg")).to_dicts():  # doctest: +SKIP
+    ...     print(face["label"], face["box"])
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import CheckpointError
+from .align import align_crops
+from .classifier import EmotionClassifier
+from .detector import Detector, YuNetDetector
+from .faces import Faces
+from .image import to_bgr8
+from .tracker import FaceTracker
+from .video import FrameSource
+
+DEFAULT_MODEL = "emotion_default.int8.onnx"
+
+
+def default_model_path() -> Path:
+    """The int8 emotion model shipped inside the package."""
+    path = Path(str(resources.files("ferlite.assets").joinpath(DEFAULT_MODEL)))
+    if not path.is_file():
+        raise CheckpointError(f"{path}: the bundled emotion model is missing; reinstall ferlite or pass --model")
+    return path
+
+
+class Recognizer:
+    """Faces and their emotions in images and video.
+
+    Args:
+        model_path: an emotion ONNX model from ``ferlite export`` (default: the bundled one).
+        detector: any :class:`Detector` (default: the bundled YuNet).
+        threads: ONNX Runtime threads for the classifier.
+        margin: extra context around each face box (fraction of its side).
+        align: level the eyes using the detector's landmarks.
+        tracker: used by :meth:`stream` and :meth:`update`; default ``FaceTracker()``.
+
+    Example:
+        >>> rec = Recognizer(threads=2)  # doctest: +SKIP
+        >>> faces = rec.predict(bgr)  # doctest: +SKIP
+        >>> faces.label, faces.xyxy  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        detector: Detector | None = None,
+        threads: int | None = None,
+        margin: float = 0.15,
+        align: bool = True,
+        tracker: FaceTracker | None = None,
+    ) -> None:
+        self.classifier = EmotionClassifier(model_path or default_model_path(), threads=threads)
+        self.detector = detector or YuNetDetector()
+        self.tracker = tracker or FaceTracker()
+        self.margin, self.align = margin, align
+        self.labels = self.classifier.labels
+
+    def predict(self, image: np.ndarray) -> Faces:
+        """Faces in one image with their emotion probabilities (no tracking).
+
+        Accepts BGR, BGRA or grayscale images, 8- or 16-bit.
+        """
+        bgr = to_bgr8(image)
+        faces = self.detector.detect(bgr)
+        crops = align_crops(bgr, faces, self.classifier.pre.input_size, self.margin, self.align)
+        return faces.with_(scores=self.classifier.predict(crops), labels=self.labels)
+
+    def update(self, frame: np.ndarray) -> Faces:
+        """Like :meth:`predict`, then track: stable IDs and smoothed probabilities."""
+        return self.tracker.update(self.predict(frame))
+
+    def stream(self, source: str | int | Path | FrameSource) -> Iterator[tuple[int, np.ndarray, Faces]]:
+        """``(frame index, frame, faces)`` for each frame of a video, camera or URL.
+
+        Example:
+            >>> for i, frame, faces in Recognizer().stream("clip.mp4"):  # doctest: +SKIP
+            ...     print(i, faces.label, faces.tracker_id)
+        """
+        frames = source if isinstance(source, FrameSource) else FrameSource(source)
+        self.tracker.reset()
+        for index, frame in frames:
+            yield index, frame, self.update(frame)

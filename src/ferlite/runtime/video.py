@@ -1,0 +1,127 @@
+"""Video as plain functions (supervision style): a frames generator, a sink, an FPS monitor.
+
+OpenCV does the decoding and encoding. A frame that fails to decode in the middle of a
+file is skipped and counted in ``FrameSource.skipped``; the stream goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from ..errors import DataError
+
+# Consecutive undecodable frames after which a file is taken to have ended (truncated).
+_MAX_CONSECUTIVE_FAILURES = 25
+
+
+@dataclass
+class VideoInfo:
+    width: int
+    height: int
+    fps: float
+    total_frames: int | None
+
+    @classmethod
+    def from_capture(cls, cap: cv2.VideoCapture) -> "VideoInfo":
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        return cls(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), fps if 0 < fps < 1000 else 30.0, n if n > 0 else None)
+
+
+class FrameSource:
+    """Frames of a video file, a webcam index (``"0"``) or a stream URL.
+
+    Example:
+        >>> src = FrameSource("clip.mp4")  # doctest: +SKIP
+        >>> for index, frame in src: ...  # doctest: +SKIP
+    """
+
+    def __init__(self, source: str | int | Path) -> None:
+        self.source = str(source)
+        self.is_camera = self.source.isdigit()
+        self.is_file = not self.is_camera and "://" not in self.source
+        if self.is_file:
+            p = Path(self.source)
+            if not p.is_file():
+                raise DataError(f"{p}: video file not found")
+            if p.stat().st_size == 0:
+                raise DataError(f"{p}: empty file, not a video")
+        self._cap = cv2.VideoCapture(int(self.source) if self.is_camera else self.source)
+        if not self._cap.isOpened():
+            raise DataError(f"{self.source}: cannot open as a video (unreadable, corrupt or unsupported)")
+        self.info = VideoInfo.from_capture(self._cap)
+        self.skipped = 0
+        self.frames_read = 0
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        index, failures = 0, 0
+        total = self.info.total_frames if self.is_file else None
+        try:
+            while True:
+                ok, frame = self._cap.read()
+                if ok and frame is not None:
+                    failures = 0
+                    self.frames_read += 1
+                    yield index, frame
+                    index += 1
+                    continue
+                # A failed read before the container's frame count is a corrupt frame; skip it.
+                if total is None or index >= total or failures >= _MAX_CONSECUTIVE_FAILURES:
+                    break
+                failures += 1
+                self.skipped += 1
+                index += 1
+        finally:
+            self._cap.release()
+
+
+class VideoSink:
+    """Write BGR frames to a video file (mp4v); a context manager.
+
+    Example:
+        >>> with VideoSink("out.mp4", VideoInfo(640, 480, 30, None)) as sink:  # doctest: +SKIP
+        ...     sink.write(frame)
+    """
+
+    def __init__(self, path: str | Path, info: VideoInfo, codec: str = "mp4v") -> None:
+        self.path, self.info, self.codec = Path(path), info, codec
+        self._writer: cv2.VideoWriter | None = None
+
+    def __enter__(self) -> "VideoSink":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.codec), self.info.fps, (self.info.width, self.info.height))
+        if not self._writer.isOpened():
+            raise DataError(f"{self.path}: cannot open for writing video")
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape[1] != self.info.width or frame.shape[0] != self.info.height:
+            frame = cv2.resize(frame, (self.info.width, self.info.height))
+        self._writer.write(frame)
+
+    def __exit__(self, *exc) -> None:
+        if self._writer is not None:
+            self._writer.release()
+
+
+class FPSMonitor:
+    """Frames per second over the last ``window`` ticks."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._times: deque[float] = deque(maxlen=window + 1)
+
+    def tick(self) -> None:
+        self._times.append(time.perf_counter())
+
+    @property
+    def fps(self) -> float:
+        if len(self._times) < 2:
+            return 0.0
+        return (len(self._times) - 1) / (self._times[-1] - self._times[0])
