@@ -45,6 +45,11 @@ class Recognizer:
         margin: extra context around each face box (fraction of its side).
         align: level the eyes using the detector's landmarks.
         tracker: used by :meth:`stream` and :meth:`update`; default ``FaceTracker()``.
+        detect_every: in :meth:`update` and :meth:`stream`, run the detector on every
+            n-th frame only and reuse the tracked boxes in between (emotions are still
+            classified on every frame). Detection is most of a frame's cost, so 2 or 3
+            roughly doubles or triples the frame rate; boxes then lag fast head motion
+            by up to n-1 frames.
 
     Example:
         >>> rec = Recognizer(threads=2)  # doctest: +SKIP
@@ -60,12 +65,18 @@ class Recognizer:
         margin: float = 0.15,
         align: bool = True,
         tracker: FaceTracker | None = None,
+        detect_every: int = 1,
     ) -> None:
         self.classifier = EmotionClassifier(model_path or default_model_path(), threads=threads)
         self.detector = detector or YuNetDetector()
         self.tracker = tracker or FaceTracker()
         self.margin, self.align = margin, align
         self.labels = self.classifier.labels
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be at least 1, got {detect_every}")
+        self.detect_every = detect_every
+        self._frames_since_detection = 0
+        self._last: Faces = Faces.empty()
 
     def predict(self, image: np.ndarray) -> Faces:
         """Faces in one image with their emotion probabilities (no tracking).
@@ -73,13 +84,29 @@ class Recognizer:
         Accepts BGR, BGRA or grayscale images, 8- or 16-bit.
         """
         bgr = to_bgr8(image)
-        faces = self.detector.detect(bgr)
+        return self.classify(bgr, self.detector.detect(bgr))
+
+    def classify(self, bgr: np.ndarray, faces: Faces) -> Faces:
+        """Emotion probabilities for given face boxes (and landmarks) in a BGR frame."""
         crops = align_crops(bgr, faces, self.classifier.pre.input_size, self.margin, self.align)
         return faces.with_(scores=self.classifier.predict(crops), labels=self.labels)
 
     def update(self, frame: np.ndarray) -> Faces:
-        """Like :meth:`predict`, then track: stable IDs and smoothed probabilities."""
-        return self.tracker.update(self.predict(frame))
+        """Like :meth:`predict` for the next video frame, then track: stable IDs and smoothed probabilities."""
+        bgr = to_bgr8(frame)
+        if self._frames_since_detection % self.detect_every == 0 or len(self._last) == 0:
+            faces = self.detector.detect(bgr)
+            self._frames_since_detection = 0
+        else:
+            faces = self._last.with_(scores=None, tracker_id=None)
+        self._frames_since_detection += 1
+        self._last = self.tracker.update(self.classify(bgr, faces))
+        return self._last
+
+    def reset(self) -> None:
+        """Forget tracks and reused boxes (between videos)."""
+        self.tracker.reset()
+        self._last, self._frames_since_detection = Faces.empty(), 0
 
     def stream(self, source: str | int | Path | FrameSource) -> Iterator[tuple[int, np.ndarray, Faces]]:
         """``(frame index, frame, faces)`` for each frame of a video, camera or URL.
@@ -89,6 +116,6 @@ class Recognizer:
             ...     print(i, faces.label, faces.tracker_id)
         """
         frames = source if isinstance(source, FrameSource) else FrameSource(source)
-        self.tracker.reset()
+        self.reset()
         for index, frame in frames:
             yield index, frame, self.update(frame)

@@ -1,0 +1,189 @@
+"""``ferlite bench``: classifier latency and throughput (fp32, int8) and end-to-end FPS.
+
+Each measurement runs in its own process, so that one ONNX Runtime session's thread
+pool never competes with another's. Results print as a table and can be written to
+docs/BENCHMARKS.md with the machine described.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..paths import find_shared
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ferlite bench",
+        description="Measure the emotion classifier's latency at batch 1 and throughput when batched (fp32 and int8), "
+        "and end-to-end FPS (detect + align + classify + track) on a real 640x480 video. One process per measurement.",
+        add_help=add_help,
+    )
+    p.add_argument("--model", action="append", default=None, metavar="ONNX",
+                   help="classifier model(s) to time; repeat for several (default: the bundled int8 model)")
+    p.add_argument("--video", default=None, help="video for the end-to-end FPS (default: the shared one-face 640x480 clip)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
+    p.add_argument("--batch", type=int, default=64, help="batch size for throughput (default 64)")
+    p.add_argument("--frames", type=int, default=300, help="frames for the end-to-end run (default 300)")
+    p.add_argument("--detect-every", type=int, default=3, help="also time detection on every n-th frame (default 3)")
+    p.add_argument("--runs", type=int, default=200, help="timed calls per latency measurement (default 200)")
+    p.add_argument("--write", default=None, metavar="MD", help="write the results as Markdown (e.g. docs/BENCHMARKS.md)")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def machine_description(threads: int) -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import cv2
+    import onnxruntime
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__, "os": platform.platform()}
+
+
+def _classifier_worker(model: str, threads: int, batch: int, runs: int) -> dict[str, Any]:
+    from ..runtime import EmotionClassifier
+
+    clf = EmotionClassifier(model, threads=threads)
+    s = clf.pre.input_size
+    rng = np.random.default_rng(0)
+    one = rng.standard_normal((1, 3, s, s)).astype(np.float32)
+    many = rng.standard_normal((batch, 3, s, s)).astype(np.float32)
+    for _ in range(20):
+        clf.predict_logits(one)
+    lat = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        clf.predict_logits(one)
+        lat.append(time.perf_counter() - t)
+    for _ in range(3):
+        clf.predict_logits(many)
+    reps = max(5, runs // 10)
+    t = time.perf_counter()
+    for _ in range(reps):
+        clf.predict_logits(many)
+    dt = time.perf_counter() - t
+    return {"model": model, "bytes": Path(model).stat().st_size, "input_size": s,
+            "latency_ms_b1": 1000 * statistics.median(lat), "latency_ms_b1_p90": 1000 * float(np.percentile(lat, 90)),
+            "faces_per_s_batched": batch * reps / dt, "batch": batch}
+
+
+def _pipeline_worker(model: str | None, video: str, threads: int, frames: int, detect_every: int) -> dict[str, Any]:
+    from ..runtime import FrameSource, Recognizer
+
+    source = FrameSource(video)
+    decoded = []
+    t = time.perf_counter()
+    for _, frame in source:
+        decoded.append(frame)
+        if len(decoded) >= frames:
+            break
+    decode_s = time.perf_counter() - t
+    rec = Recognizer(model, threads=threads, detect_every=detect_every)
+    for frame in decoded[:10]:  # warm-up
+        rec.update(frame)
+    rec.reset()
+    faces = 0
+    t = time.perf_counter()
+    for frame in decoded:
+        faces += len(rec.update(frame))
+    dt = time.perf_counter() - t
+    h, w = decoded[0].shape[:2]
+    return {"video": video, "frames": len(decoded), "size": f"{w}x{h}", "detect_every": detect_every, "faces_per_frame": faces / len(decoded),
+            "fps": len(decoded) / dt, "ms_per_frame": 1000 * dt / len(decoded), "decode_fps": len(decoded) / decode_s}
+
+
+def _run_worker(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "ferlite", "bench", "--worker", json.dumps({"kind": kind, **payload})]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench worker failed: {proc.stderr.strip()[-500:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.worker:
+        job = json.loads(args.worker)
+        kind = job.pop("kind")
+        result = _classifier_worker(**job) if kind == "classifier" else _pipeline_worker(**job)
+        print(json.dumps(result))
+        return 0
+    from ..runtime import default_model_path
+
+    threads = args.threads or os.cpu_count() or 1
+    models = args.model or [str(default_model_path())]
+    video = args.video or str(find_shared("media/face1_emotions_pexels_640x480.mp4"))
+    results: dict[str, Any] = {"machine": machine_description(threads), "classifier": [], "pipeline": None}
+    for model in models:
+        r = _run_worker("classifier", {"model": str(model), "threads": threads, "batch": args.batch, "runs": args.runs})
+        results["classifier"].append(r)
+        print(f"{Path(model).name}: {r['latency_ms_b1']:.3f} ms/face at batch 1 (p90 {r['latency_ms_b1_p90']:.3f}), "
+              f"{r['faces_per_s_batched']:.0f} faces/s at batch {r['batch']}, {r['bytes'] / 1e6:.2f} MB, {threads} threads", flush=True)
+    pipe_model = str(args.model[-1]) if args.model else None
+    results["pipeline"] = []
+    for every in sorted({1, args.detect_every}):
+        r = _run_worker("pipeline", {"model": pipe_model, "video": video, "threads": threads, "frames": args.frames, "detect_every": every})
+        results["pipeline"].append(r)
+        print(f"end to end (YuNet every {every} frame(s) + align + classify + track) on {Path(video).name} {r['size']}: {r['fps']:.1f} FPS "
+              f"({r['ms_per_frame']:.2f} ms/frame, {r['faces_per_frame']:.2f} faces/frame, {r['frames']} frames, {threads} threads); "
+              f"decoding alone {r['decode_fps']:.0f} FPS", flush=True)
+    if args.write:
+        write_markdown(results, args, Path(args.write))
+        print(f"wrote {args.write}")
+    return 0
+
+
+def write_markdown(results: dict[str, Any], args: argparse.Namespace, path: Path) -> None:
+    m = results["machine"]
+    cmd = "ferlite bench " + " ".join(a for a in sys.argv[2:] if not a.startswith("--worker"))
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{cmd.strip()}`; do not edit by hand.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['threads']} ONNX Runtime threads; {m['os']}; "
+        f"Python {m['python']}, onnxruntime {m['onnxruntime']}, OpenCV {m['opencv']}. Each row ran in its own process.",
+        "",
+        "## Emotion classifier",
+        "",
+        "| model | input | size | latency, batch 1 (median / p90) | throughput, batch %d |" % args.batch,
+        "|---|---|---|---|---|",
+    ]
+    for r in results["classifier"]:
+        lines.append(f"| {Path(r['model']).name} | {r['input_size']}px | {r['bytes'] / 1e6:.2f} MB | {r['latency_ms_b1']:.3f} / {r['latency_ms_b1_p90']:.3f} ms "
+                     f"| {r['faces_per_s_batched']:.0f} faces/s |")
+    lines += [
+        "",
+        "## End to end",
+        "",
+        "YuNet detection (frame shrunk to 320 px on its long side) on every frame or every n-th frame with the tracked "
+        "boxes reused in between, eye alignment, batched classification on every frame, and tracking with smoothing. "
+        "Frames are decoded beforehand (decoding is reported apart).",
+        "",
+        "| video | detect every | frames | faces/frame | FPS | ms/frame | decoding alone |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for p in results["pipeline"]:
+        lines.append(f"| {Path(p['video']).name} ({p['size']}) | {p['detect_every']} | {p['frames']} | {p['faces_per_frame']:.2f} | {p['fps']:.1f} "
+                     f"| {p['ms_per_frame']:.2f} | {p['decode_fps']:.0f} FPS |")
+    lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,122 @@
+"""Export parity, int8 accuracy on real faces, and the runtime CLI end to end on real media."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from ferlite import train
+from ferlite.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
+from ferlite.data import load_dataset
+from ferlite.export import export_onnx, onnx_metrics, parity, quantize_int8
+from ferlite.models import create_model
+from ferlite.paths import find_shared
+from ferlite.runtime import EmotionClassifier
+
+FIXTURES = Path(__file__).parent / "fixtures"
+VIDEO = find_shared("media/face1_emotions_pexels_640x480.mp4")
+
+
+def _ferlite(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "ferlite", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def test_onnx_export_matches_pytorch_on_real_faces(tmp_path):
+    model = create_model("mobilenetv2_fer", num_classes=5, pretrained=True, input_size=64)
+    model.pretrained_cfg.label_names = ("angry", "happy", "neutral", "sad", "surprise")
+    model.eval()
+    path = export_onnx(model, model.pretrained_cfg, "mobilenetv2_fer", tmp_path / "m.onnx")
+    faces = load_dataset("fer2013", "val", classes=model.pretrained_cfg.label_names)
+    p = parity(model, path, faces, n=64)
+    assert p["max_abs_diff"] < 1e-3 and p["top1_agreement"] == 1.0
+    clf = EmotionClassifier(path)
+    assert clf.labels == model.pretrained_cfg.label_names and clf.pre.input_size == 64
+    x = np.zeros((3, 3, 64, 64), np.float32)
+    assert clf.predict_logits(x).shape == (3, 5)  # dynamic batch
+
+
+@pytest.fixture(scope="module")
+def trained_head(tmp_path_factory):
+    """A real FER2013 model trained for seconds: frozen MobileNetV2, head on happy vs surprise."""
+    out = tmp_path_factory.mktemp("head")
+    args = train.get_args_parser().parse_args([
+        "--mode", "head", "--classes", "happy,surprise", "--per-class", "300", "--cap", "--input-size", "64",
+        "--epochs", "2", "--lr", "3e-3", "--workers", "0", "--no-progress", "--out", str(out)])
+    return Path(train.main(args)["best_path"])
+
+
+def test_int8_keeps_accuracy_on_real_faces(tmp_path, trained_head):
+    model, cfg, state = model_from_checkpoint(trained_head)
+    fp32 = export_onnx(model, cfg, state["arch"], tmp_path / "m.onnx")
+    calib = load_dataset("fer2013", "train", classes=cfg.label_names).subset(np.arange(128))
+    int8 = quantize_int8(fp32, tmp_path / "m.int8.onnx", calib)
+    val = load_dataset("fer2013", "val", classes=cfg.label_names)
+    a32, a8 = onnx_metrics(fp32, val)["accuracy"], onnx_metrics(int8, val)["accuracy"]
+    assert a32 > 0.7
+    assert abs(a8 - a32) < 0.02, (a32, a8)
+    assert int8.stat().st_size < 0.4 * fp32.stat().st_size
+    assert EmotionClassifier(int8).labels == ("happy", "surprise")  # metadata survives quantization
+
+
+def test_cli_export_writes_models_and_report(tmp_path, trained_head):
+    proc = _ferlite("export", trained_head, "--out", tmp_path, "--int8", "--calib-size", "64")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "model.export.json").read_text())
+    assert report["fp32"]["parity"]["top1_agreement"] == 1.0
+    assert abs(report["int8"]["val_accuracy"] - report["fp32"]["val_accuracy"]) < 0.02
+    assert "int8 - fp32 accuracy" in proc.stdout
+
+
+def test_cli_predict_json_and_annotated_image(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"nope")
+    proc = _ferlite("predict", FIXTURES / "astronaut_nasa_512.png", bad, "--annotate", tmp_path / "ann", "--threads", "1")
+    assert proc.returncode == 0
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(rows) == 1 and rows[0]["faces"][0]["label"] == "happy"
+    assert "bad.jpg" in proc.stderr and "Traceback" not in proc.stderr
+    assert cv2.imread(str(tmp_path / "ann" / "astronaut_nasa_512_ferlite.png")).shape == (512, 512, 3)
+    only_bad = _ferlite("predict", bad)
+    assert only_bad.returncode == 1
+    strict = _ferlite("predict", bad, "--strict")
+    assert strict.returncode == 2 and "bad.jpg" in strict.stderr
+
+
+def test_cli_watch_on_real_video(tmp_path):
+    proc = _ferlite("watch", VIDEO, "-o", tmp_path / "out.mp4", "--records", tmp_path / "rec.jsonl", "--max-frames", 48, "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in (tmp_path / "rec.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in records] == list(range(48))
+    assert all(len(r["faces"]) == 1 for r in records)
+    assert len({r["faces"][0]["track_id"] for r in records}) == 1  # one person, one ID
+    cap = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 48 and cap.read()[1].shape == (480, 640, 3)
+    assert "FPS" in proc.stderr
+
+
+def test_cli_watch_csv_records(tmp_path):
+    proc = _ferlite("watch", VIDEO, "--records", tmp_path / "rec.csv", "--max-frames", 10, "--detect-every", "2")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(open(tmp_path / "rec.csv")))
+    assert len(rows) == 10 and set(rows[0]) >= {"frame", "track_id", "label", "happy"}
+
+
+@pytest.mark.parametrize("content,message", [(b"", "empty file"), (b"garbage" * 100, "cannot open as a video")])
+def test_cli_watch_bad_video(tmp_path, content, message):
+    path = tmp_path / "v.mp4"
+    path.write_bytes(content)
+    proc = _ferlite("watch", path)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_bench_runs_and_writes_markdown(tmp_path):
+    proc = _ferlite("bench", "--frames", 20, "--runs", 5, "--batch", 8, "--threads", 1, "--write", tmp_path / "B.md")
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "B.md").read_text()
+    assert "faces/s" in text and "FPS" in text and "1 ONNX Runtime threads" in text

@@ -1,0 +1,165 @@
+"""The runtime on real inputs: detectors on a real photo, tracking, bad images, no torch."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ferlite.errors import CheckpointError, DataError
+from ferlite.paths import find_shared
+from ferlite.runtime import Faces, FaceTracker, FrameSource, HaarDetector, Recognizer, SSDDetector, YuNetDetector, read_image
+from ferlite.runtime.tracker import box_iou
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ASTRONAUT_FACE = np.array([177, 66, 177 + 95, 66 + 95], np.float32)  # Haar's box, README of shared/media
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return cv2.imread(str(FIXTURES / "astronaut_nasa_512.png"))
+
+
+@pytest.mark.parametrize("make", [
+    YuNetDetector,
+    HaarDetector,
+    lambda: SSDDetector(find_shared("weights/opencv_face_detector_uint8.pb"), find_shared("weights/opencv_face_detector.pbtxt")),
+])
+def test_detectors_find_the_one_real_face(astronaut, make):
+    faces = make().detect(astronaut)
+    assert len(faces) == 1
+    assert box_iou(faces.xyxy, ASTRONAUT_FACE[None])[0, 0] > 0.4
+
+
+def test_yunet_landmarks_are_eyes_nose_mouth_in_order(astronaut):
+    f = YuNetDetector().detect(astronaut)
+    (x1, y1, x2, y2), lm = f.xyxy[0], f.landmarks[0]
+    assert ((lm[:, 0] > x1) & (lm[:, 0] < x2) & (lm[:, 1] > y1) & (lm[:, 1] < y2)).all()
+    assert lm[0, 0] < lm[1, 0]  # right eye is on the image's left
+    assert lm[2, 1] > lm[:2, 1].max() and lm[3:, 1].min() > lm[2, 1]  # nose below eyes, mouth below nose
+
+
+def test_recognizer_reads_smile_on_real_photo(astronaut):
+    faces = Recognizer(threads=1).predict(astronaut)
+    assert len(faces) == 1 and faces.label == ["happy"]
+    np.testing.assert_allclose(faces.scores.sum(1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("convert", [
+    lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2GRAY),
+    lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2BGRA),
+    lambda im: im.astype(np.uint16) * 257,
+])
+def test_gray_alpha_and_16bit_images_work(tmp_path, astronaut, convert):
+    path = tmp_path / "x.png"
+    cv2.imwrite(str(path), convert(astronaut))
+    faces = Recognizer(threads=1).predict(read_image(path))
+    assert len(faces) == 1 and faces.label == ["happy"]
+
+
+def test_huge_image_is_shrunk_not_refused(tmp_path, astronaut):
+    path = tmp_path / "huge.png"
+    cv2.imwrite(str(path), cv2.resize(astronaut, (6000, 6000), interpolation=cv2.INTER_NEAREST))
+    image = read_image(path)
+    assert max(image.shape[:2]) == 4096
+    assert len(Recognizer(threads=1).predict(image)) == 1
+
+
+def test_no_face_gives_empty_result():
+    faces = Recognizer(threads=1).predict(np.full((240, 320, 3), 128, np.uint8))
+    assert len(faces) == 0 and faces.to_dicts() == []
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image", b"\x89PNG\r\n\x1a\n" + b"\x00" * 50])
+def test_unreadable_images_are_named(tmp_path, content):
+    path = tmp_path / "bad.png"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="bad.png"):
+        read_image(path)
+
+
+def test_missing_and_foreign_model_files(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        Recognizer(tmp_path / "none.onnx")
+    with pytest.raises(CheckpointError, match="not a ferlite emotion model"):
+        Recognizer(find_shared("weights/face_detection_yunet_2026may.onnx"))
+    (tmp_path / "broken.onnx").write_bytes(b"\x08\x07garbage")
+    with pytest.raises(CheckpointError, match="broken.onnx"):
+        Recognizer(tmp_path / "broken.onnx")
+
+
+def test_faces_value_object_validates_and_indexes():
+    f = Faces(np.array([[0, 0, 10, 10], [5, 5, 50, 50]]), np.array([0.9, 0.4]))
+    assert len(f[f.confidence > 0.5]) == 1 and len(Faces.empty()) == 0
+    with pytest.raises(ValueError, match=r"\(2,\)"):
+        Faces(np.zeros((2, 4)), np.zeros(3))
+
+
+def test_tracker_keeps_ids_through_motion_and_short_gaps():
+    tracker = FaceTracker(lost_track_buffer=3)
+    a, b = np.array([10, 10, 60, 60], np.float32), np.array([200, 50, 260, 110], np.float32)
+    ids = []
+    for t in range(10):
+        boxes = [a + 3 * t, b - 2 * t]
+        if t in (4, 5):  # face b missed for two frames
+            boxes = boxes[:1]
+        out = tracker.update(Faces(np.array(boxes), np.ones(len(boxes))))
+        ids.append(out.tracker_id.tolist())
+    assert all(i[0] == 1 for i in ids)
+    assert [i[1] for i in ids if len(i) == 2] == [2] * 8
+    new = tracker.update(Faces(np.array([[400, 400, 450, 450]]), np.ones(1)))
+    assert new.tracker_id.tolist() == [3]
+
+
+def test_tracker_smooths_scores():
+    tracker = FaceTracker(smoothing=0.5)
+    box = np.array([[0, 0, 50, 50]], np.float32)
+    tracker.update(Faces(box, np.ones(1), scores=np.array([[1.0, 0.0]]), labels=("a", "b")))
+    out = tracker.update(Faces(box, np.ones(1), scores=np.array([[0.0, 1.0]]), labels=("a", "b")))
+    np.testing.assert_allclose(out.scores, [[0.5, 0.5]])
+
+
+def test_track_ids_stable_on_real_multi_face_video():
+    rec = Recognizer(threads=1)
+    video = find_shared("media/faces_multi_event_ccby_640x480.mp4")
+    first_ids, largest_ids = None, []
+    for i, frame, faces in rec.stream(video):
+        if len(faces) == 0:
+            continue
+        areas = np.prod(faces.xyxy[:, 2:] - faces.xyxy[:, :2], axis=1)
+        largest_ids.append(int(faces.tracker_id[areas.argmax()]))  # the large woman on the left
+        first_ids = first_ids or set(faces.tracker_id.tolist())
+    assert len(largest_ids) >= 80
+    assert max(largest_ids.count(x) for x in set(largest_ids)) / len(largest_ids) > 0.95
+
+
+def test_truncated_video_is_read_to_where_it_breaks(tmp_path):
+    video = find_shared("media/face1_emotions_pexels_640x480.mp4")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    try:
+        source = FrameSource(cut)
+    except DataError:
+        return  # the container's index is at the end: refused with a clear message, also fine
+    frames = sum(1 for _ in source)
+    assert 0 < frames < 472
+
+
+def test_empty_and_missing_videos_are_clear_errors(tmp_path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(DataError, match="empty"):
+        FrameSource(tmp_path / "empty.mp4")
+    with pytest.raises(DataError, match="not found"):
+        FrameSource(tmp_path / "none.mp4")
+    (tmp_path / "junk.mp4").write_bytes(b"junk" * 1000)
+    with pytest.raises(DataError, match="junk.mp4"):
+        FrameSource(tmp_path / "junk.mp4")
+
+
+def test_runtime_never_imports_torch():
+    code = ("import sys, cv2, ferlite.runtime, ferlite.commands.predict, ferlite.commands.watch, ferlite.commands.bench; "
+            "from ferlite.runtime import Recognizer; Recognizer(threads=1).predict(cv2.imread(sys.argv[1])); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code, str(FIXTURES / "astronaut_nasa_512.png")], check=True, timeout=120)
