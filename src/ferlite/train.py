@@ -56,7 +56,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--mode", default=None, choices=MODES, help="MobileNetV2: head (frozen backbone), top (last --top-blocks blocks + head) or full (default)")
     g.add_argument("--top-blocks", type=int, default=None, help="feature blocks trained in --mode top (MobileNetV2 has 19; default 5)")
     g.add_argument("--pretrained", default="auto", help="ImageNet weights: 'auto' (the shared file for MobileNetV2), 'none', or a path")
-    g.add_argument("--input-size", type=int, default=224, help="square input side, 48 to 224 (default 224, as the reference)")
+    g.add_argument("--input-size", type=int, default=None, help="square input side, 48 to 224 (default: 224 as the reference, or --init's)")
+    g.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="start from this checkpoint's architecture and weights (e.g. a pruned model to fine-tune)")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="fer2013", help="fer2013, ferplus or folder")
     g.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
@@ -162,6 +164,9 @@ def _model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     """Train as ``args`` say; returns the best validation metrics and the run's totals."""
+    init = load_checkpoint(args.init) if args.init else None
+    if args.input_size is None:
+        args.input_size = init["cfg"]["input_size"] if init else 224
     if not 48 <= args.input_size <= 224:
         raise UsageError(f"--input-size must be between 48 and 224, got {args.input_size}")
     _seed_everything(args.seed)
@@ -187,7 +192,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     skipped = train_ds.skipped + val_ds.skipped
     print(f"train {len(train_ds)} faces, val {len(val_ds)} faces" + (f", {skipped} corrupt items skipped" if skipped else ""))
 
-    model = create_model(args.model, num_classes=len(plan.classes), pretrained=_pretrained_arg(args), **_model_kwargs(args))
+    model_kwargs = _model_kwargs(args)
+    if init:
+        if init["arch"] != args.model or init["cfg"]["label_names"] != list(plan.classes):
+            raise DataError(f"{args.init}: is {init['arch']} on {init['cfg']['label_names']}, not {args.model} on {list(plan.classes)}")
+        model_kwargs = {**init["model_kwargs"], **model_kwargs}
+    model = create_model(args.model, num_classes=len(plan.classes), pretrained=_pretrained_arg(args) and not init, **model_kwargs)
+    if init:
+        model.load_state_dict(init["model"])
     model.pretrained_cfg.label_names = plan.classes
     cfg = model.pretrained_cfg
     model.to(device)
@@ -245,11 +257,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         if improved:
             best = {"score": score, "epoch": epoch, "val_accuracy": m["accuracy"], "val_macro_f1": m["macro"]["f1"]}
             bad_epochs = 0
-            save_checkpoint(best_path, make_checkpoint(model, args.model, _model_kwargs(args), epoch=epoch, best=best, **meta))
+            save_checkpoint(best_path, make_checkpoint(model, args.model, model_kwargs, epoch=epoch, best=best, **meta))
         else:
             bad_epochs += 1
         save_checkpoint(last_path, make_checkpoint(
-            model, args.model, _model_kwargs(args), epoch=epoch, best=best, bad_epochs=bad_epochs,
+            model, args.model, model_kwargs, epoch=epoch, best=best, bad_epochs=bad_epochs,
             optimizer=optimizer.state_dict(), lr_scheduler=scheduler.state_dict(), rng_state=torch.get_rng_state(), **meta))
         with open(log_path, "a") as f:
             f.write(json.dumps(record) + "\n")

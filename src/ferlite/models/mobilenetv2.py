@@ -43,9 +43,10 @@ class Conv2dNormActivation(nn.Sequential):
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int, expand_ratio: int):
+    def __init__(self, cin: int, cout: int, stride: int, expand_ratio: int, hidden: int | None = None):
         super().__init__()
-        hidden = cin * expand_ratio
+        # ``hidden`` overrides cin * expand_ratio: structured pruning narrows the expanded layer.
+        hidden = hidden or cin * expand_ratio
         self.use_res_connect = stride == 1 and cin == cout
         layers: list[nn.Module] = []
         if expand_ratio != 1:
@@ -68,6 +69,8 @@ class MobileNetV2(nn.Module):
     Args:
         num_classes: size of the output layer.
         dropout: dropout before the classifier.
+        hidden_channels: expanded width of each inverted-residual block (17 values), for
+            channel-pruned models; default: the standard widths.
 
     Example:
         >>> m = MobileNetV2(num_classes=5)
@@ -75,13 +78,14 @@ class MobileNetV2(nn.Module):
         torch.Size([2, 5])
     """
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.2):
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2, hidden_channels: list[int] | None = None):
         super().__init__()
         cin = 32
         features: list[nn.Module] = [Conv2dNormActivation(3, cin, stride=2)]
+        widths = iter(hidden_channels or [])
         for t, c, n, s in _INVERTED_RESIDUAL_SETTING:
             for i in range(n):
-                features.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                features.append(InvertedResidual(cin, c, s if i == 0 else 1, t, next(widths, None)))
                 cin = c
         self.num_features = 1280
         features.append(Conv2dNormActivation(cin, self.num_features, kernel=1))
@@ -153,6 +157,7 @@ def mobilenetv2_fer(
     top_blocks: int = 5,
     input_size: int = 224,
     dropout: float = 0.2,
+    hidden_channels: list[int] | None = None,
     **_: object,
 ) -> MobileNetV2:
     """MobileNetV2 for facial emotions: ImageNet backbone, new N-way classifier.
@@ -165,13 +170,14 @@ def mobilenetv2_fer(
             plus the head) or ``"full"``. Frozen BatchNorm layers keep their statistics.
         top_blocks: how many of the 19 feature blocks ``"top"`` trains.
         input_size: side of the square input; recorded in ``model.pretrained_cfg``.
+        hidden_channels: per-block expanded widths of a channel-pruned model.
 
     Example:
         >>> m = mobilenetv2_fer(num_classes=5, mode="head")
         >>> sum(p.requires_grad for p in m.parameters())
         2
     """
-    model = MobileNetV2(num_classes=num_classes, dropout=dropout)
+    model = MobileNetV2(num_classes=num_classes, dropout=dropout, hidden_channels=hidden_channels)
     if pretrained:
         if pretrained is True:
             from ..paths import find_shared
