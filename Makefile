@@ -1,5 +1,5 @@
 # ferlite: the two commands of the README.
-#   make demo  - set up, then evaluate the study's fine-tuned MobileNetV2 on FER2013 PrivateTest
+#   make demo  - set up, then run the bundled model on a real photo and a real video
 #   make test  - set up, then run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,8 +22,11 @@ setup: $(BIN)/ferlite
 test: setup
 	$(BIN)/python -m pytest -q
 
+SHARED ?= ../shared
 demo: setup
-	$(BIN)/ferlite evaluate $(DEMO_CHECKPOINT) --dataset fer2013 --split test --out runs/demo
+	$(BIN)/ferlite predict tests/fixtures/astronaut_nasa_512.png --annotate runs/demo
+	$(BIN)/ferlite watch $(SHARED)/media/face1_emotions_pexels_640x480.mp4 -o runs/demo/face1_annotated.mp4 --records runs/demo/face1.csv
+	@echo "annotated photo and video, and per-frame records, in runs/demo/"
 
 study: setup
 	$(BIN)/ferlite study --out runs/study_ref5 --report docs/RESULTS.md
