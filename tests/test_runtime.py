@@ -163,3 +163,16 @@ def test_runtime_never_imports_torch():
             "from ferlite.runtime import Recognizer; Recognizer(threads=1).predict(cv2.imread(sys.argv[1])); "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code, str(FIXTURES / "astronaut_nasa_512.png")], check=True, timeout=120)
+
+
+def test_corrupt_frames_mid_video_are_skipped_and_counted(tmp_path):
+    video = find_shared("media/face1_emotions_pexels_640x480.mp4")
+    data = bytearray(video.read_bytes())
+    rng = np.random.default_rng(0)
+    for start in (len(data) // 3, len(data) // 2, 2 * len(data) // 3):
+        data[start:start + 4000] = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    path = tmp_path / "corrupt.mp4"
+    path.write_bytes(bytes(data))
+    source = FrameSource(path)
+    read = sum(1 for _ in source)
+    assert source.skipped > 0 and read + source.skipped == 472  # every frame read or counted, none lost silently
