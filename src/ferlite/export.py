@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from .data import FaceDataset, load_dataset
 from .errors import CheckpointError
 from .metrics import classification_metrics
 from .models import ModelCfg
-from .runtime.classifier import META_PREFIX, EmotionClassifier, preprocess_faces
+from .runtime.classifier import META_PREFIX, EmotionClassifier, preprocess_faces, time_inference
 
 _logger = logging.getLogger(__name__)
 
@@ -146,16 +145,7 @@ def parity(model: torch.nn.Module, onnx_path: str | Path, ds: FaceDataset, n: in
 
 def latency_ms(model_path: str | Path, batch: int, threads: int, runs: int = 50) -> float:
     """Median milliseconds per call of an ONNX model at a batch size."""
-    clf = EmotionClassifier(model_path, threads=threads)
-    x = np.random.default_rng(0).standard_normal((batch, 3, clf.pre.input_size, clf.pre.input_size)).astype(np.float32)
-    for _ in range(5):
-        clf.predict_logits(x)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        clf.predict_logits(x)
-        times.append(time.perf_counter() - t)
-    return 1000 * float(np.median(times))
+    return 1000 * float(np.median(time_inference(EmotionClassifier(model_path, threads=threads), batch, runs)))
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -60,30 +59,14 @@ def machine_description(threads: int) -> dict[str, Any]:
 
 
 def _classifier_worker(model: str, threads: int, batch: int, runs: int) -> dict[str, Any]:
-    from ..runtime import EmotionClassifier
+    from ..runtime.classifier import EmotionClassifier, time_inference
 
     clf = EmotionClassifier(model, threads=threads)
-    s = clf.pre.input_size
-    rng = np.random.default_rng(0)
-    one = rng.standard_normal((1, 3, s, s)).astype(np.float32)
-    many = rng.standard_normal((batch, 3, s, s)).astype(np.float32)
-    for _ in range(20):
-        clf.predict_logits(one)
-    lat = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        clf.predict_logits(one)
-        lat.append(time.perf_counter() - t)
-    for _ in range(3):
-        clf.predict_logits(many)
-    reps = max(5, runs // 10)
-    t = time.perf_counter()
-    for _ in range(reps):
-        clf.predict_logits(many)
-    dt = time.perf_counter() - t
-    return {"model": model, "bytes": Path(model).stat().st_size, "input_size": s,
-            "latency_ms_b1": 1000 * statistics.median(lat), "latency_ms_b1_p90": 1000 * float(np.percentile(lat, 90)),
-            "faces_per_s_batched": batch * reps / dt, "batch": batch}
+    lat = time_inference(clf, 1, runs, warmup=20)
+    batched = time_inference(clf, batch, max(5, runs // 10), warmup=3)
+    return {"model": model, "bytes": Path(model).stat().st_size, "input_size": clf.pre.input_size,
+            "latency_ms_b1": 1000 * float(np.median(lat)), "latency_ms_b1_p90": 1000 * float(np.percentile(lat, 90)),
+            "faces_per_s_batched": batch * len(batched) / float(batched.sum()), "batch": batch}
 
 
 def _pipeline_worker(model: str | None, video: str, threads: int, frames: int, detect_every: int) -> dict[str, Any]:

@@ -8,6 +8,7 @@ No torch is imported here.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -117,3 +118,21 @@ class EmotionClassifier:
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities for face crops, one batched ONNX Runtime call."""
         return softmax(self.predict_logits(preprocess_faces(crops, self.pre)))
+
+
+def time_inference(clf: EmotionClassifier, batch: int, runs: int, warmup: int = 5) -> np.ndarray:
+    """Seconds taken by each of ``runs`` classifier calls on a random batch (after ``warmup`` calls).
+
+    Example:
+        >>> 1000 * np.median(time_inference(clf, batch=1, runs=100))  # ms per face  # doctest: +SKIP
+    """
+    s = clf.pre.input_size
+    x = np.random.default_rng(0).standard_normal((batch, 3, s, s)).astype(np.float32)
+    for _ in range(warmup):
+        clf.predict_logits(x)
+    times = np.empty(runs)
+    for i in range(runs):
+        t = time.perf_counter()
+        clf.predict_logits(x)
+        times[i] = time.perf_counter() - t
+    return times
