@@ -41,9 +41,9 @@ REFERENCE = {"cnn_small": 0.51, "mobilenetv2_head": 0.49, "mobilenetv2_top": 0.4
 # backbone or a net from scratch takes Adam's default; fine-tuning pretrained layers a
 # smaller one, so the first steps do not wreck the ImageNet features.
 CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "cnn_small": ("custom CNN", {"model": "cnn_small", "pretrained": "none", "lr": 1e-3, "epochs": 10}),
-    "mobilenetv2_head": ("MobileNetV2 baseline (frozen backbone)", {"mode": "head", "lr": 1e-3, "epochs": 6}),
-    "mobilenetv2_top": ("MobileNetV2 fine-tuned (last 8 blocks)", {"mode": "top", "top_blocks": 8, "lr": 5e-4, "epochs": 10}),
+    "cnn_small": ("custom CNN", {"model": "cnn_small", "pretrained": "none", "lr": 1e-3, "epochs": 8}),
+    "mobilenetv2_head": ("MobileNetV2 baseline (frozen backbone)", {"mode": "head", "lr": 1e-3, "epochs": 5}),
+    "mobilenetv2_top": ("MobileNetV2 fine-tuned (last 8 blocks)", {"mode": "top", "top_blocks": 8, "lr": 5e-4, "epochs": 8}),
     "mobilenetv2_full": ("MobileNetV2 full fine-tuning (ferlite)", {"mode": "full", "lr": 5e-4, "epochs": 10}),
 }
 # Run order: the most informative configuration first, so an interrupted study has it.
