@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export MALLOC_MMAP_THRESHOLD_ := 2147483647
 export MALLOC_TRIM_THRESHOLD_ := 100000000000
 
-.PHONY: setup test demo study clean
+.PHONY: setup test demo study tflite clean
 
 $(BIN)/ferlite: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ demo: setup
 
 study: setup
 	$(BIN)/ferlite study --out runs/study_ref5 --report docs/RESULTS.md
+
+# TFLite (fp32 and fp16) from an exported ONNX model, in its own environment: TensorFlow
+# pins numpy and protobuf versions that ferlite's environment does not share.
+ONNX ?= exported/model.onnx
+.venv-tflite/bin/onnx2tf:
+	$(PYTHON) -m venv .venv-tflite
+	.venv-tflite/bin/pip install -q tensorflow-cpu==2.21.0 tf-keras onnx2tf onnx onnx-graphsurgeon sng4onnx psutil \
+		ai-edge-litert onnxruntime "opencv-python-headless<5" "numpy<2.4"
+tflite: .venv-tflite/bin/onnx2tf
+	.venv-tflite/bin/python tools/export_tflite.py $(ONNX) --out $(dir $(ONNX))tflite
 
 clean:
 	rm -rf $(VENV) runs/demo .pytest_cache
