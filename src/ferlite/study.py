@@ -18,7 +18,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from .data import load_dataset
 from .errors import UsageError
 from .evaluate import evaluate_model
 from .models import count_parameters
+from .system import machine_summary
 from .taxonomy import parse_classes
 
 # The reference's published accuracies (5 classes, its own 224x224 dataset).
@@ -166,8 +166,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
 def _machine(args: argparse.Namespace) -> dict[str, Any]:
     return {
-        "cpu": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
+        **machine_summary(),
         "torch": torch.__version__,
         "train_threads": args.threads or os.cpu_count(),
         "latency_threads": args.latency_threads,

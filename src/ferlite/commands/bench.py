@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..paths import find_shared
+from ..system import machine_summary
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -43,19 +43,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def machine_description(threads: int) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import cv2
     import onnxruntime
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "python": platform.python_version(),
-            "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__, "os": platform.platform()}
+    return {**machine_summary(), "threads": threads, "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__}
 
 
 def _classifier_worker(model: str, threads: int, batch: int, runs: int) -> dict[str, Any]:
