@@ -64,7 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     if from_command_line and head.command in _HEAVY and not any(a in ("-h", "--help") for a in rest):
         _ensure_malloc_env(argv)
     logging.basicConfig(level=logging.INFO if head.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    module = import_module(SUBCOMMANDS[head.command][0])
+    try:
+        module = import_module(SUBCOMMANDS[head.command][0])
+    except ModuleNotFoundError as e:
+        # The runtime install has no torch; training-side commands need the extra.
+        print(f"ferlite {head.command}: needs {e.name!r}, which is not installed; install the training extra: "
+              "pip install torch==2.13.0 'ferlite[train]'", file=sys.stderr)
+        return 2
     args = module.get_args_parser().parse_args(rest)
     from .errors import FerliteError
 

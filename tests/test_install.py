@@ -1,0 +1,23 @@
+"""`pip install ferlite` alone gives a working runtime: no torch, bundled models, clear hints."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_runtime_only_install_predicts_without_torch(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = subprocess.run([venv / "bin" / "pip", "install", "-q", str(ROOT)], capture_output=True, text=True, timeout=900)
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    ferlite = venv / "bin" / "ferlite"
+    out = subprocess.run([ferlite, "predict", ROOT / "tests" / "fixtures" / "astronaut_nasa_512.png"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert '"label": "happy"' in out.stdout
+    no_torch = subprocess.run([venv / "bin" / "python", "-c", "import torch"], capture_output=True)
+    assert no_torch.returncode != 0
+    train = subprocess.run([ferlite, "train"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert train.returncode == 2 and "ferlite[train]" in train.stderr and "Traceback" not in train.stderr
