@@ -120,3 +120,15 @@ def test_cli_bench_runs_and_writes_markdown(tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "B.md").read_text()
     assert "faces/s" in text and "FPS" in text and "1 ONNX Runtime threads" in text
+
+
+def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):
+    """The shipped int8 model on FER2013 PublicTest (5 classes), through ferlite evaluate."""
+    from ferlite.runtime import default_model_path
+
+    model = default_model_path()
+    assert model.stat().st_size <= 3_000_000
+    proc = _ferlite("evaluate", model, "--split", "val", "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["n"] == 3037 and report["accuracy"] > 0.72  # measured 0.746 (docs/EDGE.md)

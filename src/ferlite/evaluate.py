@@ -78,7 +78,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "FER2013 PublicTest (--split val) is for model selection; PrivateTest (--split test) for final reports.",
         add_help=add_help,
     )
-    p.add_argument("checkpoint", help="a .pth written by ferlite train (best.pth or last.pth)")
+    p.add_argument("checkpoint", help="a .pth written by ferlite train (best.pth or last.pth), or an .onnx from ferlite export")
     p.add_argument("--dataset", default="fer2013", help="fer2013, ferplus or folder (default: fer2013)")
     p.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
     p.add_argument("--split", default="test", help="train, val or test (default: test)")
@@ -97,14 +97,28 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, cfg, _ = model_from_checkpoint(args.checkpoint)
-    classes = parse_classes(args.classes) or tuple(cfg.label_names)
-    if tuple(classes) != tuple(cfg.label_names):
-        raise DataError(f"--classes {', '.join(classes)} differ from the model's classes {', '.join(cfg.label_names)}")
+    is_onnx = str(args.checkpoint).lower().endswith(".onnx")
+    if is_onnx:
+        from .runtime import EmotionClassifier
+
+        labels = EmotionClassifier(args.checkpoint).labels
+        if args.hflip_tta:
+            raise DataError("--hflip-tta is for PyTorch checkpoints; ONNX models are evaluated as the runtime runs them")
+    else:
+        model, cfg, _ = model_from_checkpoint(args.checkpoint)
+        labels = tuple(cfg.label_names)
+    classes = parse_classes(args.classes) or labels
+    if tuple(classes) != tuple(labels):
+        raise DataError(f"--classes {', '.join(classes)} differ from the model's classes {', '.join(labels)}")
     ds = load_dataset(args.dataset, args.split, args.data_path, classes, args.strict, args.val_fraction, args.seed)
     if len(ds) == 0:
         raise DataError(f"{args.dataset} {args.split}: no faces of classes {', '.join(classes)}")
-    m = evaluate_model(model, ds, cfg, args.batch_size, args.workers, args.hflip_tta)
+    if is_onnx:
+        from .export import onnx_metrics
+
+        m = onnx_metrics(args.checkpoint, ds, args.threads)
+    else:
+        m = evaluate_model(model, ds, cfg, args.batch_size, args.workers, args.hflip_tta)
     m.update(checkpoint=str(args.checkpoint), dataset=args.dataset, split=args.split, hflip_tta=args.hflip_tta, skipped=ds.skipped)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_{args.dataset}_{args.split}"
     out.mkdir(parents=True, exist_ok=True)
