@@ -132,3 +132,14 @@ def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["n"] == 3037 and report["accuracy"] > 0.72  # measured 0.746 (docs/EDGE.md)
+
+
+def test_watch_follows_the_real_sad_to_happy_change(tmp_path):
+    """The clip's README: crying until about 9 s, smiling and laughing from 10 s on."""
+    proc = _ferlite("watch", VIDEO, "--records", tmp_path / "rec.csv", "--threads", 2)
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(open(tmp_path / "rec.csv")))
+    early = [r["label"] for r in rows if float(r["time_s"]) < 5]
+    late = [r["label"] for r in rows if float(r["time_s"]) > 12]
+    assert early.count("sad") > 0.8 * len(early)
+    assert late.count("happy") > 0.9 * len(late)
