@@ -21,3 +21,9 @@ def test_study_runs_every_configuration_and_writes_the_report(tmp_path, syntheti
     # Resuming a finished study trains nothing more and gives the same numbers.
     again = study.main(args)
     assert again["cnn_small"]["train_seconds"] == results["cnn_small"]["train_seconds"]
+    assert "## The bar" in text and "not reached" in text  # synthetic, one epoch: far below 80%
+    text = report.read_text()  # as the resumed run rewrote it (latency is measured again)
+    report.unlink()
+    vars(args).update(report_only=True, note="shared machine")
+    study.main(args)
+    assert report.read_text().replace("\n\nshared machine", "") == text
