@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +36,13 @@ def main() -> None:
     from ai_edge_litert.interpreter import Interpreter
 
     out = Path(args.out)
-    onnx2tf.convert(input_onnx_file_path=args.onnx, output_folder_path=str(out), non_verbose=True)
+    out.mkdir(parents=True, exist_ok=True)
+    # onnx2tf rewrites the ONNX file it is given (shape inference); convert a copy, not the user's file.
+    # The copy is named model.onnx because onnx2tf names its outputs after the input's stem.
+    with tempfile.TemporaryDirectory() as tmp:
+        work_copy = Path(tmp) / "model.onnx"
+        shutil.copyfile(args.onnx, work_copy)
+        onnx2tf.convert(input_onnx_file_path=str(work_copy), output_folder_path=str(out), non_verbose=True)
     clf = EmotionClassifier(args.onnx)
     val = read_fer2013_npz(find_shared("data/fer2013.npz"), split="val")
     x = preprocess_faces([val.images[i] for i in range(args.faces)], clf.pre)
