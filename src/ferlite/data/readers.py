@@ -268,17 +268,17 @@ def read_ferplus(
         ('neutral', 'happy', 'surprise', 'sad', 'angry', 'disgust', 'fear', 'contempt')
     """
     full = read_fer2013_npz(fer2013_npz)
-    if votes_csv is not None:
-        votes, _ = read_ferplus_votes_csv(votes_csv, strict=strict)
-    else:
-        with _load_npz(Path(fer2013_npz)) as z:
-            if "ferplus_votes" not in z.files:
-                raise DataError(f"{fer2013_npz}: has no ferplus_votes; pass the FERPlus CSV")
-            votes = z["ferplus_votes"]
-    if len(votes) != len(full):
-        raise DataError(f"FERPlus votes have {len(votes)} rows but FER2013 has {len(full)}; they must be row-aligned")
     with _load_npz(Path(fer2013_npz)) as z:
         usage = z["usage"]
+        npz_votes = z["ferplus_votes"] if "ferplus_votes" in z.files else None
+    if votes_csv is not None:
+        votes, _ = read_ferplus_votes_csv(votes_csv, strict=strict)
+    elif npz_votes is not None:
+        votes = npz_votes
+    else:
+        raise DataError(f"{fer2013_npz}: has no ferplus_votes; pass the FERPlus CSV")
+    if len(votes) != len(full):
+        raise DataError(f"FERPlus votes have {len(votes)} rows but FER2013 has {len(full)}; they must be row-aligned")
     labels, dist = ferplus_targets(votes)
     keep = labels >= 0
     want = _check_split(split)
@@ -288,7 +288,7 @@ def read_ferplus(
     return FaceDataset(ds.images, labels[keep], FERPLUS_CLASSES, ds.ids, dist[keep])
 
 
-def read_image_folder(root: str | Path, strict: bool = False, classes_from: str = "folder") -> FaceDataset:
+def read_image_folder(root: str | Path, strict: bool = False) -> FaceDataset:
     """Read ``root/<class>/*.png`` (any image type) as grayscale faces.
 
     Folder names are mapped to canonical emotions (``happiness`` -> ``happy``). Folders
