@@ -204,8 +204,12 @@ def write_report(results: dict[str, Any], args: argparse.Namespace, path: Path) 
     mach = results.get("_machine", {})
     classes = ", ".join(parse_classes(args.classes) or ())
     cmd = f"ferlite study --out {args.out} --report {path}"
-    if args.epochs is not None:
-        cmd += f" --epochs {args.epochs}"
+    defaults = get_args_parser().parse_args([])
+    for opt in ("classes", "per_class", "input_size", "epochs", "label_smoothing", "dataset", "data_path", "seed"):
+        if getattr(args, opt) != getattr(defaults, opt):
+            cmd += f" --{opt.replace('_', '-')} {getattr(args, opt)}"
+    if args.cap:
+        cmd += " --cap"
     lines = [
         "# Results: the reference study, reproduced on FER2013",
         "",
