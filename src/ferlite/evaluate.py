@@ -101,7 +101,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if is_onnx:
         from .runtime import EmotionClassifier
 
-        labels = EmotionClassifier(args.checkpoint).labels
+        classifier = EmotionClassifier(args.checkpoint, threads=args.threads)
+        labels = classifier.labels
         if args.hflip_tta:
             raise DataError("--hflip-tta is for PyTorch checkpoints; ONNX models are evaluated as the runtime runs them")
     else:
@@ -116,7 +117,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if is_onnx:
         from .export import onnx_metrics
 
-        m = onnx_metrics(args.checkpoint, ds, args.threads)
+        m = onnx_metrics(classifier, ds)
     else:
         m = evaluate_model(model, ds, cfg, args.batch_size, args.workers, args.hflip_tta)
     m.update(checkpoint=str(args.checkpoint), dataset=args.dataset, split=args.split, hflip_tta=args.hflip_tta, skipped=ds.skipped)

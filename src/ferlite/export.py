@@ -122,11 +122,13 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: Face
     return out_path
 
 
-def onnx_metrics(model_path: str | Path, ds: FaceDataset, threads: int | None = None, batch_size: int = 256) -> dict[str, Any]:
-    """Accuracy etc. of an ONNX model on dataset faces (given as crops), through the runtime."""
-    clf = EmotionClassifier(model_path, threads=threads)
+def onnx_metrics(
+    model: str | Path | EmotionClassifier, ds: FaceDataset, threads: int | None = None, batch_size: int = 256
+) -> dict[str, Any]:
+    """Accuracy etc. of an ONNX model (a path, or an open classifier) on dataset faces given as crops."""
+    clf = model if isinstance(model, EmotionClassifier) else EmotionClassifier(model, threads=threads)
     if tuple(ds.classes) != tuple(clf.labels):
-        raise CheckpointError(f"{model_path}: classes {clf.labels} differ from the dataset's {ds.classes}")
+        raise CheckpointError(f"{clf.model_path}: classes {clf.labels} differ from the dataset's {ds.classes}")
     preds = []
     for s in range(0, len(ds), batch_size):
         preds.append(clf.predict([ds.images[i] for i in range(s, min(len(ds), s + batch_size))]).argmax(1))

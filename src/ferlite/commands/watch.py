@@ -79,10 +79,9 @@ def main(args: argparse.Namespace) -> int:
     rec = build_recognizer(args)
     rec.tracker.smoothing = args.smoothing
     source = FrameSource(args.source)
-    show = args.show == "yes" or (args.show == "auto" and _display_available())
-    if args.show == "yes" and not _display_available():
+    show = args.show != "no" and _display_available()
+    if args.show == "yes" and not show:
         print("ferlite watch: no display (or a headless OpenCV); running without a window", file=sys.stderr)
-        show = False
     records = RecordWriter(args.records, rec.labels) if args.records else None
     sink = VideoSink(args.output, source.info).__enter__() if args.output else None
     fps, fps_draw = FPSMonitor(), FPSAnnotator()

@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, UsageError
 from .faces import Faces
 
 YUNET_FILE = "face_detection_yunet_2026may.onnx"
@@ -134,8 +134,6 @@ def create_detector(name: str = "yunet", **kwargs) -> Detector:
     """``yunet`` (default), ``haar`` or ``ssd`` (needs ``pb_path`` and ``pbtxt_path``)."""
     makers = {"yunet": YuNetDetector, "haar": HaarDetector, "ssd": SSDDetector}
     if name not in makers:
-        from ..errors import UsageError
-
         raise UsageError(f"unknown detector {name!r}; choose one of {', '.join(makers)}")
     return makers[name](**kwargs)
 
