@@ -143,3 +143,15 @@ def test_watch_follows_the_real_sad_to_happy_change(tmp_path):
     late = [r["label"] for r in rows if float(r["time_s"]) > 12]
     assert early.count("sad") > 0.8 * len(early)
     assert late.count("happy") > 0.9 * len(late)
+
+
+def test_runtime_preprocessing_matches_the_training_eval_preset(fer2013_npz):
+    """Two implementations of one preprocessing (albumentations for training, OpenCV at run time) must agree."""
+    from ferlite.data.transforms import ClassificationPresetEval
+    from ferlite.models import ModelCfg
+    from ferlite.runtime.classifier import Preprocessing, preprocess_faces
+
+    cfg = ModelCfg(input_size=96, label_names=("a",))
+    pre = Preprocessing(cfg.input_size, cfg.mean, cfg.std, cfg.color_mode, cfg.label_names)
+    faces = load_dataset("fer2013", "val", fer2013_npz).images[:32]
+    np.testing.assert_allclose(preprocess_faces(list(faces), pre), np.stack([ClassificationPresetEval(cfg)(f) for f in faces]), atol=1e-5)
