@@ -23,6 +23,8 @@ SUBCOMMANDS = {
     "predict": ("ferlite.commands.predict", "faces and emotions in images, as JSON (and annotated copies)"),
     "watch": ("ferlite.commands.watch", "emotions in a video, webcam or stream: annotated video, JSONL/CSV"),
     "bench": ("ferlite.commands.bench", "measure classifier latency/throughput (fp32, int8) and end-to-end FPS"),
+    "mood": ("ferlite.commands.mood", "mood monitoring: log emotions over time to SQLite, then plot and summarise"),
+    "drive": ("ferlite.commands.drive", "driver monitoring: eye closure, PERCLOS, microsleeps, head-pose distraction"),
 }
 
 # glibc returns freed memory to the OS eagerly; PyTorch's large, short-lived CPU tensors

@@ -19,12 +19,14 @@ import math
 import os
 import random
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
@@ -55,12 +57,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--model", default="mobilenetv2_fer", help=f"architecture: {', '.join(list_models())}")
     g.add_argument("--mode", default=None, choices=MODES, help="MobileNetV2: head (frozen backbone), top (last --top-blocks blocks + head) or full (default)")
     g.add_argument("--top-blocks", type=int, default=None, help="feature blocks trained in --mode top (MobileNetV2 has 19; default 5)")
-    g.add_argument("--pretrained", default="auto", help="ImageNet weights: 'auto' (the shared file for MobileNetV2), 'none', or a path")
-    g.add_argument("--input-size", type=int, default=None, help="square input side, 48 to 224 (default: 224 as the reference, or --init's)")
+    g.add_argument("--pretrained", default="auto",
+                   help="initial backbone weights: 'auto' (the shared ImageNet file for MobileNetV2), 'none', a torchvision "
+                   "state_dict, or a ferlite checkpoint of the same architecture (its classifier is replaced)")
+    g.add_argument("--input-size", type=int, default=None, help="square input side, 24 to 224 (default: 224 as the reference, or --init's)")
     g.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="start from this checkpoint's architecture and weights (e.g. a pruned model to fine-tune)")
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default="fer2013", help="fer2013, ferplus or folder")
+    g.add_argument("--dataset", default="fer2013", help="fer2013, ferplus, folder or cew (eye patches)")
     g.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
     g.add_argument("--classes", default=None, help="a preset (ref5, fer7, ferplus8) or a comma list (default: all)")
     g.add_argument("--per-class", type=int, default=1000, help="augment classes below this count up to it; 0 turns balancing off (default 1000)")
@@ -82,7 +86,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--patience", type=int, default=0, help="stop after this many epochs without a better val score (0: never)")
     g.add_argument("--select-metric", default="macro_f1", choices=SELECT_METRICS, help="val metric for best.pth and early stopping")
     g.add_argument("--hflip-tta", action="store_true", help="validate with horizontal-flip test-time augmentation")
+    g.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="keep an exponential moving average of the weights (e.g. 0.999) and validate and save it (0: off)")
     g = p.add_argument_group("run")
+    g.add_argument("--config", default=None, metavar="TOML",
+                   help="read options from a TOML file (keys are option names, e.g. input-size = 112); "
+                   "options given on the command line win")
     g.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
     g.add_argument("--resume", action="store_true", help="continue from OUT/last.pth if it exists")
     g.add_argument("--seed", type=int, default=0)
@@ -91,6 +100,33 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     return p
+
+
+def apply_config(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """Fill the options that the command line left at their defaults from ``args.config`` (TOML).
+
+    Example:
+        >>> args = get_args_parser().parse_args(["--config", "configs/fer7.toml"])  # doctest: +SKIP
+        >>> apply_config(args).classes  # doctest: +SKIP
+        'fer7'
+    """
+    if not args.config:
+        return args
+    parser = parser or get_args_parser()
+    path = Path(args.config)
+    try:
+        table = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: config file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: not a valid TOML file ({e})") from None
+    for key, value in table.items():
+        dest = key.replace("-", "_")
+        if dest in ("config", "resume") or not hasattr(args, dest):
+            raise UsageError(f"{path}: unknown option {key!r}")
+        if getattr(args, dest) == parser.get_default(dest):
+            setattr(args, dest, value)
+    return args
 
 
 def _seed_everything(seed: int) -> None:
@@ -134,7 +170,7 @@ def _warmup_cosine(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
-def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch: int, progress: bool = True) -> dict[str, float]:
+def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch: int, progress: bool = True, ema=None) -> dict[str, float]:
     """One pass over ``loader``; returns mean loss, accuracy and images/s."""
     model.train()
     seen, loss_sum, correct = 0, 0.0, 0
@@ -148,6 +184,8 @@ def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoc
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
         n = x.shape[0]
         seen += n
         loss_sum += loss.item() * n
@@ -164,11 +202,12 @@ def _model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     """Train as ``args`` say; returns the best validation metrics and the run's totals."""
+    args = apply_config(args)
     init = load_checkpoint(args.init) if args.init else None
     if args.input_size is None:
         args.input_size = init["cfg"]["input_size"] if init else 224
-    if not 48 <= args.input_size <= 224:
-        raise UsageError(f"--input-size must be between 48 and 224, got {args.input_size}")
+    if not 24 <= args.input_size <= 224:
+        raise UsageError(f"--input-size must be between 24 and 224, got {args.input_size}")
     _seed_everything(args.seed)
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     workers = args.workers if args.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
@@ -216,6 +255,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=args.label_smoothing)
     optimizer = build_optimizer(model, args)
     scheduler = build_scheduler(optimizer, args, len(loader))
+    # The EMA copy (BatchNorm statistics included) is what gets validated and saved as best.pth.
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
+    scored = ema.module if ema is not None else model
 
     start_epoch, best, bad_epochs, train_seconds = 0, None, 0, 0.0
     last_path, best_path, log_path = out / "last.pth", out / "best.pth", out / "log.jsonl"
@@ -226,6 +268,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["lr_scheduler"])
+        if ema is not None:
+            if "ema" not in state:
+                raise DataError(f"{last_path}: was trained without --ema; resume without it")
+            ema.load_state_dict(state["ema"])
         start_epoch, best, bad_epochs = state["epoch"] + 1, state.get("best"), state.get("bad_epochs", 0)
         train_seconds = state.get("train_seconds", 0.0)
         torch.set_rng_state(state["rng_state"])
@@ -236,9 +282,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     for epoch in range(start_epoch, args.epochs):
         loader.generator.manual_seed(args.seed * 1000 + epoch)  # the shuffle of epoch k is the same after a resume
-        stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress)
+        stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema)
         train_seconds += stats["epoch_seconds"]
-        m = evaluate_model(model, val_ds, cfg, batch_size=256, workers=0, hflip_tta=args.hflip_tta)
+        m = evaluate_model(scored, val_ds, cfg, batch_size=256, workers=0, hflip_tta=args.hflip_tta)
         score = m["macro"]["f1"] if args.select_metric == "macro_f1" else m["accuracy"]
         improved = best is None or score > best["score"]
         record = {
@@ -257,12 +303,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         if improved:
             best = {"score": score, "epoch": epoch, "val_accuracy": m["accuracy"], "val_macro_f1": m["macro"]["f1"]}
             bad_epochs = 0
-            save_checkpoint(best_path, make_checkpoint(model, args.model, model_kwargs, epoch=epoch, best=best, **meta))
+            save_checkpoint(best_path, make_checkpoint(scored, args.model, model_kwargs, epoch=epoch, best=best, **meta))
         else:
             bad_epochs += 1
         save_checkpoint(last_path, make_checkpoint(
             model, args.model, model_kwargs, epoch=epoch, best=best, bad_epochs=bad_epochs,
-            optimizer=optimizer.state_dict(), lr_scheduler=scheduler.state_dict(), rng_state=torch.get_rng_state(), **meta))
+            optimizer=optimizer.state_dict(), lr_scheduler=scheduler.state_dict(), rng_state=torch.get_rng_state(),
+            **({"ema": ema.state_dict()} if ema is not None else {}), **meta))
         with open(log_path, "a") as f:
             f.write(json.dumps(record) + "\n")
         if args.patience and bad_epochs >= args.patience:

@@ -199,6 +199,43 @@ def read_fer2013_npz(path: str | Path, split: str | None = None) -> FaceDataset:
     return FaceDataset(images, labels, FER2013_CLASSES, [f"row {r}" for r in rows])
 
 
+EYE_CLASSES = ("closed", "open")
+# Fractions of CEW's faces (not images) held out for val and test.
+CEW_HOLDOUT = 0.15
+
+
+def read_cew_npz(path: str | Path, split: str | None = None, seed: int = 0) -> FaceDataset:
+    """Read CEW eye patches (``eyes_cew.npz``: 24x24, closed/open), split by face.
+
+    The two eyes of a face are near-duplicates, so the split assigns whole faces
+    (``face_id``) to train, val (15%) or test (15%), drawn with ``seed``; the source
+    repository's own per-image split leaks faces across it and is ignored.
+
+    Example:
+        >>> ds = read_cew_npz("shared/data/eyes_cew.npz", split="test")  # doctest: +SKIP
+        >>> ds.classes  # doctest: +SKIP
+        ('closed', 'open')
+    """
+    path = Path(path)
+    if split is not None and split not in ("train", "val", "test"):
+        raise DataError(f"unknown split {split!r}; choose train, val or test")
+    with _load_npz(path) as z:
+        for key in ("images", "labels", "face_id", "filenames"):
+            if key not in z.files:
+                raise DataError(f"{path}: missing key {key!r}; not a CEW eyes_cew.npz")
+        images, labels, face_id, names = z["images"], z["labels"].astype(np.int64), z["face_id"], z["filenames"]
+    if images.ndim != 3 or len(images) != len(labels):
+        raise DataError(f"{path}: images must be (N, H, W) with one label each, got {images.shape} and {labels.shape}")
+    faces = np.unique(face_id)
+    order = np.random.default_rng(seed).permutation(len(faces))
+    n_hold = int(round(CEW_HOLDOUT * len(faces)))
+    part = np.empty(len(faces), dtype="<U5")
+    part[order[:n_hold]], part[order[n_hold:2 * n_hold]], part[order[2 * n_hold:]] = "test", "val", "train"
+    item_part = part[np.searchsorted(faces, face_id)]
+    rows = np.arange(len(labels)) if split is None else np.flatnonzero(item_part == split)
+    return FaceDataset(images[rows], labels[rows], EYE_CLASSES, [str(names[r]) for r in rows])
+
+
 def ferplus_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Majority-vote labels and vote distributions from FERPlus's 10 vote columns.
 

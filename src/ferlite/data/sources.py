@@ -8,6 +8,7 @@ from ..paths import find_shared
 from .readers import (
     DataError,
     FaceDataset,
+    read_cew_npz,
     read_fer2013_csv,
     read_fer2013_npz,
     read_ferplus,
@@ -15,7 +16,7 @@ from .readers import (
     stratified_split,
 )
 
-DATASETS = ("fer2013", "ferplus", "folder")
+DATASETS = ("fer2013", "ferplus", "folder", "cew")
 SPLITS = ("train", "val", "test")
 
 
@@ -33,7 +34,8 @@ def load_dataset(
     Args:
         name: ``fer2013`` (``path``: fer2013.npz or the original CSV; default: the shared npz),
             ``ferplus`` (``path``: fer2013.npz; votes from its ``ferplus_votes``) or
-            ``folder`` (``path``: ``root/<class>/`` or ``root/{train,test}/<class>/``).
+            ``folder`` (``path``: ``root/<class>/`` or ``root/{train,test}/<class>/``) or
+            ``cew`` (eye patches, closed/open, split by face with ``seed``; default: the shared eyes_cew.npz).
         split: ``train``, ``val`` or ``test``. FER2013 uses Training, PublicTest and
             PrivateTest. A folder with its own ``train/`` and ``test/`` keeps them and
             carves ``val`` out of ``train/``; a plain folder is split by stratified
@@ -54,6 +56,8 @@ def load_dataset(
     elif name == "ferplus":
         path = Path(path) if path else find_shared("data/fer2013.npz")
         ds = read_ferplus(path, split=split, strict=strict)
+    elif name == "cew":
+        ds = read_cew_npz(Path(path) if path else find_shared("data/eyes_cew.npz"), split=split, seed=seed)
     elif name == "folder":
         if path is None:
             raise DataError("--dataset folder needs --data-path pointing at the image folder")

@@ -131,6 +131,9 @@ class MobileNetV2(nn.Module):
 def load_imagenet_weights(model: MobileNetV2, path: str | Path) -> None:
     """Load an ImageNet state_dict with torchvision's key names, dropping the 1000-way head.
 
+    A ferlite checkpoint of a MobileNetV2 also works (its ``model`` weights are used, its classifier
+    dropped): a backbone already tuned to faces is a better start for a new class set than ImageNet.
+
     Example:
         >>> load_imagenet_weights(model, "shared/weights/mobilenet_v2_imagenet.pth")  # doctest: +SKIP
     """
@@ -141,6 +144,8 @@ def load_imagenet_weights(model: MobileNetV2, path: str | Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated or foreign file
         raise ValueError(f"{path}: not a loadable PyTorch state_dict ({e})") from None
+    if isinstance(state, dict) and "arch" in state and isinstance(state.get("model"), dict):
+        state = state["model"]  # a ferlite checkpoint
     state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("classifier.")]

@@ -44,3 +44,33 @@ def align_crops(image: np.ndarray, faces: Faces, size: int, margin: float = 0.15
         m[1, 2] += size / 2 - cy
         crops.append(cv2.warpAffine(gray, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
     return crops
+
+
+# Side of an eye patch as a fraction of the distance between the eye centres: the framing of
+# CEW's 24x24 patches (the eye-state model's training data), checked on the one-face clip.
+EYE_PATCH_SCALE = 0.65
+
+
+def eye_crops(image: np.ndarray, landmarks: np.ndarray, size: int = 24, scale: float = EYE_PATCH_SCALE) -> list[np.ndarray]:
+    """Gray ``size`` x ``size`` patches of both eyes of one face, levelled: [right eye, left eye].
+
+    Args:
+        image: the frame (BGR, BGRA or gray).
+        landmarks: (5, 2) points in YuNet's order (right eye, left eye, nose, mouth corners).
+        size: output side (the eye-state model's input size).
+        scale: patch side as a fraction of the inter-eye distance.
+
+    Example:
+        >>> right, left = eye_crops(frame, faces.landmarks[0])  # doctest: +SKIP
+    """
+    gray = to_gray8(image)
+    (rx, ry), (lx, ly) = landmarks[0], landmarks[1]
+    distance = max(math.hypot(lx - rx, ly - ry), 1.0)
+    angle = math.degrees(math.atan2(ly - ry, lx - rx))
+    crops = []
+    for cx, cy in (landmarks[0], landmarks[1]):
+        m = cv2.getRotationMatrix2D((float(cx), float(cy)), angle, size / (scale * distance))
+        m[0, 2] += size / 2 - cx
+        m[1, 2] += size / 2 - cy
+        crops.append(cv2.warpAffine(gray, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE))
+    return crops

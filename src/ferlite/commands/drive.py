@@ -1,0 +1,104 @@
+"""``ferlite drive SOURCE``: driver drowsiness and distraction monitoring on a video or camera.
+
+A heuristic aid, not a certified safety system (see ferlite.apps.drive).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..apps.drive import DriveAnnotator, DriveConfig, DriverMonitor
+from ..runtime import FPSMonitor, FrameSource, VideoSink
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    d = DriveConfig()
+    p = argparse.ArgumentParser(
+        prog="ferlite drive",
+        description="Driver monitoring on a video file, webcam index or stream: eye closure per frame (an eye-state "
+        "CNN trained on CEW), PERCLOS, microsleeps and head-pose distraction, with hysteresis alarms written as "
+        "JSON-lines events and drawn on the video. A heuristic aid, NOT a certified safety system.",
+        add_help=add_help,
+    )
+    p.add_argument("source", help="video file, webcam index (e.g. 0) or stream URL")
+    p.add_argument("--output", "-o", default=None, help="annotated video to write (.mp4)")
+    p.add_argument("--events", default=None, help="alarm events as JSON lines (default: printed to stdout)")
+    p.add_argument("--records", default=None, help="per-frame CSV: eye closure, PERCLOS, yaw, pitch, alarms")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--eye-model", default=None, help="eye-state ONNX model (default: the bundled one)")
+    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for the eye model")
+    g = p.add_argument_group("thresholds")
+    g.add_argument("--closed-threshold", type=float, default=d.closed_threshold, help="closed-eye probability for 'closed'")
+    g.add_argument("--perclos-window", type=float, default=d.perclos_window, help="PERCLOS window in seconds")
+    g.add_argument("--perclos-on", type=float, default=d.perclos_on, help="drowsy alarm at this PERCLOS or more")
+    g.add_argument("--perclos-off", type=float, default=d.perclos_off, help="drowsy alarm clears below this PERCLOS")
+    g.add_argument("--microsleep", type=float, default=d.microsleep_s, help="seconds of closed eyes that make a microsleep")
+    g.add_argument("--yaw-limit", type=float, default=d.yaw_limit, help="degrees of yaw counted as looking away")
+    g.add_argument("--pitch-limit", type=float, default=d.pitch_limit, help="degrees of pitch counted as looking away")
+    g.add_argument("--distraction", type=float, default=d.distraction_s, help="seconds of looking away (or no face) before the alarm")
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    config = DriveConfig(closed_threshold=args.closed_threshold, perclos_window=args.perclos_window,
+                         perclos_on=args.perclos_on, perclos_off=args.perclos_off, microsleep_s=args.microsleep,
+                         yaw_limit=args.yaw_limit, pitch_limit=args.pitch_limit, distraction_s=args.distraction)
+    monitor = DriverMonitor(eye_model=args.eye_model, config=config, threads=args.threads)
+    source = FrameSource(args.source)
+    sink = VideoSink(args.output, source.info).__enter__() if args.output else None
+    events_file = open(Path(args.events), "w") if args.events else None
+    records_file = open(Path(args.records), "w", newline="") if args.records else None
+    records = None
+    annotator, fps = DriveAnnotator(), FPSMonitor()
+    total = source.info.total_frames if source.is_file else None
+    bar = tqdm(total=min(filter(None, (total, args.max_frames)), default=None), unit="frame", disable=not source.is_file, dynamic_ncols=True)
+    frames = n_events = 0
+    start = time.monotonic()
+    try:
+        for index, frame in source:
+            # Files run on their own clock; cameras and streams on the wall clock.
+            t = index / source.info.fps if source.is_file else time.monotonic() - start
+            state = monitor.update(frame, t)
+            fps.tick()
+            frames += 1
+            for event in state.events:
+                n_events += 1
+                line = json.dumps(event)
+                if events_file:
+                    events_file.write(line + "\n")
+                    events_file.flush()
+                else:
+                    print(line, flush=True)
+            if records_file:
+                row = state.to_dict()
+                if records is None:
+                    records = csv.DictWriter(records_file, fieldnames=list(row))
+                    records.writeheader()
+                records.writerow(row)
+            if sink:
+                sink.write(annotator.annotate(frame, state))
+            bar.update(1)
+            if args.max_frames and frames >= args.max_frames:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bar.close()
+        if sink:
+            sink.__exit__(None, None, None)
+        for f in (events_file, records_file):
+            if f:
+                f.close()
+    print(f"ferlite drive: {frames} frames, {n_events} events, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS",
+          file=sys.stderr)
+    if frames == 0:
+        print(f"ferlite drive: {args.source}: no frame could be decoded", file=sys.stderr)
+        return 1
+    return 0
