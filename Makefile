@@ -8,18 +8,26 @@ BIN := $(VENV)/bin
 export MALLOC_MMAP_THRESHOLD_ := 2147483647
 export MALLOC_TRIM_THRESHOLD_ := 100000000000
 
-.PHONY: setup test demo study tflite clean
+.PHONY: setup system-deps test demo study tflite clean
 
 $(BIN)/ferlite: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch 2.13.0 first: the local CPU wheel. An unpinned torch pulls GBs of CUDA packages.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[train,test]"
+	$(BIN)/pip install -q -e ".[train,apps,test]"
 	touch $@
 
 setup: $(BIN)/ferlite
 
-test: setup
+# The web app's browser test runs Debian's chromium and chromedriver; spoken cues use espeak-ng.
+SYSTEM_PACKAGES := chromium chromium-driver espeak-ng
+system-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v espeak-ng >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
+
+test: setup system-deps
 	$(BIN)/python -m pytest -q
 
 SHARED ?= ../shared

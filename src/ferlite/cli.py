@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "watch": ("ferlite.commands.watch", "emotions in a video, webcam or stream: annotated video, JSONL/CSV"),
     "bench": ("ferlite.commands.bench", "measure classifier latency/throughput (fp32, int8) and end-to-end FPS"),
     "mood": ("ferlite.commands.mood", "mood monitoring: log emotions over time to SQLite, then plot and summarise"),
+    "serve": ("ferlite.commands.serve", "the emotion-aware web app (webcam in the browser, WebSocket, localhost)"),
     "drive": ("ferlite.commands.drive", "driver monitoring: eye closure, PERCLOS, microsleeps, head-pose distraction"),
 }
 

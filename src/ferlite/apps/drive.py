@@ -11,7 +11,7 @@ landmarks give a coarse head pose (``cv2.solvePnP``). From those:
 - PERCLOS: the fraction of frames with closed eyes over the last ``perclos_window`` seconds;
 - a microsleep: the eyes stay closed for ``microsleep_s`` seconds or more;
 - distraction: |yaw| above ``yaw_limit`` or |pitch| above ``pitch_limit`` (or no face at
-  all) for ``distraction_s`` seconds.
+  least ``min_face`` pixels wide) for ``distraction_s`` seconds.
 
 Drowsiness and distraction are :class:`~ferlite.apps.alarm.Hysteresis` alarms, so they do
 not flap. Every change is an event (a dict, written as JSON lines by ``ferlite drive``).
@@ -59,6 +59,9 @@ class DriveConfig:
     """Thresholds of the driver monitor (seconds and degrees)."""
 
     closed_threshold: float = 0.5
+    # The driver is the largest face, and only a face this wide (pixels) counts: a cabin camera sees
+    # the driver large, and the eye patches of smaller faces are too coarse to read.
+    min_face: float = 80.0
     perclos_window: float = 30.0
     perclos_on: float = 0.25  # drowsy alarm at or above this PERCLOS ...
     perclos_off: float = 0.15  # ... cleared below this one
@@ -142,9 +145,9 @@ class DriverMonitor:
         bgr = to_bgr8(frame)
         faces = self.detector.detect(bgr)
         state = DriverState(t=t)
-        if len(faces) and faces.landmarks is not None:
-            areas = (faces.xyxy[:, 2] - faces.xyxy[:, 0]) * (faces.xyxy[:, 3] - faces.xyxy[:, 1])
-            i = int(np.argmax(areas))
+        widths = faces.xyxy[:, 2] - faces.xyxy[:, 0]
+        if len(faces) and faces.landmarks is not None and widths.max() >= c.min_face:
+            i = int(np.argmax(widths))
             state.box, state.landmarks = faces.xyxy[i], faces.landmarks[i]
             probs = self.eyes.predict(eye_crops(bgr, state.landmarks, self.eyes.pre.input_size))
             state.p_closed = float(probs[:, self._closed_col].mean())

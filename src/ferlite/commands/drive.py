@@ -35,6 +35,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--eye-model", default=None, help="eye-state ONNX model (default: the bundled one)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for the eye model")
     g = p.add_argument_group("thresholds")
+    g.add_argument("--min-face", type=float, default=d.min_face, help="smallest face width in pixels taken as the driver")
     g.add_argument("--closed-threshold", type=float, default=d.closed_threshold, help="closed-eye probability for 'closed'")
     g.add_argument("--perclos-window", type=float, default=d.perclos_window, help="PERCLOS window in seconds")
     g.add_argument("--perclos-on", type=float, default=d.perclos_on, help="drowsy alarm at this PERCLOS or more")
@@ -47,7 +48,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    config = DriveConfig(closed_threshold=args.closed_threshold, perclos_window=args.perclos_window,
+    config = DriveConfig(min_face=args.min_face, closed_threshold=args.closed_threshold, perclos_window=args.perclos_window,
                          perclos_on=args.perclos_on, perclos_off=args.perclos_off, microsleep_s=args.microsleep,
                          yaw_limit=args.yaw_limit, pitch_limit=args.pitch_limit, distraction_s=args.distraction)
     monitor = DriverMonitor(eye_model=args.eye_model, config=config, threads=args.threads)

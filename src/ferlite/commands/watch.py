@@ -12,11 +12,12 @@ import csv
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from ..runtime import FPSAnnotator, FPSMonitor, FrameSource, VideoSink, annotate_faces
+from ..runtime import CaptionAnnotator, FPSAnnotator, FPSMonitor, FrameSource, VideoSink, annotate_faces
 from ._common import add_runtime_args, build_recognizer
 
 
@@ -33,6 +34,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--show", choices=("auto", "yes", "no"), default="auto", help="live window (auto: when a display exists)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.add_argument("--smoothing", type=float, default=0.3, help="weight of the newest frame in each track's moving average")
+    a = p.add_argument_group("accessibility")
+    a.add_argument("--captions", action="store_true", help="large high-contrast captions of each person's emotion on the video")
+    a.add_argument("--speak", action="store_true", help="spoken cues through espeak-ng when a person's emotion changes")
+    a.add_argument("--speak-interval", type=float, default=4.0, help="seconds between two spoken cues (default 4)")
+    a.add_argument("--speak-to", default=None, metavar="DIR", help="write the spoken cues as WAV files to DIR instead of the speakers")
     add_runtime_args(p)
     return p
 
@@ -85,6 +91,12 @@ def main(args: argparse.Namespace) -> int:
     records = RecordWriter(args.records, rec.labels) if args.records else None
     sink = VideoSink(args.output, source.info).__enter__() if args.output else None
     fps, fps_draw = FPSMonitor(), FPSAnnotator()
+    captions = CaptionAnnotator() if args.captions else None
+    cues = None
+    if args.speak or args.speak_to:
+        from ..apps.speech import SpokenCues
+
+        cues = SpokenCues(min_interval=args.speak_interval, wav_dir=args.speak_to)
     total = source.info.total_frames if source.is_file else None
     if args.max_frames and total:
         total = min(total, args.max_frames)
@@ -97,8 +109,14 @@ def main(args: argparse.Namespace) -> int:
             faces_seen += len(faces)
             if records:
                 records.write(index, index / source.info.fps, faces)
+            if cues:
+                said = cues.update(faces, index / source.info.fps if source.is_file else time.monotonic())
+                if said:
+                    print(f"ferlite watch: said {said!r}", file=sys.stderr)
             if sink or show:
                 scene = fps_draw.annotate(annotate_faces(frame, faces), fps.fps)
+                if captions:
+                    scene = captions.annotate(scene, faces)
                 if sink:
                     sink.write(scene)
                 if show:
@@ -119,6 +137,8 @@ def main(args: argparse.Namespace) -> int:
             records.close()
         if show:
             cv2.destroyAllWindows()
+        if cues:
+            cues.close()
     print(f"ferlite watch: {frames} frames, {faces_seen} faces, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS (last 30 frames)",
           file=sys.stderr)
     if frames == 0:

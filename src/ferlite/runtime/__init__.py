@@ -1,6 +1,6 @@
 """The runtime: detector, aligner, ONNX classifier, tracker and pipeline. No torch here."""
 
-from .annotate import BoxAnnotator, FPSAnnotator, LabelAnnotator, annotate_faces
+from .annotate import BoxAnnotator, CaptionAnnotator, FPSAnnotator, LabelAnnotator, annotate_faces
 from .classifier import EmotionClassifier, Preprocessing, preprocess_faces
 from .detector import Detector, HaarDetector, SSDDetector, YuNetDetector, create_detector
 from .faces import Faces
@@ -10,7 +10,7 @@ from .tracker import FaceTracker
 from .video import FPSMonitor, FrameSource, VideoInfo, VideoSink
 
 __all__ = [
-    "BoxAnnotator", "Detector", "EmotionClassifier", "FPSAnnotator", "FPSMonitor", "FaceTracker", "Faces",
+    "BoxAnnotator", "CaptionAnnotator", "Detector", "EmotionClassifier", "FPSAnnotator", "FPSMonitor", "FaceTracker", "Faces",
     "FrameSource", "HaarDetector", "LabelAnnotator", "Preprocessing", "Recognizer", "SSDDetector", "VideoInfo",
     "VideoSink", "YuNetDetector", "annotate_faces", "create_detector", "default_model_path", "preprocess_faces", "read_image",
 ]

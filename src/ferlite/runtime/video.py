@@ -125,3 +125,36 @@ class FPSMonitor:
         if len(self._times) < 2:
             return 0.0
         return (len(self._times) - 1) / (self._times[-1] - self._times[0])
+
+
+def video_to_y4m(source: str | Path, target: str | Path, start_s: float = 0.0, end_s: float | None = None) -> int:
+    """Write frames of a video, from ``start_s`` to ``end_s`` seconds, as an uncompressed Y4M (I420) file.
+
+    Y4M is what Chromium's fake camera plays (``--use-file-for-fake-video-capture``), so a real
+    clip can stand in for a webcam in browser tests and demos. Returns the number of frames written.
+
+    Example:
+        >>> video_to_y4m("clip.mp4", "/tmp/clip.y4m", 10, 16)  # doctest: +SKIP
+        144
+    """
+    frames = FrameSource(source)
+    fps = frames.info.fps
+    num, den = (int(round(fps * 1001)), 1001) if abs(fps * 1001 - round(fps * 1001)) < 1e-3 and fps % 1 else (int(round(fps)), 1)
+    written = 0
+    with open(target, "wb") as out:
+        for index, frame in frames:
+            t = index / fps
+            if t < start_s:
+                continue
+            if end_s is not None and t >= end_s:
+                break
+            h, w = frame.shape[:2]
+            if written == 0:
+                out.write(f"YUV4MPEG2 W{w - w % 2} H{h - h % 2} F{num}:{den} Ip A1:1 C420jpeg\n".encode())
+            frame = frame[: h - h % 2, : w - w % 2]
+            out.write(b"FRAME\n")
+            out.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+            written += 1
+    if written == 0:
+        raise DataError(f"{source}: no frames between {start_s} s and {end_s} s")
+    return written

@@ -1,0 +1,45 @@
+"""``ferlite serve``: the emotion-aware web app on localhost."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import add_runtime_args, build_recognizer
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    from ..apps.web import MAX_BYTES, MAX_FPS, MAX_SIDE
+
+    p = argparse.ArgumentParser(
+        prog="ferlite serve",
+        description="Serve the emotion-aware web app: a page that captures the webcam in the browser and "
+        "shows faces, emotions, a live mood bar and large captions. Binds to localhost by default.",
+        add_help=add_help,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-fps", type=float, default=MAX_FPS, help=f"frames per second accepted per client (default {MAX_FPS:g})")
+    p.add_argument("--max-bytes", type=int, default=MAX_BYTES, help=f"largest frame message in bytes (default {MAX_BYTES})")
+    p.add_argument("--max-side", type=int, default=MAX_SIDE, help=f"largest frame side in pixels (default {MAX_SIDE})")
+    add_runtime_args(p)
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from ..apps.web import create_app
+    except ModuleNotFoundError as e:
+        print(f"ferlite serve: needs {e.name!r}; install the apps extra: pip install 'ferlite[apps]'", file=sys.stderr)
+        return 2
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"ferlite serve: binding to {args.host}: other machines can reach the page; frames travel unencrypted",
+              file=sys.stderr)
+    if args.threads is None:
+        args.threads = 1
+    app = create_app(build_recognizer(args), max_fps=args.max_fps, max_bytes=args.max_bytes, max_side=args.max_side)
+    print(f"ferlite serve: open http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

@@ -1,0 +1,136 @@
+"""Mood monitoring: the SQLite log (WAL, schema checks, crash safety) and the report, on real footage."""
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from ferlite.apps.mood import APPLICATION_ID, MoodRecorder, load_samples, open_database, smooth, summarize, write_report
+from ferlite.errors import DataError
+from ferlite.paths import find_shared
+from ferlite.runtime import Faces
+from ferlite.taxonomy import EMOTIONS
+
+FACE1 = find_shared("media/face1_emotions_pexels_640x480.mp4")
+LABELS = ("angry", "happy", "neutral", "sad", "surprise")
+
+
+def _faces(probs, track_ids):
+    n = len(track_ids)
+    return Faces(np.zeros((n, 4)), np.ones(n), scores=np.array(probs, np.float32), tracker_id=np.array(track_ids), labels=LABELS)
+
+
+def test_recorder_samples_each_track_at_the_rate_and_stores_numbers_only(tmp_path):
+    db = tmp_path / "mood.db"
+    with MoodRecorder(db, "test", LABELS, sample_every=1.0) as log:
+        for k in range(10):  # 10 frames over 2.25 s, two tracks
+            log.add(1000.0 + k * 0.25, _faces([[0.1, 0.6, 0.1, 0.1, 0.1], [0.5, 0.1, 0.2, 0.1, 0.1]], [1, 2]))
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    rows = con.execute("SELECT track_id, t, p_happy, p_angry, p_fear FROM samples ORDER BY track_id, t").fetchall()
+    assert [(r[0], r[1]) for r in rows] == [(1, 1000.0), (1, 1001.0), (1, 1002.0), (2, 1000.0), (2, 1001.0), (2, 1002.0)]
+    assert rows[0][2] == pytest.approx(0.6) and rows[0][4] is None  # no fear in a 5-class model
+    types = {r[2] for r in con.execute("SELECT * FROM pragma_table_info('samples')")}
+    assert types <= {"INTEGER", "REAL"}  # no images, no blobs
+    assert con.execute("SELECT ended_at FROM sessions").fetchone()[0] is not None
+
+
+def test_commits_within_a_second_so_a_crash_loses_at_most_that(tmp_path):
+    db = tmp_path / "mood.db"
+    log = MoodRecorder(db, "test", LABELS, sample_every=0.0, commit_every=1.0)
+    log.add(1.0, _faces([[0.2] * 5], [1]))
+    reader = sqlite3.connect(db)
+    assert reader.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 0  # not yet committed
+    time.sleep(1.05)
+    log.add(2.0, _faces([[0.2] * 5], [1]))
+    assert reader.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 2  # visible to another process
+    log.close()
+
+
+def test_killed_recorder_leaves_a_sound_database(tmp_path):
+    db = tmp_path / "mood.db"
+    proc = subprocess.Popen([sys.executable, "-m", "ferlite", "mood", "record", str(FACE1), "--db", str(db), "--rate", "10",
+                             "--threads", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait until samples are committed, then kill it mid-run
+        time.sleep(0.5)
+        if db.exists():
+            try:
+                if sqlite3.connect(db).execute("SELECT COUNT(*) FROM samples").fetchone()[0] > 0:
+                    break
+            except sqlite3.OperationalError:
+                pass
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("SELECT COUNT(*) FROM samples").fetchone()[0] > 0
+    assert con.execute("SELECT ended_at FROM sessions").fetchone()[0] is None  # it never got to close
+    assert len(load_samples(db)) > 0
+
+
+@pytest.mark.parametrize("kind", ["text", "other_sqlite", "newer_schema"])
+def test_foreign_or_newer_files_are_refused_and_left_untouched(tmp_path, kind):
+    path = tmp_path / "x.db"
+    if kind == "text":
+        path.write_text("these are my notes, not a database\n" * 20)
+    elif kind == "other_sqlite":
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE contacts (name TEXT)")
+        con.commit()
+        con.close()
+    else:
+        open_database(path).close()
+        con = sqlite3.connect(path)
+        con.execute("PRAGMA user_version = 99")
+        con.commit()
+        con.close()
+    before = path.read_bytes()
+    with pytest.raises(DataError, match="x.db") as e:
+        MoodRecorder(path, "test", LABELS)
+    assert "not changed" in str(e.value)
+    with pytest.raises(DataError):
+        load_samples(path)
+    assert path.read_bytes() == before
+    out = subprocess.run([sys.executable, "-m", "ferlite", "mood", "report", str(path), "--out", str(tmp_path / "r")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "x.db" in out.stderr and "Traceback" not in out.stderr
+    assert path.read_bytes() == before
+
+
+def test_smooth_is_a_centred_moving_average():
+    t = np.arange(10.0)
+    v = np.arange(10.0)[:, None]
+    assert smooth(t, v, 2.0)[5, 0] == pytest.approx(5.0)
+    assert smooth(t, v, 2.0)[0, 0] == pytest.approx(0.5)
+
+
+def test_record_and_report_on_real_footage(tmp_path):
+    db, out = tmp_path / "mood.db", tmp_path / "report"
+    rec = subprocess.run([sys.executable, "-m", "ferlite", "mood", "record", str(FACE1), "--db", str(db)],
+                         capture_output=True, text=True, timeout=300)
+    assert rec.returncode == 0, rec.stderr
+    s = load_samples(db)
+    assert 18 <= len(s) <= 21  # one sample a second for 19.7 s of one face
+    t = s.t - s.t.min()
+    sad, happy = s.probs[:, EMOTIONS.index("sad")], s.probs[:, EMOTIONS.index("happy")]
+    assert np.nanmean(sad[t < 6]) > np.nanmean(happy[t < 6])  # crying first
+    assert np.nanmean(happy[t >= 11]) > 0.6  # smiling after
+    summary = summarize(s)
+    assert summary["per_session"][0]["samples"] == len(s) and len(summary["per_day"]) == 1
+    rep = subprocess.run([sys.executable, "-m", "ferlite", "mood", "report", str(db), "--out", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    page = (out / "mood.html").read_text()
+    assert "data:image/png;base64," in page and "Per day" in page and "<script" not in page  # self-contained
+    assert (out / "mood.png").stat().st_size > 20_000
+    assert len((out / "samples.csv").read_text().splitlines()) == len(s) + 1
+    assert json.loads((out / "summary.json").read_text())["per_session"][0]["source"].endswith(".mp4")
+    df = s.to_dataframe()
+    assert len(df) == len(s) and {"valence", "arousal", "happy"} <= set(df.columns)

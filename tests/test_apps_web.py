@@ -1,0 +1,140 @@
+"""The web app: the WebSocket protocol and its limits, and the real page in headless Chromium with a fake camera."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from ferlite.apps.web import create_app
+from ferlite.paths import find_shared
+from ferlite.runtime import FrameSource, Recognizer
+from ferlite.runtime.video import video_to_y4m
+
+FACE1 = find_shared("media/face1_emotions_pexels_640x480.mp4")
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def client():
+    app = create_app(Recognizer(threads=1), max_fps=1000)
+    with TestClient(app) as c:
+        yield c
+
+
+def _frame_at(seconds: float) -> bytes:
+    source = FrameSource(FACE1)
+    for index, frame in source:
+        if index >= seconds * source.info.fps:
+            return cv2.imencode(".jpg", frame)[1].tobytes()
+
+
+def test_page_and_health(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "getUserMedia" not in page.text and 'src="/static/app.js"' in page.text
+    assert "getUserMedia" in client.get("/static/app.js").text
+    assert client.get("/health").json()["labels"] == ["angry", "happy", "neutral", "sad", "surprise"]
+
+
+def test_websocket_answers_real_frames_with_emotions(client):
+    with client.websocket_connect("/ws") as ws:
+        hello = ws.receive_json()
+        assert hello["type"] == "hello" and hello["max_bytes"] > 0
+        ws.send_bytes(_frame_at(13.0))
+        reply = ws.receive_json()
+        assert reply["type"] == "faces" and len(reply["faces"]) == 1
+        assert reply["faces"][0]["label"] == "happy" and reply["faces"][0]["track_id"] >= 1
+
+
+def test_malformed_and_oversized_messages_get_errors_and_the_server_keeps_serving(client):
+    with client.websocket_connect("/ws") as bad, client.websocket_connect("/ws") as good:
+        bad.receive_json(), good.receive_json()
+        bad.send_text("hello?")
+        assert "binary" in bad.receive_json()["message"]
+        bad.send_bytes(b"\x00garbage" * 10)
+        assert "not a decodable" in bad.receive_json()["message"]
+        bad.send_bytes(b"x" * 2_000_001)
+        assert "over the limit" in bad.receive_json()["message"]
+        huge = cv2.imencode(".png", np.zeros((1500, 2000, 3), np.uint8))[1].tobytes()
+        bad.send_bytes(huge)
+        assert "larger than" in bad.receive_json()["message"]
+        good.send_bytes(_frame_at(13.0))
+        assert good.receive_json()["type"] == "faces"
+        bad.send_bytes(_frame_at(13.0))  # the erring client itself is still served
+        assert bad.receive_json()["type"] == "faces"
+
+
+def test_frame_rate_is_capped_per_client():
+    app = create_app(Recognizer(threads=1), max_fps=2)
+    with TestClient(app) as c, c.websocket_connect("/ws") as ws:
+        ws.receive_json()
+        frame = _frame_at(13.0)
+        ws.send_bytes(frame)
+        assert ws.receive_json()["type"] == "faces"
+        ws.send_bytes(frame)
+        assert "too many frames" in ws.receive_json()["message"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_page_in_headless_chromium_shows_happy_while_she_smiles(tmp_path):
+    assert CHROMIUM and CHROMEDRIVER, "chromium and chromium-driver must be installed (make test does it)"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    y4m = tmp_path / "smiling.y4m"
+    video_to_y4m(FACE1, y4m, 10.0, 16.0)  # the smiling segment (shared/media/README.md)
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "ferlite", "serve", "--port", str(port), "--threads", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800",
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={y4m}"):
+        opts.add_argument(arg)
+    driver = None
+    try:
+        for _ in range(60):  # the server is up when /health answers
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+        driver.get(f"http://127.0.0.1:{port}/")
+        body = driver.find_element(By.TAG_NAME, "body")
+        assert driver.switch_to.active_element.get_attribute("id") == "start"  # keyboard-ready on load
+        driver.switch_to.active_element.send_keys(Keys.ENTER)  # keyboard only: no mouse
+        deadline, captions = time.time() + 60, []
+        while time.time() < deadline:
+            captions.append(driver.find_element(By.ID, "caption").text)
+            if body.get_attribute("data-mood") == "happy" and captions[-1] == "Person 1: happy":
+                break
+            time.sleep(0.5)
+        assert captions[-1] == "Person 1: happy", captions[-10:]
+        assert body.get_attribute("data-mood") == "happy"  # the emotion-aware theme followed
+        size = driver.execute_script("return getComputedStyle(document.getElementById('caption')).fontSize")
+        assert float(size.rstrip("px")) >= 32  # large captions
+        body.send_keys("c")
+        assert not driver.find_element(By.ID, "caption").is_displayed()  # captions toggle from the keyboard
+        shot = Path(os.environ.get("FERLITE_SCREENSHOT_DIR", tmp_path)) / "serve_page.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+    finally:
+        if driver:
+            driver.quit()
+        server.terminate()
+        server.wait(timeout=10)

@@ -1,0 +1,60 @@
+"""Training options added for the default model and the eye-state model: TOML configs, EMA, backbone init, CEW."""
+
+import json
+
+import pytest
+import torch
+
+from ferlite import train
+from ferlite.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from ferlite.errors import UsageError
+from ferlite.models import create_model
+from ferlite.models.mobilenetv2 import load_imagenet_weights
+
+
+def _args(*argv):
+    return train.get_args_parser().parse_args([str(a) for a in argv])
+
+
+def test_config_fills_defaults_and_the_command_line_wins(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('classes = "fer7"\ninput-size = 112\nlr = 0.01\n')
+    args = train.apply_config(_args("--config", cfg, "--lr", "0.002"))
+    assert args.classes == "fer7" and args.input_size == 112 and args.lr == 0.002
+
+
+@pytest.mark.parametrize("text, message", [("bogus-option = 1\n", "unknown option"), ("classes = \n", "not a valid TOML")])
+def test_bad_config_names_the_file_and_the_problem(tmp_path, text, message):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    with pytest.raises(UsageError, match=f"bad.toml.*{message}"):
+        train.apply_config(_args("--config", cfg))
+
+
+def test_repository_configs_parse():
+    for name in ("fer7", "ferplus8", "eyes_cew"):
+        args = train.apply_config(_args("--config", f"configs/{name}.toml"))
+        assert args.out.startswith("runs/")
+
+
+def test_backbone_init_from_a_ferlite_checkpoint_replaces_the_classifier(tmp_path):
+    five = create_model("mobilenetv2_fer", num_classes=5, pretrained=False, input_size=64)
+    path = tmp_path / "five.pth"
+    save_checkpoint(path, make_checkpoint(five, "mobilenetv2_fer", {"input_size": 64}))
+    seven = create_model("mobilenetv2_fer", num_classes=7, pretrained=False, input_size=64)
+    load_imagenet_weights(seven, path)
+    assert torch.equal(seven.features[5].conv[0][0].weight, five.features[5].conv[0][0].weight)
+    assert seven.classifier[1].weight.shape[0] == 7
+
+
+def test_eye_state_model_trains_on_cew_with_ema_and_resumes(tmp_path):
+    out = tmp_path / "eyes"
+    common = ["--dataset", "cew", "--model", "cnn_small", "--pretrained", "none", "--input-size", 24, "--per-class", 0,
+              "--batch-size", 64, "--lr", 2e-3, "--ema", 0.9, "--select-metric", "accuracy", "--out", out,
+              "--no-progress", "--workers", 0, "--threads", 2]
+    train.main(_args(*common, "--epochs", 2))
+    result = train.main(_args(*common, "--epochs", 3, "--resume"))
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [0, 1, 2]
+    assert result["best"]["val_accuracy"] > 0.8  # closed vs open eyes of held-out faces, after 3 short epochs
+    assert "ema" in load_checkpoint(out / "last.pth") and load_checkpoint(out / "best.pth")["cfg"]["label_names"] == ["closed", "open"]
