@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from ferlite.apps.web import create_app
+from ferlite.apps.web.app import create_app
 from ferlite.paths import find_shared
 from ferlite.runtime import FrameSource, Recognizer
 from ferlite.runtime.video import video_to_y4m
@@ -24,7 +24,7 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 @pytest.fixture(scope="module")
 def client():
-    app = create_app(Recognizer(threads=1), max_fps=1000)
+    app = create_app(Recognizer(threads=1), max_fps=1e6)  # no cap here: the cap has its own test
     with TestClient(app) as c:
         yield c
 

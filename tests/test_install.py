@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ferlite.paths import find_shared
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -19,5 +21,11 @@ def test_runtime_only_install_predicts_without_torch(tmp_path):
     assert '"label": "happy"' in out.stdout
     no_torch = subprocess.run([venv / "bin" / "python", "-c", "import torch"], capture_output=True)
     assert no_torch.returncode != 0
+    drive = subprocess.run([ferlite, "drive", find_shared("media/face1_emotions_pexels_640x480.mp4"), "--max-frames", "30",
+                            "--events", tmp_path / "events.jsonl"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert drive.returncode == 0, drive.stderr  # the bundled eye-state model ships with the runtime
+    assert '"event": "microsleep"' in (tmp_path / "events.jsonl").read_text()
+    serve = subprocess.run([ferlite, "serve"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert serve.returncode == 2 and "ferlite[apps]" in serve.stderr and "Traceback" not in serve.stderr
     train = subprocess.run([ferlite, "train"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert train.returncode == 2 and "ferlite[train]" in train.stderr and "Traceback" not in train.stderr

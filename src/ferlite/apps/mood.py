@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from ..runtime.faces import Faces
 from ..taxonomy import EMOTIONS
 
@@ -329,8 +329,10 @@ def export_csv(s: MoodSamples, path: str | Path) -> Path:
 
 def plot_report(s: MoodSamples, smooth_s: float = 10.0):
     """A matplotlib figure: smoothed probabilities over time, the distribution, valence/arousal over time."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ModuleNotFoundError:
+        raise UsageError("mood reports need matplotlib: pip install 'ferlite[apps]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -30,7 +30,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from ..apps.web import create_app
+        from ..apps.web.app import create_app
     except ModuleNotFoundError as e:
         print(f"ferlite serve: needs {e.name!r}; install the apps extra: pip install 'ferlite[apps]'", file=sys.stderr)
         return 2
@@ -41,5 +41,6 @@ def main(args: argparse.Namespace) -> int:
         args.threads = 1
     app = create_app(build_recognizer(args), max_fps=args.max_fps, max_bytes=args.max_bytes, max_side=args.max_side)
     print(f"ferlite serve: open http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # Messages far over --max-bytes are cut off by the WebSocket protocol itself, before reaching the app.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws_max_size=max(2 * args.max_bytes, 1 << 20))
     return 0
