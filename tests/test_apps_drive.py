@@ -79,7 +79,7 @@ def test_drive_monitor_on_real_footage_shut_eyes_then_smiling():
     first = [e for e in events if e["event"] == "microsleep" and e["state"] == "on"]
     assert first and first[0]["t"] < 2.0  # closed from the first frame, alarm after 1 s
     drowsy = [e for e in events if e["event"] == "drowsy"]
-    assert drowsy[0]["state"] == "on" and drowsy[0]["t"] < 3.0
+    assert drowsy[0]["state"] == "on" and drowsy[0]["t"] < 4.0  # half a 5 s window of data, then 1 s held
     assert any(e["state"] == "off" and 9.0 < e["t"] < 14.0 for e in drowsy)  # the smiling part clears it
     smiling = [s for s in states if 11.0 <= s.t <= 15.0]
     assert np.mean([s.eyes_closed for s in smiling]) < 0.2

@@ -174,7 +174,9 @@ class DriverMonitor:
             self._closed_since, self._microsleep_reported = None, False
         state.microsleep = self._microsleep_reported
 
-        perclos_condition = state.perclos >= (c.perclos_off if self.drowsy.active else c.perclos_on)
+        # PERCLOS over a nearly empty window is one blink away from 100%: wait for half a window of data.
+        span = t - self._history[0][0] if self._history else 0.0
+        perclos_condition = span >= c.perclos_window / 2 and state.perclos >= (c.perclos_off if self.drowsy.active else c.perclos_on)
         change = self.drowsy.update(perclos_condition, t)
         if change:
             state.events.append({"t": round(t, 3), "event": "drowsy", "state": change, "perclos": round(state.perclos, 3)})
