@@ -1,0 +1,173 @@
+"""ferlite against the `fer` package (25.10.3), both measured in one run on the same inputs.
+
+Run through ``benchmarks/peers/run.sh``, which builds the venv this needs (fer with
+TensorFlow, and ferlite's runtime installed without its dependencies beside it).
+
+1. FER2013 PrivateTest accuracy and macro-F1: the 48x48 faces are given to each tool as
+   face crops, each with its own preprocessing (ferlite: ``EmotionClassifier.predict``;
+   fer: ``FER.detect_emotions`` with the whole crop as the face rectangle).
+2. End-to-end FPS on the same 640x480 clip: each tool's own detector and classifier per frame
+   (ferlite: YuNet + align + classify + track; fer: Haar + its TFLite model), frames decoded beforehand.
+3. Model size on disk: the classifier, and the detector it ships.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def load_private_test(npz: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(npz, allow_pickle=False) as z:
+        rows = np.flatnonzero(z["usage"] == "PrivateTest")
+        return z["images"][rows], z["emotion"][rows].astype(np.int64)
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return accuracy_score(y_true, y_pred), f1_score(y_true, y_pred, average="macro")
+
+
+def ferlite_predictions(images: np.ndarray, model: Path, threads: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    from ferlite.runtime import EmotionClassifier
+
+    clf = EmotionClassifier(model, threads=threads)
+    probs = np.concatenate([clf.predict(list(images[i:i + 256])) for i in range(0, len(images), 256)])
+    return probs.argmax(1), clf.labels
+
+
+def fer_predictions(images: np.ndarray, detector) -> np.ndarray:
+    labels = list(FER2013_CLASSES)
+    out = np.empty(len(images), np.int64)
+    for i, face in enumerate(images):
+        bgr = np.repeat(face[:, :, None], 3, axis=2)
+        result = detector.detect_emotions(bgr, face_rectangles=[(0, 0, face.shape[1], face.shape[0])])
+        emotions = result[0]["emotions"]
+        out[i] = labels.index(max(emotions, key=emotions.get))
+    return out
+
+
+def decoded_frames(video: Path, limit: int) -> list[np.ndarray]:
+    import cv2
+
+    cap, frames = cv2.VideoCapture(str(video)), []
+    while len(frames) < limit:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    return frames
+
+
+def time_frames(fn, frames: list[np.ndarray]) -> tuple[float, float]:
+    for frame in frames[:10]:  # warm-up
+        fn(frame)
+    faces, start = 0, time.perf_counter()
+    for frame in frames:
+        faces += fn(frame)
+    return len(frames) / (time.perf_counter() - start), faces / len(frames)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shared", default=None, help="the shared folder (default: found like ferlite does)")
+    p.add_argument("--model", default=None, help="ferlite ONNX model (default: the bundled one)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="ONNX Runtime threads for ferlite (default: all cores)")
+    p.add_argument("--frames", type=int, default=300, help="frames of the clip for the FPS runs")
+    p.add_argument("--fer-offsets", type=int, nargs=2, default=(0, 0),
+                   help="fer's padding around a given face rectangle; 0 0 for FER2013's already cropped faces (fer's default 10 10 is for detector boxes)")
+    p.add_argument("--write", default=None, metavar="MD", help="write the results into this Markdown file's 'peers' block")
+    args = p.parse_args()
+
+    import cv2
+    import onnxruntime
+    import tensorflow as tf
+    import fer as fer_package
+    from fer import __version__ as fer_version
+    from fer.fer import FER
+
+    from ferlite.paths import find_shared
+    from ferlite.reporting import write_block
+    from ferlite.runtime import Recognizer, default_model_path
+    from ferlite.runtime.detector import bundled_yunet_path
+    from ferlite.system import cpu_model
+
+    def shared(rel: str) -> Path:
+        return Path(args.shared) / rel if args.shared else find_shared(rel)
+
+    model = Path(args.model) if args.model else default_model_path()
+    images, labels = load_private_test(shared("data/fer2013.npz"))
+    fer_crops = FER(offsets=tuple(args.fer_offsets))
+
+    rows = []
+    pred, classes = ferlite_predictions(images, model, args.threads)
+    keep = np.isin(labels, [FER2013_CLASSES.index(c) for c in classes])  # a model is scored on the classes it has
+    y = np.array([classes.index(FER2013_CLASSES[k]) for k in labels[keep]])
+    acc, f1 = scores(y, pred[keep])
+    rows.append(("ferlite", f"{model.name} ({len(classes)} classes)", int(keep.sum()), acc, f1))
+    print(f"ferlite {model.name}: PrivateTest accuracy {acc:.4f}, macro-F1 {f1:.4f} on {keep.sum()} faces", flush=True)
+    fer_pred = fer_predictions(images, fer_crops)
+    acc, f1 = scores(labels, fer_pred)
+    rows.append(("fer 25.10.3", f"mini-Xception TFLite (7 classes), offsets {tuple(args.fer_offsets)}", len(labels), acc, f1))
+    print(f"fer: PrivateTest accuracy {acc:.4f}, macro-F1 {f1:.4f} on {len(labels)} faces", flush=True)
+
+    video = shared("media/face1_emotions_pexels_640x480.mp4")
+    frames = decoded_frames(video, args.frames)
+    rec = Recognizer(model, threads=args.threads)
+    fer_video = FER()  # its defaults: Haar cascade, TFLite model, offsets (10, 10)
+    ferlite_fps, ferlite_faces = time_frames(lambda f: len(rec.update(f)), frames)
+    fer_fps, fer_faces = time_frames(lambda f: len(fer_video.detect_emotions(f)), frames)
+    print(f"end to end on {video.name}: ferlite {ferlite_fps:.1f} FPS ({ferlite_faces:.2f} faces/frame), "
+          f"fer {fer_fps:.1f} FPS ({fer_faces:.2f} faces/frame)", flush=True)
+
+    fer_dir = Path(fer_package.__file__).parent / "data"
+    sizes = {
+        "ferlite": (model.stat().st_size, bundled_yunet_path().stat().st_size),
+        "fer": ((fer_dir / "emotion_model_quantized.tflite").stat().st_size, (fer_dir / "haarcascade_frontalface_default.xml").stat().st_size),
+    }
+    machine = (f"{cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}, "
+               f"TensorFlow {tf.__version__}, OpenCV {cv2.__version__}, fer {fer_version}")
+    print(machine)
+    if args.write:
+        lines = [
+            "## Peer comparison: ferlite and `fer`",
+            "",
+            "Generated by `benchmarks/peers/run.sh" + (f" --model {args.model}" if args.model else "") + f" --write {args.write}` "
+            "(fer 25.10.3 in its own venv: `pip install --no-deps fer==25.10.3`, then tensorflow-cpu, opencv-contrib-python<5, "
+            "setuptools<81, pandas); do not edit this block by hand.",
+            "",
+            f"Machine: {machine}. ferlite: {args.threads} ONNX Runtime threads; fer: TensorFlow Lite's default threads.",
+            "",
+            "FER2013 PrivateTest, each tool given the 48x48 faces as crops with its own preprocessing (fer: "
+            f"`detect_emotions(face, face_rectangles=[whole crop])`, offsets {tuple(args.fer_offsets)}):",
+            "",
+            "| tool | model | faces | accuracy | macro-F1 |",
+            "|---|---|---|---|---|",
+            *[f"| {t} | {m} | {n} | {a:.1%} | {f:.3f} |" for t, m, n, a, f in rows],
+            "",
+            f"End to end on `{video.name}` (640x480, {len(frames)} frames decoded beforehand; each tool's own detector on every frame):",
+            "",
+            "| tool | pipeline | FPS | faces/frame | classifier size | detector size |",
+            "|---|---|---|---|---|---|",
+            f"| ferlite | YuNet + align + int8 MobileNetV2 + tracker | {ferlite_fps:.1f} | {ferlite_faces:.2f} | "
+            f"{sizes['ferlite'][0] / 1e6:.2f} MB | {sizes['ferlite'][1] / 1e6:.2f} MB |",
+            f"| fer 25.10.3 | Haar cascade + TFLite mini-Xception | {fer_fps:.1f} | {fer_faces:.2f} | "
+            f"{sizes['fer'][0] / 1e6:.2f} MB | {sizes['fer'][1] / 1e6:.2f} MB |",
+            "",
+            "Caveat: fer's model comes from oarriaga/face_classification, trained on FER2013 with its own random "
+            "split, so PrivateTest faces may have been in its training data; that can only flatter fer's accuracy.",
+        ]
+        write_block(args.write, "peers", "\n".join(lines))
+        print(f"wrote {args.write}")
+
+
+if __name__ == "__main__":
+    main()
