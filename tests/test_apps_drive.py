@@ -6,7 +6,6 @@ import sys
 
 import cv2
 import numpy as np
-import pytest
 
 from ferlite.apps.alarm import Hysteresis
 from ferlite.apps.drive import DriveConfig, DriverMonitor, bundled_eye_model_path

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from ferlite.apps.mood import APPLICATION_ID, MoodRecorder, load_samples, open_database, smooth, summarize, write_report
+from ferlite.apps.mood import APPLICATION_ID, MoodRecorder, load_samples, open_database, smooth, summarize
 from ferlite.errors import DataError
 from ferlite.paths import find_shared
 from ferlite.runtime import Faces

@@ -9,10 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from ferlite import train
-from ferlite.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
+from ferlite.checkpoint import model_from_checkpoint
 from ferlite.data import load_dataset
 from ferlite.export import export_onnx, onnx_metrics, parity, quantize_int8
 from ferlite.models import create_model

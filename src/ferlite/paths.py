@@ -41,3 +41,23 @@ def find_shared(relpath: str) -> Path:
         f"{relpath} not found in any shared folder ({searched}); "
         "set FERLITE_SHARED or pass the file's path explicitly"
     )
+
+
+def asset_path(name: str) -> Path:
+    """A model file shipped inside the package (``ferlite/assets/``).
+
+    Raises:
+        CheckpointError: the file is missing (a broken install).
+
+    Example:
+        >>> asset_path("eye_state.int8.onnx").name
+        'eye_state.int8.onnx'
+    """
+    from importlib import resources
+
+    from .errors import CheckpointError
+
+    path = Path(str(resources.files("ferlite.assets").joinpath(name)))
+    if not path.is_file():
+        raise CheckpointError(f"{path}: the bundled model file is missing; reinstall ferlite or pass a model path")
+    return path

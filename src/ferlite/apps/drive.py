@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ import cv2
 import numpy as np
 
 from ..errors import CheckpointError
+from ..paths import asset_path
 from ..runtime.align import eye_crops
 from ..runtime.classifier import EmotionClassifier
 from ..runtime.detector import Detector, YuNetDetector
@@ -48,10 +48,7 @@ EYE_MODEL = "eye_state.int8.onnx"
 
 def bundled_eye_model_path() -> Path:
     """The int8 eye-state model (closed/open, 24x24) shipped inside the package."""
-    path = Path(str(resources.files("ferlite.assets").joinpath(EYE_MODEL)))
-    if not path.is_file():
-        raise CheckpointError(f"{path}: the bundled eye-state model is missing; reinstall ferlite or pass --eye-model")
-    return path
+    return asset_path(EYE_MODEL)
 
 
 @dataclass

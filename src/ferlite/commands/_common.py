@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable, Iterator
+
+from tqdm import tqdm
 
 from ..paths import find_shared
-from ..runtime import Recognizer, create_detector
+from ..runtime import FrameSource, Recognizer, create_detector
 
 
 def add_runtime_args(p: argparse.ArgumentParser) -> None:
@@ -29,3 +32,31 @@ def build_recognizer(args: argparse.Namespace) -> Recognizer:
     detector = create_detector(args.detector, **kwargs)
     return Recognizer(args.model, detector=detector, threads=args.threads, margin=args.margin, align=not args.no_align,
                       detect_every=args.detect_every)
+
+
+class FrameProgress:
+    """Iterate a video's items with a progress bar (for files) and an optional frame limit.
+
+    ``count`` is the number of items taken so far; ``bar`` takes ``set_postfix``.
+
+    Example:
+        >>> for index, frame in FrameProgress(source, source, max_frames=100): ...  # doctest: +SKIP
+    """
+
+    def __init__(self, items: Iterable, source: FrameSource, max_frames: int | None = None) -> None:
+        self.items, self.max_frames, self.count = items, max_frames, 0
+        total = source.info.total_frames if source.is_file else None
+        if max_frames and total:
+            total = min(total, max_frames)
+        self.bar = tqdm(total=total, unit="frame", disable=not source.is_file, dynamic_ncols=True)
+
+    def __iter__(self) -> Iterator:
+        try:
+            for item in self.items:
+                yield item
+                self.count += 1
+                self.bar.update(1)
+                if self.max_frames and self.count >= self.max_frames:
+                    return
+        finally:
+            self.bar.close()

@@ -12,10 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..apps.drive import DriveAnnotator, DriveConfig, DriverMonitor
 from ..runtime import FPSMonitor, FrameSource, VideoSink
+from ._common import FrameProgress
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -58,17 +57,15 @@ def main(args: argparse.Namespace) -> int:
     records_file = open(Path(args.records), "w", newline="") if args.records else None
     records = None
     annotator, fps = DriveAnnotator(), FPSMonitor()
-    total = source.info.total_frames if source.is_file else None
-    bar = tqdm(total=min(filter(None, (total, args.max_frames)), default=None), unit="frame", disable=not source.is_file, dynamic_ncols=True)
-    frames = n_events = 0
+    progress = FrameProgress(source, source, args.max_frames)
+    n_events = 0
     start = time.monotonic()
     try:
-        for index, frame in source:
+        for index, frame in progress:
             # Files run on their own clock; cameras and streams on the wall clock.
             t = index / source.info.fps if source.is_file else time.monotonic() - start
             state = monitor.update(frame, t)
             fps.tick()
-            frames += 1
             for event in state.events:
                 n_events += 1
                 line = json.dumps(event)
@@ -85,18 +82,15 @@ def main(args: argparse.Namespace) -> int:
                 records.writerow(row)
             if sink:
                 sink.write(annotator.annotate(frame, state))
-            bar.update(1)
-            if args.max_frames and frames >= args.max_frames:
-                break
     except KeyboardInterrupt:
         pass
     finally:
-        bar.close()
         if sink:
             sink.__exit__(None, None, None)
         for f in (events_file, records_file):
             if f:
                 f.close()
+    frames = progress.count
     print(f"ferlite drive: {frames} frames, {n_events} events, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS",
           file=sys.stderr)
     if frames == 0:

@@ -7,11 +7,9 @@ import signal
 import sys
 import time
 
-from tqdm import tqdm
-
 from ..apps.mood import MoodRecorder, write_report
 from ..runtime import FrameSource
-from ._common import add_runtime_args, build_recognizer
+from ._common import FrameProgress, add_runtime_args, build_recognizer
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -48,23 +46,16 @@ def _record(args: argparse.Namespace) -> int:
     # A SIGTERM (service stop) ends the session like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     wall_start = time.time()
-    frames = 0
-    bar = tqdm(total=source.info.total_frames if source.is_file else None, unit="frame", disable=not source.is_file, dynamic_ncols=True)
+    progress = FrameProgress(rec.stream(source), source, args.max_frames)
     with MoodRecorder(args.db, source=args.source, labels=rec.labels, model=str(rec.classifier.model_path.name),
                       sample_every=1.0 / args.rate) as log:
         try:
-            for index, frame, faces in rec.stream(source):
+            for index, frame, faces in progress:
                 # A file is logged on its own clock from the start of the run; live sources on the wall clock.
-                t = wall_start + index / source.info.fps if source.is_file else time.time()
-                log.add(t, faces)
-                frames += 1
-                bar.update(1)
-                if args.max_frames and frames >= args.max_frames:
-                    break
+                log.add(wall_start + index / source.info.fps if source.is_file else time.time(), faces)
         except KeyboardInterrupt:
             pass
-        finally:
-            bar.close()
+    frames = progress.count
     print(f"ferlite mood record: {frames} frames, {log.rows} samples in session {log.session_id} of {args.db}; "
           f"{source.skipped} corrupt frames skipped", file=sys.stderr)
     return 0 if frames else 1

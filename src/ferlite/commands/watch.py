@@ -15,10 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..runtime import CaptionAnnotator, FPSAnnotator, FPSMonitor, FrameSource, VideoSink, annotate_faces
-from ._common import add_runtime_args, build_recognizer
+from ._common import FrameProgress, add_runtime_args, build_recognizer
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -97,15 +95,11 @@ def main(args: argparse.Namespace) -> int:
         from ..apps.speech import SpokenCues
 
         cues = SpokenCues(min_interval=args.speak_interval, wav_dir=args.speak_to)
-    total = source.info.total_frames if source.is_file else None
-    if args.max_frames and total:
-        total = min(total, args.max_frames)
-    bar = tqdm(total=total, unit="frame", disable=not source.is_file, dynamic_ncols=True)
-    frames = faces_seen = 0
+    progress = FrameProgress(rec.stream(source), source, args.max_frames)
+    faces_seen = 0
     try:
-        for index, frame, faces in rec.stream(source):
+        for index, frame, faces in progress:
             fps.tick()
-            frames += 1
             faces_seen += len(faces)
             if records:
                 records.write(index, index / source.info.fps, faces)
@@ -123,14 +117,10 @@ def main(args: argparse.Namespace) -> int:
                     cv2.imshow("ferlite", scene)
                     if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                         break
-            bar.update(1)
-            bar.set_postfix(fps=f"{fps.fps:.0f}", faces=len(faces))
-            if args.max_frames and frames >= args.max_frames:
-                break
+            progress.bar.set_postfix(fps=f"{fps.fps:.0f}", faces=len(faces))
     except KeyboardInterrupt:
         pass
     finally:
-        bar.close()
         if sink:
             sink.__exit__(None, None, None)
         if records:
@@ -139,6 +129,7 @@ def main(args: argparse.Namespace) -> int:
             cv2.destroyAllWindows()
         if cues:
             cues.close()
+    frames = progress.count
     print(f"ferlite watch: {frames} frames, {faces_seen} faces, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS (last 30 frames)",
           file=sys.stderr)
     if frames == 0:

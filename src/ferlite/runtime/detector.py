@@ -10,7 +10,6 @@ Any object with a ``detect`` method returning :class:`Faces` plugs into the pipe
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -18,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import CheckpointError, UsageError
+from ..paths import asset_path
 from .faces import Faces
 
 YUNET_FILE = "face_detection_yunet_2026may.onnx"
@@ -31,7 +31,7 @@ class Detector(Protocol):
 
 
 def bundled_yunet_path() -> Path:
-    return Path(str(resources.files("ferlite.assets").joinpath(YUNET_FILE)))
+    return asset_path(YUNET_FILE)
 
 
 class YuNetDetector:

@@ -9,13 +9,12 @@ Example:
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..paths import asset_path
 from .align import align_crops
 from .classifier import EmotionClassifier
 from .detector import Detector, YuNetDetector
@@ -29,10 +28,7 @@ DEFAULT_MODEL = "emotion_default.int8.onnx"
 
 def default_model_path() -> Path:
     """The int8 emotion model shipped inside the package."""
-    path = Path(str(resources.files("ferlite.assets").joinpath(DEFAULT_MODEL)))
-    if not path.is_file():
-        raise CheckpointError(f"{path}: the bundled emotion model is missing; reinstall ferlite or pass --model")
-    return path
+    return asset_path(DEFAULT_MODEL)
 
 
 class Recognizer:
