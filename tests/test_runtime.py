@@ -176,3 +176,17 @@ def test_corrupt_frames_mid_video_are_skipped_and_counted(tmp_path):
     source = FrameSource(path)
     read = sum(1 for _ in source)
     assert source.skipped > 0 and read + source.skipped == 472  # every frame read or counted, none lost silently
+
+
+def test_hflip_tta_averages_the_face_and_its_mirror(astronaut):
+    from ferlite.runtime import EmotionClassifier, default_model_path
+
+    crops = [astronaut[60:170, 170:280], astronaut[40:200, 150:300]]
+    plain = EmotionClassifier(default_model_path(), threads=1)
+    tta = EmotionClassifier(default_model_path(), threads=1, hflip_tta=True)
+    mirrored = [c[:, ::-1] for c in crops]
+    from ferlite.runtime.classifier import preprocess_faces
+
+    expected = (plain.predict_logits(preprocess_faces(crops, plain.pre)) + plain.predict_logits(preprocess_faces(mirrored, plain.pre))) / 2
+    np.testing.assert_allclose(tta.predict_logits(preprocess_faces(crops, tta.pre)), expected, atol=1e-5)
+    assert tta.predict(crops).argmax(1)[0] == tta.labels.index("happy")

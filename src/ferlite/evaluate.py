@@ -101,10 +101,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if is_onnx:
         from .runtime import EmotionClassifier
 
-        classifier = EmotionClassifier(args.checkpoint, threads=args.threads)
+        classifier = EmotionClassifier(args.checkpoint, threads=args.threads, hflip_tta=args.hflip_tta)
         labels = classifier.labels
-        if args.hflip_tta:
-            raise DataError("--hflip-tta is for PyTorch checkpoints; ONNX models are evaluated as the runtime runs them")
     else:
         model, cfg, _ = model_from_checkpoint(args.checkpoint)
         labels = tuple(cfg.label_names)

@@ -38,6 +38,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=300, help="frames for the end-to-end run (default 300)")
     p.add_argument("--detect-every", type=int, default=3, help="also time detection on every n-th frame (default 3)")
     p.add_argument("--runs", type=int, default=200, help="timed calls per latency measurement (default 200)")
+    p.add_argument("--hflip-tta", action="store_true", help="also time every model with horizontal-flip test-time augmentation")
     p.add_argument("--write", default=None, metavar="MD", help="write the results as Markdown (e.g. docs/BENCHMARKS.md)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p
@@ -50,18 +51,18 @@ def machine_description(threads: int) -> dict[str, Any]:
     return {**machine_summary(), "threads": threads, "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__}
 
 
-def _classifier_worker(model: str, threads: int, batch: int, runs: int) -> dict[str, Any]:
+def _classifier_worker(model: str, threads: int, batch: int, runs: int, hflip_tta: bool = False) -> dict[str, Any]:
     from ..runtime.classifier import EmotionClassifier, time_inference
 
-    clf = EmotionClassifier(model, threads=threads)
+    clf = EmotionClassifier(model, threads=threads, hflip_tta=hflip_tta)
     lat = time_inference(clf, 1, runs, warmup=20)
     batched = time_inference(clf, batch, max(5, runs // 10), warmup=3)
-    return {"model": model, "bytes": Path(model).stat().st_size, "input_size": clf.pre.input_size,
+    return {"model": model, "hflip_tta": hflip_tta, "bytes": Path(model).stat().st_size, "input_size": clf.pre.input_size,
             "latency_ms_b1": 1000 * float(np.median(lat)), "latency_ms_b1_p90": 1000 * float(np.percentile(lat, 90)),
             "faces_per_s_batched": batch * len(batched) / float(batched.sum()), "batch": batch}
 
 
-def _pipeline_worker(model: str | None, video: str, threads: int, frames: int, detect_every: int) -> dict[str, Any]:
+def _pipeline_worker(model: str | None, video: str, threads: int, frames: int, detect_every: int, hflip_tta: bool = False) -> dict[str, Any]:
     from ..runtime import FrameSource, Recognizer
 
     source = FrameSource(video)
@@ -72,7 +73,7 @@ def _pipeline_worker(model: str | None, video: str, threads: int, frames: int, d
         if len(decoded) >= frames:
             break
     decode_s = time.perf_counter() - t
-    rec = Recognizer(model, threads=threads, detect_every=detect_every)
+    rec = Recognizer(model, threads=threads, detect_every=detect_every, hflip_tta=hflip_tta)
     for frame in decoded[:10]:  # warm-up
         rec.update(frame)
     rec.reset()
@@ -82,8 +83,13 @@ def _pipeline_worker(model: str | None, video: str, threads: int, frames: int, d
         faces += len(rec.update(frame))
     dt = time.perf_counter() - t
     h, w = decoded[0].shape[:2]
-    return {"video": video, "frames": len(decoded), "size": f"{w}x{h}", "detect_every": detect_every, "faces_per_frame": faces / len(decoded),
+    return {"video": video, "frames": len(decoded), "size": f"{w}x{h}", "detect_every": detect_every, "hflip_tta": hflip_tta,
+            "faces_per_frame": faces / len(decoded),
             "fps": len(decoded) / dt, "ms_per_frame": 1000 * dt / len(decoded), "decode_fps": len(decoded) / decode_s}
+
+
+def _model_name(r: dict[str, Any]) -> str:
+    return Path(r["model"]).name + (" (flip TTA)" if r.get("hflip_tta") else "")
 
 
 def _run_worker(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -107,17 +113,19 @@ def main(args: argparse.Namespace) -> int:
     models = args.model or [str(default_model_path())]
     video = args.video or str(find_shared("media/face1_emotions_pexels_640x480.mp4"))
     results: dict[str, Any] = {"machine": machine_description(threads), "classifier": [], "pipeline": None}
-    for model in models:
-        r = _run_worker("classifier", {"model": str(model), "threads": threads, "batch": args.batch, "runs": args.runs})
+    tta_options = (False, True) if args.hflip_tta else (False,)
+    for model, tta in [(m, t) for m in models for t in tta_options]:
+        r = _run_worker("classifier", {"model": str(model), "threads": threads, "batch": args.batch, "runs": args.runs, "hflip_tta": tta})
         results["classifier"].append(r)
-        print(f"{Path(model).name}: {r['latency_ms_b1']:.3f} ms/face at batch 1 (p90 {r['latency_ms_b1_p90']:.3f}), "
+        print(f"{_model_name(r)}: {r['latency_ms_b1']:.3f} ms/face at batch 1 (p90 {r['latency_ms_b1_p90']:.3f}), "
               f"{r['faces_per_s_batched']:.0f} faces/s at batch {r['batch']}, {r['bytes'] / 1e6:.2f} MB, {threads} threads", flush=True)
     pipe_model = str(args.model[-1]) if args.model else None
     results["pipeline"] = []
-    for every in sorted({1, args.detect_every}):
-        r = _run_worker("pipeline", {"model": pipe_model, "video": video, "threads": threads, "frames": args.frames, "detect_every": every})
+    for every, tta in [(e, t) for e in sorted({1, args.detect_every}) for t in tta_options]:
+        r = _run_worker("pipeline", {"model": pipe_model, "video": video, "threads": threads, "frames": args.frames, "detect_every": every,
+                                     "hflip_tta": tta})
         results["pipeline"].append(r)
-        print(f"end to end (YuNet every {every} frame(s) + align + classify + track) on {Path(video).name} {r['size']}: {r['fps']:.1f} FPS "
+        print(f"end to end (YuNet every {every} frame(s) + align + classify{' with flip TTA' if tta else ''} + track) on {Path(video).name} {r['size']}: {r['fps']:.1f} FPS "
               f"({r['ms_per_frame']:.2f} ms/frame, {r['faces_per_frame']:.2f} faces/frame, {r['frames']} frames, {threads} threads); "
               f"decoding alone {r['decode_fps']:.0f} FPS", flush=True)
     if args.write:
@@ -143,7 +151,7 @@ def write_markdown(results: dict[str, Any], args: argparse.Namespace, path: Path
         "|---|---|---|---|---|",
     ]
     for r in results["classifier"]:
-        lines.append(f"| {Path(r['model']).name} | {r['input_size']}px | {r['bytes'] / 1e6:.2f} MB | {r['latency_ms_b1']:.3f} / {r['latency_ms_b1_p90']:.3f} ms "
+        lines.append(f"| {_model_name(r)} | {r['input_size']}px | {r['bytes'] / 1e6:.2f} MB | {r['latency_ms_b1']:.3f} / {r['latency_ms_b1_p90']:.3f} ms "
                      f"| {r['faces_per_s_batched']:.0f} faces/s |")
     lines += [
         "",
@@ -153,10 +161,10 @@ def write_markdown(results: dict[str, Any], args: argparse.Namespace, path: Path
         "boxes reused in between, eye alignment, batched classification on every frame, and tracking with smoothing. "
         "Frames are decoded beforehand (decoding is reported apart).",
         "",
-        "| video | detect every | frames | faces/frame | FPS | ms/frame | decoding alone |",
-        "|---|---|---|---|---|---|---|",
+        "| video | detect every | flip TTA | frames | faces/frame | FPS | ms/frame | decoding alone |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for p in results["pipeline"]:
-        lines.append(f"| {Path(p['video']).name} ({p['size']}) | {p['detect_every']} | {p['frames']} | {p['faces_per_frame']:.2f} | {p['fps']:.1f} "
+        lines.append(f"| {Path(p['video']).name} ({p['size']}) | {p['detect_every']} | {'yes' if p['hflip_tta'] else 'no'} | {p['frames']} | {p['faces_per_frame']:.2f} | {p['fps']:.1f} "
                      f"| {p['ms_per_frame']:.2f} | {p['decode_fps']:.0f} FPS |")
     write_block(path, "bench", "\n".join(lines))

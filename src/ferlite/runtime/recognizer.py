@@ -46,6 +46,7 @@ class Recognizer:
             classified on every frame). Detection is most of a frame's cost, so 2 or 3
             roughly doubles or triples the frame rate; boxes then lag fast head motion
             by up to n-1 frames.
+        hflip_tta: classify each face and its mirror image (see :class:`EmotionClassifier`).
 
     Example:
         >>> rec = Recognizer(threads=2)  # doctest: +SKIP
@@ -62,8 +63,9 @@ class Recognizer:
         align: bool = True,
         tracker: FaceTracker | None = None,
         detect_every: int = 1,
+        hflip_tta: bool = False,
     ) -> None:
-        self.classifier = EmotionClassifier(model_path or default_model_path(), threads=threads)
+        self.classifier = EmotionClassifier(model_path or default_model_path(), threads=threads, hflip_tta=hflip_tta)
         self.detector = detector or YuNetDetector()
         self.tracker = tracker or FaceTracker()
         self.margin, self.align = margin, align
