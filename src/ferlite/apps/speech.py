@@ -19,6 +19,9 @@ from pathlib import Path
 from ..errors import UsageError
 from ..runtime.faces import Faces
 
+# How a label reads in "person 1 looks ...".
+ADJECTIVES = {"disgust": "disgusted", "fear": "afraid", "surprise": "surprised", "contempt": "contemptuous"}
+
 
 class SpokenCues:
     """Announce changes of each track's dominant emotion through espeak-ng.
@@ -53,7 +56,7 @@ class SpokenCues:
                    if tid >= 0 and label and self._announced.get(int(tid)) != label]
         if not changed:
             return None
-        return ", ".join(f"person {tid} looks {label}" for tid, label in changed)
+        return ", ".join(f"person {tid} looks {ADJECTIVES.get(label, label)}" for tid, label in changed)
 
     def update(self, faces: Faces, t: float) -> str | None:
         """Speak the changes at time ``t`` (seconds) if the rate limit allows; returns what was said."""

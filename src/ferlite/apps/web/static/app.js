@@ -3,6 +3,7 @@
 
 const COLORS = { angry: "#dc2828", disgust: "#3c8c28", fear: "#963c96", happy: "#ffc800", sad: "#1e6ec8",
                  surprise: "#00c8e6", neutral: "#b4b4b4", contempt: "#a05a5a" };
+const ADJECTIVES = { disgust: "disgusted", fear: "afraid", surprise: "surprised", contempt: "contemptuous" };
 const SMOOTHING = 0.3;          // weight of the newest frame in the mood bar's moving average
 const SPEAK_MIN_INTERVAL = 4000; // ms between two spoken cues
 
@@ -125,7 +126,7 @@ function updateCaption(faces) {
     : "No face in view.";
   caption.textContent = text;
   if ($("speech").checked && "speechSynthesis" in window && faces.length) {
-    const cue = faces.map((f) => `person ${f.track_id} looks ${f.label}`).join(", ");
+    const cue = faces.map((f) => `person ${f.track_id} looks ${ADJECTIVES[f.label] || f.label}`).join(", ");
     const now = performance.now();
     if (cue !== state.spoken && now - state.lastSpoke > SPEAK_MIN_INTERVAL) {
       state.spoken = cue; state.lastSpoke = now;
