@@ -128,11 +128,11 @@ def test_real_page_in_headless_chromium_shows_happy_while_she_smiles(tmp_path):
         assert body.get_attribute("data-mood") == "happy"  # the emotion-aware theme followed
         size = driver.execute_script("return getComputedStyle(document.getElementById('caption')).fontSize")
         assert float(size.rstrip("px")) >= 32  # large captions
-        body.send_keys("c")
-        assert not driver.find_element(By.ID, "caption").is_displayed()  # captions toggle from the keyboard
         shot = Path(os.environ.get("FERLITE_SCREENSHOT_DIR", tmp_path)) / "serve_page.png"
         driver.save_screenshot(str(shot))
         assert shot.stat().st_size > 10_000
+        body.send_keys("c")
+        assert not driver.find_element(By.ID, "caption").is_displayed()  # captions toggle from the keyboard
     finally:
         if driver:
             driver.quit()

@@ -99,9 +99,11 @@ function draw(msg) {
 
 function updateMood(faces) {
   if (!faces.length) return;
+  const weight = state.moodStarted ? SMOOTHING : 1;  // the first frame sets the bar, later ones move it
+  state.moodStarted = true;
   for (const l of state.labels) {
     const mean = faces.reduce((s, f) => s + f.scores[l], 0) / faces.length;
-    state.mood[l] = (1 - SMOOTHING) * state.mood[l] + SMOOTHING * mean;
+    state.mood[l] = (1 - weight) * state.mood[l] + weight * mean;
   }
   const bar = $("moodbar");
   bar.replaceChildren(...state.labels.map((l) => {
