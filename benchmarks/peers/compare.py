@@ -65,15 +65,9 @@ def fer_predictions(images: np.ndarray, detector) -> np.ndarray:
 
 
 def decoded_frames(video: Path, limit: int) -> list[np.ndarray]:
-    import cv2
+    from ferlite.runtime import FrameSource
 
-    cap, frames = cv2.VideoCapture(str(video)), []
-    while len(frames) < limit:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    return frames
+    return [frame for _, frame in zip(range(limit), FrameSource(video))]
 
 
 def time_frames(fn, frames: list[np.ndarray]) -> tuple[float, float]:

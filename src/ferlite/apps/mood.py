@@ -28,6 +28,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -210,7 +211,7 @@ class MoodSamples:
     def __len__(self) -> int:
         return len(self.t)
 
-    @property
+    @cached_property
     def classes(self) -> tuple[str, ...]:
         """The emotions that have any data."""
         return tuple(e for e, col in zip(EMOTIONS, self.probs.T) if len(col) and not np.all(np.isnan(col)))
@@ -267,10 +268,10 @@ def load_samples(db_path: str | Path, session: int | None = None) -> MoodSamples
     return MoodSamples(arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2].astype(np.int64), arr[:, 3:], sessions)
 
 
-def _summary_row(s: MoodSamples, mask: np.ndarray) -> dict[str, Any]:
+def _summary_row(s: MoodSamples, va: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
     p = np.nan_to_num(s.probs[mask])
     mean = p.mean(0) if len(p) else np.zeros(len(EMOTIONS))
-    va = s.valence_arousal()[mask]
+    va = va[mask]
     t = s.t[mask]
     row = {
         "samples": int(mask.sum()),
@@ -292,12 +293,11 @@ def summarize(s: MoodSamples) -> dict[str, list[dict[str, Any]]]:
         >>> summarize(load_samples("mood.db"))["per_day"][0]["dominant"]  # doctest: +SKIP
         'happy'
     """
-    per_session = []
-    for sess in s.sessions:
-        row = {"session": sess["id"], "source": sess["source"], **_summary_row(s, s.session_id == sess["id"])}
-        per_session.append(row)
+    va = s.valence_arousal()
+    per_session = [{"session": sess["id"], "source": sess["source"], **_summary_row(s, va, s.session_id == sess["id"])}
+                   for sess in s.sessions]
     days = np.array([datetime.fromtimestamp(t).date().isoformat() for t in s.t]) if len(s) else np.array([])
-    per_day = [{"day": d, **_summary_row(s, days == d)} for d in sorted(set(days.tolist()))]
+    per_day = [{"day": d, **_summary_row(s, va, days == d)} for d in sorted(set(days.tolist()))]
     return {"per_session": per_session, "per_day": per_day}
 
 

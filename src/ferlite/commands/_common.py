@@ -37,16 +37,18 @@ def build_recognizer(args: argparse.Namespace) -> Recognizer:
 
 
 class FrameProgress:
-    """Iterate a video's items with a progress bar (for files) and an optional frame limit.
+    """Iterate a video's frames (or ``items`` made from them) with a progress bar (for files) and an optional limit.
 
     ``count`` is the number of items taken so far; ``bar`` takes ``set_postfix``.
 
     Example:
-        >>> for index, frame in FrameProgress(source, source, max_frames=100): ...  # doctest: +SKIP
+        >>> for index, frame in FrameProgress(source, max_frames=100): ...  # doctest: +SKIP
+        >>> for index, frame, faces in FrameProgress(source, items=rec.stream(source)): ...  # doctest: +SKIP
     """
 
-    def __init__(self, items: Iterable, source: FrameSource, max_frames: int | None = None) -> None:
-        self.items, self.max_frames, self.count = items, max_frames, 0
+    def __init__(self, source: FrameSource, max_frames: int | None = None, items: Iterable | None = None) -> None:
+        self.items = source if items is None else items
+        self.max_frames, self.count = max_frames, 0
         total = source.info.total_frames if source.is_file else None
         if max_frames and total:
             total = min(total, max_frames)

@@ -9,7 +9,6 @@ import argparse
 import csv
 import json
 import sys
-import time
 from pathlib import Path
 
 from ..apps.drive import DriveAnnotator, DriveConfig, DriverMonitor
@@ -57,14 +56,11 @@ def main(args: argparse.Namespace) -> int:
     records_file = open(Path(args.records), "w", newline="") if args.records else None
     records = None
     annotator, fps = DriveAnnotator(), FPSMonitor()
-    progress = FrameProgress(source, source, args.max_frames)
+    progress = FrameProgress(source, args.max_frames)
     n_events = 0
-    start = time.monotonic()
     try:
         for index, frame in progress:
-            # Files run on their own clock; cameras and streams on the wall clock.
-            t = index / source.info.fps if source.is_file else time.monotonic() - start
-            state = monitor.update(frame, t)
+            state = monitor.update(frame, source.time_of(index))
             fps.tick()
             for event in state.events:
                 n_events += 1

@@ -46,13 +46,13 @@ def _record(args: argparse.Namespace) -> int:
     # A SIGTERM (service stop) ends the session like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     wall_start = time.time()
-    progress = FrameProgress(rec.stream(source), source, args.max_frames)
+    progress = FrameProgress(source, args.max_frames, items=rec.stream(source))
     with MoodRecorder(args.db, source=args.source, labels=rec.labels, model=str(rec.classifier.model_path.name),
                       sample_every=1.0 / args.rate) as log:
         try:
             for index, frame, faces in progress:
-                # A file is logged on its own clock from the start of the run; live sources on the wall clock.
-                log.add(wall_start + index / source.info.fps if source.is_file else time.time(), faces)
+                # Unix time: the run's start plus the file's own clock, or plus wall-clock seconds for live sources.
+                log.add(wall_start + source.time_of(index), faces)
         except KeyboardInterrupt:
             pass
     frames = progress.count

@@ -12,7 +12,6 @@ import csv
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 from ..runtime import CaptionAnnotator, FPSAnnotator, FPSMonitor, FrameSource, VideoSink, annotate_faces
@@ -95,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
         from ..apps.speech import SpokenCues
 
         cues = SpokenCues(min_interval=args.speak_interval, wav_dir=args.speak_to)
-    progress = FrameProgress(rec.stream(source), source, args.max_frames)
+    progress = FrameProgress(source, args.max_frames, items=rec.stream(source))
     faces_seen = 0
     try:
         for index, frame, faces in progress:
@@ -104,7 +103,7 @@ def main(args: argparse.Namespace) -> int:
             if records:
                 records.write(index, index / source.info.fps, faces)
             if cues:
-                said = cues.update(faces, index / source.info.fps if source.is_file else time.monotonic())
+                said = cues.update(faces, source.time_of(index))
                 if said:
                     print(f"ferlite watch: said {said!r}", file=sys.stderr)
             if sink or show:

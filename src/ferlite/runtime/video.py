@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
@@ -59,6 +60,11 @@ class FrameSource:
         self.info = VideoInfo.from_capture(self._cap)
         self.skipped = 0
         self.frames_read = 0
+        self._opened = time.monotonic()
+
+    def time_of(self, index: int) -> float:
+        """Seconds since the start: a file's own clock (frame index / fps), the wall clock for cameras and streams."""
+        return index / self.info.fps if self.is_file else time.monotonic() - self._opened
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         index, failures = 0, 0
@@ -138,19 +144,18 @@ def video_to_y4m(source: str | Path, target: str | Path, start_s: float = 0.0, e
         144
     """
     frames = FrameSource(source)
-    fps = frames.info.fps
-    num, den = (int(round(fps * 1001)), 1001) if abs(fps * 1001 - round(fps * 1001)) < 1e-3 and fps % 1 else (int(round(fps)), 1)
+    rate = Fraction(frames.info.fps).limit_denominator(1001)  # 23.976 -> 24000/1001, 25.0 -> 25/1
     written = 0
     with open(target, "wb") as out:
         for index, frame in frames:
-            t = index / fps
+            t = frames.time_of(index)
             if t < start_s:
                 continue
             if end_s is not None and t >= end_s:
                 break
             h, w = frame.shape[:2]
             if written == 0:
-                out.write(f"YUV4MPEG2 W{w - w % 2} H{h - h % 2} F{num}:{den} Ip A1:1 C420jpeg\n".encode())
+                out.write(f"YUV4MPEG2 W{w - w % 2} H{h - h % 2} F{rate.numerator}:{rate.denominator} Ip A1:1 C420jpeg\n".encode())
             frame = frame[: h - h % 2, : w - w % 2]
             out.write(b"FRAME\n")
             out.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())

@@ -36,10 +36,15 @@ def static_dir() -> Path:
     return Path(str(resources.files("ferlite.apps.web").joinpath("static")))
 
 
-def decode_frame(data: bytes, max_bytes: int = MAX_BYTES, max_side: int = MAX_SIDE) -> np.ndarray:
-    """A BGR frame from an encoded image message; ``ValueError`` with a clear reason otherwise."""
+def check_size(data: bytes, max_bytes: int = MAX_BYTES) -> None:
+    """``ValueError`` for a frame message over ``max_bytes``."""
     if len(data) > max_bytes:
         raise ValueError(f"frame of {len(data)} bytes is over the limit of {max_bytes}")
+
+
+def decode_frame(data: bytes, max_bytes: int = MAX_BYTES, max_side: int = MAX_SIDE) -> np.ndarray:
+    """A BGR frame from an encoded image message; ``ValueError`` with a clear reason otherwise."""
+    check_size(data, max_bytes)
     if len(data) == 0:
         raise ValueError("empty frame")
     frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from ...runtime import FaceTracker, Recognizer
-from . import MAX_BYTES, MAX_FPS, MAX_SIDE, decode_frame, static_dir
+from . import MAX_BYTES, MAX_FPS, MAX_SIDE, check_size, decode_frame, static_dir
 
 
 def create_app(recognizer: Recognizer | None = None, max_fps: float = MAX_FPS, max_bytes: int = MAX_BYTES,
@@ -61,8 +61,10 @@ def create_app(recognizer: Recognizer | None = None, max_fps: float = MAX_FPS, m
                 if data is None:
                     await ws.send_json({"type": "error", "message": "expected a binary message with one JPEG or PNG frame"})
                     continue
-                if len(data) > max_bytes:  # before anything else: an oversized message costs nothing more
-                    await ws.send_json({"type": "error", "message": f"frame of {len(data)} bytes is over the limit of {max_bytes}"})
+                try:
+                    check_size(data, max_bytes)  # before anything else: an oversized message costs nothing more
+                except ValueError as e:
+                    await ws.send_json({"type": "error", "message": str(e)})
                     continue
                 now = time.monotonic()
                 # 20% slack: the page paces itself at max_fps, and network jitter bunches frames up.
