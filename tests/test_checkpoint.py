@@ -9,8 +9,11 @@ def test_round_trip_rebuilds_model_and_preprocessing(tmp_path):
     model = create_model("mobilenetv2_fer", num_classes=3, input_size=64, mode="top")
     model.pretrained_cfg.label_names = ("happy", "sad", "angry")
     path = tmp_path / "best.pth"
+    (tmp_path / ".best.pth.killed1.tmp").write_bytes(b"")  # left by a run killed mid-write
+    (tmp_path / ".other.pth.x.tmp").write_bytes(b"")  # another file's write in progress: not touched
     save_checkpoint(path, make_checkpoint(model, "mobilenetv2_fer", {"mode": "top", "input_size": 64}, epoch=3))
-    assert not list(tmp_path.glob(".*tmp"))  # atomic write leaves no temporary file
+    # the atomic write leaves no temporary file and clears the stale one
+    assert [p.name for p in tmp_path.glob(".*tmp")] == [".other.pth.x.tmp"]
     torch.load(path, weights_only=True)  # loads without unpickling arbitrary objects
     rebuilt, cfg, state = model_from_checkpoint(path)
     assert cfg.label_names == ("happy", "sad", "angry") and cfg.input_size == 64 and state["epoch"] == 3
