@@ -7,6 +7,7 @@ import torch
 
 from ferlite import train
 from ferlite.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from ferlite.data import DataError
 from ferlite.errors import UsageError
 from ferlite.models import create_model
 from ferlite.models.mobilenetv2 import load_imagenet_weights
@@ -32,7 +33,7 @@ def test_bad_config_names_the_file_and_the_problem(tmp_path, text, message):
 
 
 def test_repository_configs_parse():
-    for name in ("fer7", "ferplus8", "ferplus8_128", "eyes_cew"):
+    for name in ("fer7", "fer7_128", "ferplus8", "ferplus8_128", "ferplus8_kd", "eyes_cew"):
         args = train.apply_config(_args("--config", f"configs/{name}.toml"))
         assert args.out.startswith("runs/")
 
@@ -58,3 +59,34 @@ def test_eye_state_model_trains_on_cew_with_ema_and_resumes(tmp_path):
     assert [r["epoch"] for r in log] == [0, 1, 2]
     assert result["best"]["val_accuracy"] > 0.8  # closed vs open eyes of held-out faces, after 3 short epochs
     assert "ema" in load_checkpoint(out / "last.pth") and load_checkpoint(out / "best.pth")["cfg"]["label_names"] == ["closed", "open"]
+
+
+def test_distiller_loss_is_zero_against_itself_and_resizes_for_the_teacher():
+    torch.manual_seed(0)
+    teacher = create_model("cnn_small", num_classes=3, pretrained=False, input_size=32).eval()
+    distiller = train.Distiller(teacher, input_size=32, alpha=1.0, temperature=2.0)
+    x = torch.randn(4, 3, 24, 24)  # the student's batch, smaller than the teacher's input
+    resized = torch.nn.functional.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        same = teacher(resized)
+    assert distiller(x, same, torch.tensor(5.0)).item() == pytest.approx(0.0, abs=1e-6)  # alpha 1: only the KD term
+    student = torch.zeros(4, 3, requires_grad=True)
+    loss = distiller(x, student, torch.tensor(0.0))
+    loss.backward()
+    assert loss.item() > 0 and student.grad.abs().sum() > 0
+    assert all(p.grad is None for p in teacher.parameters())  # the teacher is frozen
+
+
+def test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused(tmp_path):
+    common = ["--dataset", "cew", "--model", "cnn_small", "--pretrained", "none", "--input-size", 24, "--per-class", 0,
+              "--batch-size", 64, "--lr", 2e-3, "--select-metric", "accuracy", "--no-progress", "--workers", 0, "--threads", 2]
+    train.main(_args(*common, "--epochs", 2, "--out", tmp_path / "teacher"))
+    result = train.main(_args(*common, "--epochs", 2, "--out", tmp_path / "student",
+                              "--teacher", tmp_path / "teacher" / "best.pth", "--distill-alpha", 0.7))
+    assert result["best"]["val_accuracy"] > 0.8
+    assert load_checkpoint(tmp_path / "student" / "best.pth")["args"]["teacher"].endswith("best.pth")
+    three = create_model("cnn_small", num_classes=3, pretrained=False, input_size=24)
+    three.pretrained_cfg.label_names = ("closed", "open", "squint")
+    save_checkpoint(tmp_path / "three.pth", make_checkpoint(three, "cnn_small", {"input_size": 24}))
+    with pytest.raises(DataError, match="three.pth.*classes"):
+        train.main(_args(*common, "--epochs", 1, "--out", tmp_path / "bad", "--teacher", tmp_path / "three.pth"))

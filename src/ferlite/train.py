@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
 from .data import DataError, apply_balance, balance_classes, load_dataset
 from .data.loader import make_loader
 from .data.transforms import ClassificationPresetTrain
@@ -88,6 +89,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--hflip-tta", action="store_true", help="validate with horizontal-flip test-time augmentation")
     g.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="keep an exponential moving average of the weights (e.g. 0.999) and validate and save it (0: off)")
+    g.add_argument("--teacher", default=None, metavar="CHECKPOINT",
+                   help="knowledge distillation: a trained ferlite checkpoint on the same classes (any architecture and input size)")
+    g.add_argument("--distill-alpha", type=float, default=0.5, help="weight of the teacher's term in the loss (default 0.5)")
+    g.add_argument("--distill-temperature", type=float, default=2.0, help="softmax temperature of the distillation term (default 2)")
     g = p.add_argument_group("run")
     g.add_argument("--config", default=None, metavar="TOML",
                    help="read options from a TOML file (keys are option names, e.g. input-size = 112); "
@@ -170,7 +175,36 @@ def _warmup_cosine(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
-def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch: int, progress: bool = True, ema=None) -> dict[str, float]:
+class Distiller(nn.Module):
+    """Blends a teacher's softened predictions into the loss (Hinton et al., 2015).
+
+    The teacher sees the student's augmented batch, resized to its own input size; both use the
+    same normalisation. Loss: ``(1 - alpha) * task_loss + alpha * T^2 * KL(teacher_T || student_T)``.
+
+    Example:
+        >>> teacher, cfg, _ = model_from_checkpoint("runs/ferplus8_128/best.pth")  # doctest: +SKIP
+        >>> distiller = Distiller(teacher, cfg.input_size, alpha=0.5, temperature=2.0)  # doctest: +SKIP
+        >>> loss = distiller(x, model(x), criterion(model(x), y))  # doctest: +SKIP
+    """
+
+    def __init__(self, teacher: nn.Module, input_size: int, alpha: float, temperature: float) -> None:
+        super().__init__()
+        self.teacher = teacher.eval().requires_grad_(False)
+        self.input_size, self.alpha, self.temperature = input_size, alpha, temperature
+
+    def forward(self, x: torch.Tensor, student_logits: torch.Tensor, task_loss: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            if x.shape[-1] != self.input_size:
+                x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
+            teacher_logits = self.teacher(x)
+        t = self.temperature
+        kd = F.kl_div(F.log_softmax(student_logits / t, 1), F.log_softmax(teacher_logits / t, 1), reduction="batchmean", log_target=True)
+        return (1 - self.alpha) * task_loss + self.alpha * t * t * kd
+
+
+def train_one_epoch(
+    model, criterion, optimizer, scheduler, loader, device, epoch: int, progress: bool = True, ema=None, distiller: Distiller | None = None
+) -> dict[str, float]:
     """One pass over ``loader``; returns mean loss, accuracy and images/s."""
     model.train()
     seen, loss_sum, correct = 0, 0.0, 0
@@ -180,6 +214,8 @@ def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoc
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         logits = model(x)
         loss = criterion(logits, y)
+        if distiller is not None:
+            loss = distiller(x, logits, loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -253,6 +289,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         counts = np.bincount(train_ds.labels, minlength=len(plan.classes)).astype(np.float64)
         weight = torch.tensor(counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32, device=device)
     criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=args.label_smoothing)
+    distiller = _load_distiller(args, cfg, device) if args.teacher else None
     optimizer = build_optimizer(model, args)
     scheduler = build_scheduler(optimizer, args, len(loader))
     # The EMA copy (BatchNorm statistics included) is what gets validated and saved as best.pth.
@@ -282,7 +319,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     for epoch in range(start_epoch, args.epochs):
         loader.generator.manual_seed(args.seed * 1000 + epoch)  # the shuffle of epoch k is the same after a resume
-        stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema)
+        stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema, distiller)
         train_seconds += stats["epoch_seconds"]
         m = evaluate_model(scored, val_ds, cfg, batch_size=256, workers=0, hflip_tta=args.hflip_tta)
         score = m["macro"]["f1"] if args.select_metric == "macro_f1" else m["accuracy"]
@@ -319,6 +356,19 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         raise DataError("no epoch was trained (is --epochs larger than the epochs already done?)")
     print(f"best val {args.select_metric} {best['score']:.4f} at epoch {best['epoch']}; checkpoint {best_path}")
     return {"best": best, "train_seconds": train_seconds, "best_path": str(best_path), "classes": list(plan.classes)}
+
+
+def _load_distiller(args: argparse.Namespace, cfg, device: torch.device) -> Distiller:
+    teacher, tcfg, state = model_from_checkpoint(args.teacher)
+    if tuple(tcfg.label_names) != tuple(cfg.label_names):
+        raise DataError(f"{args.teacher}: the teacher's classes {list(tcfg.label_names)} differ from the student's {list(cfg.label_names)}")
+    if tuple(tcfg.mean) != tuple(cfg.mean) or tuple(tcfg.std) != tuple(cfg.std):
+        raise DataError(f"{args.teacher}: the teacher normalises with mean {tcfg.mean} / std {tcfg.std}, the student with {cfg.mean} / {cfg.std}")
+    if not 0 < args.distill_alpha <= 1 or args.distill_temperature <= 0:
+        raise UsageError("--distill-alpha must be in (0, 1] and --distill-temperature above 0")
+    print(f"distilling from {args.teacher} ({state['arch']}, {tcfg.input_size}px, {count_parameters(teacher):,} parameters), "
+          f"alpha {args.distill_alpha}, temperature {args.distill_temperature}")
+    return Distiller(teacher.to(device), tcfg.input_size, args.distill_alpha, args.distill_temperature)
 
 
 def _truncate_log(log_path: Path, start_epoch: int) -> None:
