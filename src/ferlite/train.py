@@ -36,7 +36,7 @@ from .data.loader import make_loader
 from .data.transforms import ClassificationPresetTrain
 from .errors import UsageError
 from .evaluate import evaluate_model
-from .models import MODES, count_parameters, create_model, list_models
+from .models import MODES, ModelCfg, count_parameters, create_model, list_models
 from .taxonomy import parse_classes
 
 _logger = logging.getLogger(__name__)
@@ -358,14 +358,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     return {"best": best, "train_seconds": train_seconds, "best_path": str(best_path), "classes": list(plan.classes)}
 
 
-def _load_distiller(args: argparse.Namespace, cfg, device: torch.device) -> Distiller:
+def _load_distiller(args: argparse.Namespace, cfg: ModelCfg, device: torch.device) -> Distiller:
+    if not 0 < args.distill_alpha <= 1 or args.distill_temperature <= 0:  # before loading anything
+        raise UsageError("--distill-alpha must be in (0, 1] and --distill-temperature above 0")
     teacher, tcfg, state = model_from_checkpoint(args.teacher)
     if tuple(tcfg.label_names) != tuple(cfg.label_names):
         raise DataError(f"{args.teacher}: the teacher's classes {list(tcfg.label_names)} differ from the student's {list(cfg.label_names)}")
     if tuple(tcfg.mean) != tuple(cfg.mean) or tuple(tcfg.std) != tuple(cfg.std):
         raise DataError(f"{args.teacher}: the teacher normalises with mean {tcfg.mean} / std {tcfg.std}, the student with {cfg.mean} / {cfg.std}")
-    if not 0 < args.distill_alpha <= 1 or args.distill_temperature <= 0:
-        raise UsageError("--distill-alpha must be in (0, 1] and --distill-temperature above 0")
     print(f"distilling from {args.teacher} ({state['arch']}, {tcfg.input_size}px, {count_parameters(teacher):,} parameters), "
           f"alpha {args.distill_alpha}, temperature {args.distill_temperature}")
     return Distiller(teacher.to(device), tcfg.input_size, args.distill_alpha, args.distill_temperature)
