@@ -94,6 +94,8 @@ def test_cli_watch_on_real_video(tmp_path):
     assert [r["frame"] for r in records] == list(range(48))
     assert all(len(r["faces"]) == 1 for r in records)
     assert len({r["faces"][0]["track_id"] for r in records}) == 1  # one person, one ID
+    fps = cv2.VideoCapture(str(VIDEO)).get(cv2.CAP_PROP_FPS)
+    assert records[47]["time_s"] == pytest.approx(47 / fps, abs=1e-3)  # a file runs on its own clock, not the wall's
     cap = cv2.VideoCapture(str(tmp_path / "out.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 48 and cap.read()[1].shape == (480, 640, 3)
     assert "FPS" in proc.stderr

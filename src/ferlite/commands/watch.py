@@ -100,10 +100,12 @@ def main(args: argparse.Namespace) -> int:
         for index, frame, faces in progress:
             fps.tick()
             faces_seen += len(faces)
+            # One clock for records and cues: the file's own for videos, the wall clock for cameras and streams.
+            t = source.time_of(index)
             if records:
-                records.write(index, index / source.info.fps, faces)
+                records.write(index, t, faces)
             if cues:
-                said = cues.update(faces, source.time_of(index))
+                said = cues.update(faces, t)
                 if said:
                     print(f"ferlite watch: said {said!r}", file=sys.stderr)
             if sink or show:
