@@ -17,6 +17,7 @@ import argparse
 import os
 import platform
 import time
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,7 @@ def fer_predictions(images: np.ndarray, detector) -> np.ndarray:
 def decoded_frames(video: Path, limit: int) -> list[np.ndarray]:
     from ferlite.runtime import FrameSource
 
-    return [frame for _, frame in zip(range(limit), FrameSource(video))]
+    return [frame for _, frame in islice(FrameSource(video), limit)]
 
 
 def time_frames(fn, frames: list[np.ndarray]) -> tuple[float, float]:
