@@ -132,7 +132,7 @@ def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):
     proc = _ferlite("evaluate", model, "--dataset", "ferplus", "--split", "val", "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["n"] == 3553 and report["accuracy"] > 0.80  # measured 0.819 (MODEL_CARD.md)
+    assert report["n"] == 3553 and report["accuracy"] > 0.82  # measured 0.833 (MODEL_CARD.md)
 
 
 def test_watch_follows_the_real_sad_to_happy_change(tmp_path):
