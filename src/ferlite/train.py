@@ -33,6 +33,7 @@ from tqdm import tqdm
 from .checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
 from .data import DataError, apply_balance, balance_classes, load_dataset
 from .data.loader import make_loader
+from .data.mixing import MixupCutmix
 from .data.transforms import ClassificationPresetTrain
 from .errors import UsageError
 from .evaluate import evaluate_model
@@ -83,6 +84,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--sched", default="cosine", choices=SCHEDULES, help="per-step learning-rate schedule")
     g.add_argument("--warmup-epochs", type=float, default=0.5, help="linear warm-up for the cosine schedule")
     g.add_argument("--label-smoothing", type=float, default=0.0)
+    g.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA", help="MixUp with Beta(ALPHA, ALPHA) mixing weights (0: off; 0.2 is usual)")
+    g.add_argument("--cutmix", type=float, default=0.0, metavar="ALPHA", help="CutMix with Beta(ALPHA, ALPHA) patch areas (0: off; 1.0 is usual)")
+    g.add_argument("--mix-prob", type=float, default=1.0, help="share of batches mixed when --mixup or --cutmix is on (default 1)")
     g.add_argument("--class-weights", default="none", choices=("none", "balanced"), help="weight the loss by inverse class frequency")
     g.add_argument("--patience", type=int, default=0, help="stop after this many epochs without a better val score (0: never)")
     g.add_argument("--select-metric", default="macro_f1", choices=SELECT_METRICS, help="val metric for best.pth and early stopping")
@@ -203,15 +207,21 @@ class Distiller(nn.Module):
 
 
 def train_one_epoch(
-    model, criterion, optimizer, scheduler, loader, device, epoch: int, progress: bool = True, ema=None, distiller: Distiller | None = None
+    model, criterion, optimizer, scheduler, loader, device, epoch: int, progress: bool = True, ema=None,
+    distiller: Distiller | None = None, mixer: MixupCutmix | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns mean loss, accuracy and images/s."""
+    """One pass over ``loader``; returns mean loss, accuracy and images/s.
+
+    Training accuracy is against each (possibly mixed) target's largest class.
+    """
     model.train()
     seen, loss_sum, correct = 0, 0.0, 0
     start = time.perf_counter()
     bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress, leave=False, dynamic_ncols=True)
     for x, y in bar:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if mixer is not None:
+            x, y = mixer(x, y)
         logits = model(x)
         loss = criterion(logits, y)
         if distiller is not None:
@@ -244,6 +254,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         args.input_size = init["cfg"]["input_size"] if init else 224
     if not 24 <= args.input_size <= 224:
         raise UsageError(f"--input-size must be between 24 and 224, got {args.input_size}")
+    if args.mixup < 0 or args.cutmix < 0 or not 0 <= args.mix_prob <= 1:
+        raise UsageError(f"--mixup and --cutmix must be >= 0 and --mix-prob between 0 and 1, got {args.mixup}, {args.cutmix}, {args.mix_prob}")
     _seed_everything(args.seed)
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     workers = args.workers if args.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
@@ -290,6 +302,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         weight = torch.tensor(counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32, device=device)
     criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=args.label_smoothing)
     distiller = _load_distiller(args, cfg, device) if args.teacher else None
+    mixer = MixupCutmix(len(plan.classes), args.mixup, args.cutmix, args.mix_prob, args.seed)
+    mixer = mixer if mixer.active else None
     optimizer = build_optimizer(model, args)
     scheduler = build_scheduler(optimizer, args, len(loader))
     # The EMA copy (BatchNorm statistics included) is what gets validated and saved as best.pth.
@@ -319,7 +333,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     for epoch in range(start_epoch, args.epochs):
         loader.generator.manual_seed(args.seed * 1000 + epoch)  # the shuffle of epoch k is the same after a resume
-        stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema, distiller)
+        if mixer is not None:
+            mixer.reseed(args.seed * 1000 + epoch)
+        stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema, distiller, mixer)
         train_seconds += stats["epoch_seconds"]
         m = evaluate_model(scored, val_ds, cfg, batch_size=256, workers=0, hflip_tta=args.hflip_tta)
         score = m["macro"]["f1"] if args.select_metric == "macro_f1" else m["accuracy"]
