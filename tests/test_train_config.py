@@ -33,7 +33,7 @@ def test_bad_config_names_the_file_and_the_problem(tmp_path, text, message):
 
 
 def test_repository_configs_parse():
-    for name in ("fer7", "fer7_128", "ferplus8", "ferplus8_128", "ferplus8_kd", "fer7_from_ferplus", "fer7_cutmix", "eyes_cew"):
+    for name in ("fer7", "fer7_128", "ferplus8", "ferplus8_128", "ferplus8_kd", "fer7_from_ferplus", "fer7_cutmix", "fer7_long_mix", "eyes_cew"):
         args = train.apply_config(_args("--config", f"configs/{name}.toml"))
         assert args.out.startswith("runs/")
 
