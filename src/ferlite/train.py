@@ -33,7 +33,7 @@ from tqdm import tqdm
 from .checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
 from .data import DataError, apply_balance, balance_classes, load_dataset
 from .data.loader import make_loader
-from .data.mixing import MixupCutmix
+from .data.mixing import MixupCutmix, check_mixing
 from .data.transforms import ClassificationPresetTrain
 from .errors import UsageError
 from .evaluate import evaluate_model
@@ -254,8 +254,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         args.input_size = init["cfg"]["input_size"] if init else 224
     if not 24 <= args.input_size <= 224:
         raise UsageError(f"--input-size must be between 24 and 224, got {args.input_size}")
-    if args.mixup < 0 or args.cutmix < 0 or not 0 <= args.mix_prob <= 1:
-        raise UsageError(f"--mixup and --cutmix must be >= 0 and --mix-prob between 0 and 1, got {args.mixup}, {args.cutmix}, {args.mix_prob}")
+    try:  # before any data loads
+        check_mixing(args.mixup, args.cutmix, args.mix_prob)
+    except ValueError as e:
+        raise UsageError(f"--mixup / --cutmix / --mix-prob: {e}") from None
     _seed_everything(args.seed)
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     workers = args.workers if args.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
@@ -332,9 +334,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         log_path.unlink()
 
     for epoch in range(start_epoch, args.epochs):
-        loader.generator.manual_seed(args.seed * 1000 + epoch)  # the shuffle of epoch k is the same after a resume
+        epoch_seed = args.seed * 1000 + epoch  # the shuffle and mixing of epoch k are the same after a resume
+        loader.generator.manual_seed(epoch_seed)
         if mixer is not None:
-            mixer.reseed(args.seed * 1000 + epoch)
+            mixer.reseed(epoch_seed)
         stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema, distiller, mixer)
         train_seconds += stats["epoch_seconds"]
         m = evaluate_model(scored, val_ds, cfg, batch_size=256, workers=0, hflip_tta=args.hflip_tta)

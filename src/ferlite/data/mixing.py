@@ -13,6 +13,12 @@ import torch
 import torch.nn.functional as F
 
 
+def check_mixing(mixup_alpha: float, cutmix_alpha: float, prob: float) -> None:
+    """Raise ValueError unless both alphas are >= 0 and ``prob`` is in [0, 1]."""
+    if mixup_alpha < 0 or cutmix_alpha < 0 or not 0 <= prob <= 1:
+        raise ValueError(f"the alphas must be >= 0 and the probability in [0, 1], got {mixup_alpha}, {cutmix_alpha}, {prob}")
+
+
 class MixupCutmix:
     """Mix each batch with a shuffled copy of itself; targets become class distributions.
 
@@ -28,8 +34,7 @@ class MixupCutmix:
     """
 
     def __init__(self, num_classes: int, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, prob: float = 1.0, seed: int = 0) -> None:
-        if mixup_alpha < 0 or cutmix_alpha < 0 or not 0 <= prob <= 1:
-            raise ValueError(f"mixup/cutmix alphas must be >= 0 and prob in [0, 1], got {mixup_alpha}, {cutmix_alpha}, {prob}")
+        check_mixing(mixup_alpha, cutmix_alpha, prob)
         self.num_classes, self.mixup_alpha, self.cutmix_alpha, self.prob = num_classes, mixup_alpha, cutmix_alpha, prob
         self.reseed(seed)
 
