@@ -1,6 +1,6 @@
 import pytest
 
-from ferlite.taxonomy import EMOTIONS, PRESETS, canonical, parse_classes
+from ferlite.taxonomy import EMOTIONS, PRESETS, canonical, parse_classes, subset_columns
 
 
 def test_aliases_map_dataset_names_to_one_taxonomy():
@@ -30,3 +30,11 @@ def test_bad_class_lists_are_rejected(spec):
 def test_classes_must_exist_in_dataset():
     with pytest.raises(ValueError, match="contempt"):
         parse_classes("happy,contempt", available=PRESETS["fer7"])
+
+
+def test_subset_columns_pick_the_model_outputs_of_a_smaller_task():
+    cols = subset_columns(PRESETS["ferplus8"], PRESETS["ref5"])
+    assert [PRESETS["ferplus8"][c] for c in cols] == list(PRESETS["ref5"])
+    assert subset_columns(PRESETS["fer7"], PRESETS["fer7"]) == list(range(7))
+    with pytest.raises(ValueError, match="contempt are not among the model's classes"):
+        subset_columns(PRESETS["fer7"], ("happy", "contempt"))

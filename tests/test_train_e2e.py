@@ -4,13 +4,14 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from ferlite import train
 from ferlite.checkpoint import model_from_checkpoint
 from ferlite.cli import main as cli_main
 from ferlite.data import load_dataset
-from ferlite.evaluate import evaluate_model
+from ferlite.evaluate import evaluate_model, predict_logits
 
 
 def _train_args(out, data, *extra):
@@ -64,11 +65,28 @@ def test_cli_evaluate_writes_reports(tmp_path, synthetic_faces, capsys):
     assert "macro avg" in capsys.readouterr().out
 
 
+def test_cli_evaluate_scores_a_model_on_a_subset_of_its_classes(tmp_path, synthetic_faces):
+    """A 4-class model on the 2-class task: those faces only, the prediction being the better of the two."""
+    summary = train.main(_train_args(tmp_path / "run", synthetic_faces, "--epochs", "2"))
+    model, cfg, _ = model_from_checkpoint(summary["best_path"])
+    pair = load_dataset("folder", "test", synthetic_faces, classes=("sad", "happy"))
+    logits = predict_logits(model, pair, cfg)
+    sad, happy = cfg.label_names.index("sad"), cfg.label_names.index("happy")
+    expected = (np.where(logits[:, sad] >= logits[:, happy], 0, 1) == pair.labels).mean()
+    rc = cli_main(["evaluate", summary["best_path"], "--dataset", "folder", "--data-path", str(synthetic_faces),
+                   "--split", "test", "--classes", "sad,happy", "--out", str(tmp_path / "ev")])
+    assert rc == 0
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert report["n"] == len(pair) == 24 and list(report["per_class"]) == ["sad", "happy"]
+    assert report["accuracy"] == pytest.approx(expected)
+
+
 @pytest.mark.parametrize("argv,message", [
     (["evaluate", "nope.pth"], "nope.pth: checkpoint not found"),
     (["train", "--dataset", "folder", "--data-path", "/no/such/dir"], "/no/such/dir: not a folder"),
     (["train", "--dataset", "fer2013", "--data-path", "/no/such.csv"], "/no/such.csv: file not found"),
     (["train", "--classes", "boredom"], "unknown emotion"),
+    (["evaluate", "src/ferlite/assets/emotion_default.int8.onnx", "--classes", "happy,boredom"], "unknown emotion"),
 ])
 def test_cli_bad_input_is_one_clear_line(argv, message):
     proc = subprocess.run([sys.executable, "-m", "ferlite", *argv], capture_output=True, text=True, timeout=120)

@@ -3,6 +3,7 @@
 Writes a text report, a JSON report and a confusion-matrix PNG. Example::
 
     ferlite evaluate runs/ref5_full/best.pth --dataset fer2013 --split test --classes ref5
+    ferlite evaluate runs/fer7/best.pth --split val --classes ref5   # a 7-class model on the 5-class task
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .data.loader import make_loader
 from .data.transforms import ClassificationPresetEval
 from .metrics import classification_metrics, format_metrics, plot_confusion_matrix
 from .models import ModelCfg
-from .taxonomy import parse_classes
+from .taxonomy import parse_classes, subset_columns
 
 _logger = logging.getLogger(__name__)
 
@@ -59,13 +60,16 @@ def predict_logits(
 def evaluate_model(
     model: nn.Module, ds: FaceDataset, cfg: ModelCfg, batch_size: int = 256, workers: int = 0, hflip_tta: bool = False
 ) -> dict[str, Any]:
-    """Metrics of ``model`` on ``ds`` (see :func:`ferlite.metrics.classification_metrics`)."""
-    if tuple(ds.classes) != tuple(cfg.label_names):
-        raise DataError(f"dataset classes {ds.classes} differ from the model's {cfg.label_names}")
+    """Metrics of ``model`` on ``ds`` (see :func:`ferlite.metrics.classification_metrics`).
+
+    ``ds`` may hold a subset of the model's classes: the model is then scored on that task, its prediction being
+    the best of those classes.
+    """
+    columns = subset_columns(cfg.label_names, ds.classes)
     start = time.perf_counter()
     logits = predict_logits(model, ds, cfg, batch_size, workers, hflip_tta)
     seconds = time.perf_counter() - start
-    m = classification_metrics(ds.labels, logits.argmax(1), cfg.label_names)
+    m = classification_metrics(ds.labels, logits[:, columns].argmax(1), ds.classes)
     m["images_per_s"] = len(ds) / seconds if seconds > 0 else 0.0
     return m
 
@@ -82,7 +86,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="fer2013", help="fer2013, ferplus or folder (default: fer2013)")
     p.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
     p.add_argument("--split", default="test", help="train, val or test (default: test)")
-    p.add_argument("--classes", default=None, help="a preset (ref5, fer7, ferplus8) or a comma list; default: the model's classes")
+    p.add_argument(
+        "--classes",
+        default=None,
+        help="a preset (ref5, fer7, ferplus8) or a comma list; default: the model's classes. A subset of them scores "
+        "the model on that task: faces of those classes only, the prediction being the best of those classes "
+        "(e.g. a 7-class model on the 5-class study task)",
+    )
     p.add_argument("--hflip-tta", action="store_true", help="average each face with its mirror image")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
@@ -107,8 +117,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         model, cfg, _ = model_from_checkpoint(args.checkpoint)
         labels = tuple(cfg.label_names)
     classes = parse_classes(args.classes) or labels
-    if tuple(classes) != tuple(labels):
-        raise DataError(f"--classes {', '.join(classes)} differ from the model's classes {', '.join(labels)}")
+    subset_columns(labels, classes)  # a clear error before any data loads
     ds = load_dataset(args.dataset, args.split, args.data_path, classes, args.strict, args.val_fraction, args.seed)
     if len(ds) == 0:
         raise DataError(f"{args.dataset} {args.split}: no faces of classes {', '.join(classes)}")

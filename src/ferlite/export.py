@@ -25,10 +25,10 @@ import torch
 
 from .checkpoint import model_from_checkpoint
 from .data import FaceDataset, load_dataset
-from .errors import CheckpointError
 from .metrics import classification_metrics
 from .models import ModelCfg
 from .runtime.classifier import META_PREFIX, EmotionClassifier, preprocess_faces, time_inference
+from .taxonomy import subset_columns
 
 _logger = logging.getLogger(__name__)
 
@@ -125,13 +125,15 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: Face
 def onnx_metrics(
     model: str | Path | EmotionClassifier, ds: FaceDataset, threads: int | None = None, batch_size: int = 256
 ) -> dict[str, Any]:
-    """Accuracy etc. of an ONNX model (a path, or an open classifier) on dataset faces given as crops."""
+    """Accuracy etc. of an ONNX model (a path, or an open classifier) on dataset faces given as crops.
+
+    ``ds`` may hold a subset of the model's classes (see :func:`ferlite.evaluate.evaluate_model`).
+    """
     clf = model if isinstance(model, EmotionClassifier) else EmotionClassifier(model, threads=threads)
-    if tuple(ds.classes) != tuple(clf.labels):
-        raise CheckpointError(f"{clf.model_path}: classes {clf.labels} differ from the dataset's {ds.classes}")
+    columns = subset_columns(clf.labels, ds.classes)
     preds = []
     for s in range(0, len(ds), batch_size):
-        preds.append(clf.predict([ds.images[i] for i in range(s, min(len(ds), s + batch_size))]).argmax(1))
+        preds.append(clf.predict([ds.images[i] for i in range(s, min(len(ds), s + batch_size))])[:, columns].argmax(1))
     return classification_metrics(ds.labels, np.concatenate(preds), ds.classes)
 
 

@@ -77,3 +77,23 @@ def parse_classes(spec: str | Sequence[str] | None, available: Iterable[str] | N
         if missing:
             raise UsageError(f"classes {', '.join(missing)} are not in this dataset (it has {', '.join(available)})")
     return names
+
+
+def subset_columns(model_classes: Sequence[str], classes: Sequence[str]) -> list[int]:
+    """Column of each of ``classes`` in a model's outputs, for scoring a model on a subset of its classes.
+
+    A 7-class model is scored on the 5-class task by keeping only those 5 columns of its outputs and taking the
+    argmax among them (softmax is monotonic, so logits and probabilities give the same answer).
+
+    Example:
+        >>> subset_columns(PRESETS["fer7"], PRESETS["ref5"])
+        [0, 3, 6, 4, 5]
+    """
+    missing = [c for c in classes if c not in model_classes]
+    if missing:
+        raise UsageError(
+            f"classes {', '.join(missing)} are not among the model's classes ({', '.join(model_classes)}); "
+            "a model can be scored on its own classes or a subset of them"
+        )
+    return [list(model_classes).index(c) for c in classes]
+
