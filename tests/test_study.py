@@ -15,6 +15,8 @@ def test_study_runs_every_configuration_and_writes_the_report(tmp_path, syntheti
         assert 0 <= r["accuracy"] <= 1 and r["train_seconds"] > 0 and r["latency_ms"] > 0
         assert r["parameters"] >= r["trainable_parameters"] > 0
     assert results["mobilenetv2_head"]["trainable_parameters"] < results["mobilenetv2_top"]["trainable_parameters"] < results["mobilenetv2_full"]["parameters"]
+    long_opts = results["mobilenetv2_full_long"]["train_options"]
+    assert (long_opts["mixup"], long_opts["cutmix"], long_opts["ema"], long_opts["epochs"]) == (0.2, 1.0, 0.999, 1)
     assert json.loads((tmp_path / "runs" / "results.json").read_text()).keys() >= set(study.CONFIGS)
     text = report.read_text()
     assert "custom CNN" in text and "51%" in text and "MobileNetV2 full fine-tuning" in text
