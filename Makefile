@@ -48,8 +48,9 @@ models: setup
 	$(BIN)/ferlite train --config configs/ferplus8.toml --resume
 	$(BIN)/ferlite train --config configs/ferplus8_128.toml --resume
 	$(BIN)/ferlite train --config configs/ferplus8_kd.toml --resume
+	$(BIN)/ferlite train --config configs/fer7_long_mix.toml --resume
 	$(BIN)/ferlite train --config configs/eyes_cew.toml --resume
-	$(BIN)/ferlite export runs/fer7/best.pth --int8 --out runs/export_fer7
+	$(BIN)/ferlite export runs/fer7_long_mix/best.pth --int8 --out runs/export_fer7_long_mix
 	$(BIN)/ferlite export runs/ferplus8_kd/best.pth --int8 --dataset ferplus --out runs/export_ferplus8_kd
 	$(BIN)/ferlite export runs/eyes_cew/best.pth --int8 --dataset cew --name eye_state
 
