@@ -3,8 +3,9 @@
 The reference trained a small CNN, a frozen-backbone MobileNetV2 ("baseline") and a
 top-layers fine-tuned MobileNetV2 on 5 classes and reported 51%, 49% and 48% accuracy.
 This runs the same three on FER2013 with the ``ref5`` classes and class balancing, adds
-full fine-tuning (10 epochs, and 30 with MixUp/CutMix and EMA weights), and writes one table: accuracy and macro precision/recall/F1 on
-PrivateTest, training time, parameters, model size and per-face latency.
+full fine-tuning (10 epochs, and 30 with MixUp/CutMix and EMA weights), and writes one
+table: accuracy and macro precision/recall/F1 on PrivateTest, training time, parameters,
+model size and per-face latency.
 
 Every configuration is a ``ferlite train`` run in its own folder, trained with
 ``--resume``: an interrupted study continues where it stopped. Example::
@@ -49,7 +50,8 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     # mixed by MixUp or CutMix, and EMA weights. It beat the 10-epoch schedule on PublicTest there.
     "mobilenetv2_full_long": (
         "MobileNetV2 full fine-tuning, 30 epochs, MixUp/CutMix, EMA (ferlite)",
-        {"mode": "full", "lr": 5e-4, "epochs": 30, "warmup_epochs": 1.0, "mixup": 0.2, "cutmix": 1.0, "mix_prob": 0.5, "ema": 0.999},
+        {"mode": "full", "lr": 5e-4, "epochs": 30, "warmup_epochs": 1.0,
+         "mixup": 0.2, "cutmix": 1.0, "mix_prob": 0.5, "ema": 0.999},
     ),
 }
 # Run order: the most informative configuration first, so an interrupted study has it; the long schedule
@@ -62,7 +64,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         prog="ferlite study",
         description="Reproduce the reference comparison on FER2013 (5 classes: angry, happy, neutral, sad, surprise) "
         "with class balancing: custom CNN, MobileNetV2 head-only, MobileNetV2 fine-tuned (top blocks) and full "
-        "fine-tuning (10 epochs, and 30 with MixUp/CutMix and EMA). Models are selected on PublicTest and reported on PrivateTest. Resumable.",
+        "fine-tuning (10 epochs, and 30 with MixUp/CutMix and EMA). Models are selected on PublicTest and reported "
+        "on PrivateTest. Resumable.",
         add_help=add_help,
     )
     p.add_argument("--out", default="runs/study_ref5", help="folder for the runs and results.json")

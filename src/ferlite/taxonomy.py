@@ -96,4 +96,3 @@ def subset_columns(model_classes: Sequence[str], classes: Sequence[str]) -> list
             "a model can be scored on its own classes or a subset of them"
         )
     return [list(model_classes).index(c) for c in classes]
-
