@@ -47,13 +47,15 @@ def predict_logits(
         >>> logits = predict_logits(model, val, model.pretrained_cfg)  # doctest: +SKIP
     """
     model.eval()
+    device = next(model.parameters()).device  # a model being trained on the GPU is validated there
     loader = make_loader(ds, ClassificationPresetEval(cfg), batch_size, shuffle=False, workers=workers)
     out = []
     for x, _ in loader:
+        x = x.to(device)
         logits = model(x)
         if hflip_tta:
             logits = (logits + model(torch.flip(x, dims=[3]))) / 2
-        out.append(logits.float())
+        out.append(logits.float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, len(cfg.label_names)), np.float32)
 
 

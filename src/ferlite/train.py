@@ -105,8 +105,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true", help="continue from OUT/last.pth if it exists")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: cores - 1, at most 8)")
-    g.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    g.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores on the CPU, 2 on CUDA, leaving the cores to the DataLoader workers)")
     g.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    g.add_argument("--amp", action="store_true",
+                   help="on CUDA: bfloat16 autocast and channels-last tensors (about 2x faster); ignored on the CPU")
     g.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     return p
 
@@ -208,24 +210,28 @@ class Distiller(nn.Module):
 
 def train_one_epoch(
     model, criterion, optimizer, scheduler, loader, device, epoch: int, progress: bool = True, ema=None,
-    distiller: Distiller | None = None, mixer: MixupCutmix | None = None,
+    distiller: Distiller | None = None, mixer: MixupCutmix | None = None, amp: bool = False,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns mean loss, accuracy and images/s.
 
-    Training accuracy is against each (possibly mixed) target's largest class.
+    Training accuracy is against each (possibly mixed) target's largest class. ``amp`` runs
+    the forward pass under bfloat16 autocast (CUDA only; bfloat16 needs no loss scaling).
     """
+    amp = amp and device.type == "cuda"
+    memory_format = torch.channels_last if amp else torch.contiguous_format
     model.train()
     seen, loss_sum, correct = 0, 0.0, 0
     start = time.perf_counter()
     bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress, leave=False, dynamic_ncols=True)
     for x, y in bar:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x, y = x.to(device, non_blocking=True, memory_format=memory_format), y.to(device, non_blocking=True)
         if mixer is not None:
             x, y = mixer(x, y)
-        logits = model(x)
-        loss = criterion(logits, y)
-        if distiller is not None:
-            loss = distiller(x, logits, loss)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(x)
+            loss = criterion(logits.float(), y)
+            if distiller is not None:
+                loss = distiller(x, logits.float(), loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -259,9 +265,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as e:
         raise UsageError(f"--mixup / --cutmix / --mix-prob: {e}") from None
     _seed_everything(args.seed)
-    torch.set_num_threads(args.threads or os.cpu_count() or 1)
-    workers = args.workers if args.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    # On CUDA the main process only feeds the GPU and validates; all-core torch threads there starve the workers.
+    torch.set_num_threads(args.threads or (2 if device.type == "cuda" else os.cpu_count() or 1))
+    workers = args.workers if args.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
@@ -292,6 +299,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     model.pretrained_cfg.label_names = plan.classes
     cfg = model.pretrained_cfg
     model.to(device)
+    if args.amp and device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
     print(f"{args.model} ({getattr(model, 'finetune_mode', 'full')}): {count_parameters(model):,} parameters, "
           f"{count_parameters(model, trainable_only=True):,} trainable; input {cfg.input_size}px; {torch.get_num_threads()} threads, {workers} workers")
 
@@ -338,7 +348,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         loader.generator.manual_seed(epoch_seed)
         if mixer is not None:
             mixer.reseed(epoch_seed)
-        stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema, distiller, mixer)
+        stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema, distiller, mixer, args.amp)
         train_seconds += stats["epoch_seconds"]
         m = evaluate_model(scored, val_ds, cfg, batch_size=256, workers=0, hflip_tta=args.hflip_tta)
         score = m["macro"]["f1"] if args.select_metric == "macro_f1" else m["accuracy"]
