@@ -31,7 +31,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         add_help=add_help,
     )
     p.add_argument("--model", action="append", default=None, metavar="ONNX",
-                   help="classifier model(s) to time; repeat for several (default: the bundled int8 model)")
+                   help="classifier model(s) to time, a path or a bundled model's name (default, accurate); repeat for "
+                   "several (default: the bundled default)")
     p.add_argument("--video", default=None, help="video for the end-to-end FPS (default: the shared one-face 640x480 clip)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--batch", type=int, default=64, help="batch size for throughput (default 64)")
@@ -107,10 +108,10 @@ def main(args: argparse.Namespace) -> int:
         result = _classifier_worker(**job) if kind == "classifier" else _pipeline_worker(**job)
         print(json.dumps(result))
         return 0
-    from ..runtime import default_model_path
+    from ..runtime import resolve_model_path
 
     threads = args.threads or os.cpu_count() or 1
-    models = args.model or [str(default_model_path())]
+    models = [str(resolve_model_path(m)) for m in args.model or [None]]
     video = args.video or str(find_shared("media/face1_emotions_pexels_640x480.mp4"))
     results: dict[str, Any] = {"machine": machine_description(threads), "classifier": [], "pipeline": None}
     tta_options = (False, True) if args.hflip_tta else (False,)
@@ -119,7 +120,7 @@ def main(args: argparse.Namespace) -> int:
         results["classifier"].append(r)
         print(f"{_model_name(r)}: {r['latency_ms_b1']:.3f} ms/face at batch 1 (p90 {r['latency_ms_b1_p90']:.3f}), "
               f"{r['faces_per_s_batched']:.0f} faces/s at batch {r['batch']}, {r['bytes'] / 1e6:.2f} MB, {threads} threads", flush=True)
-    pipe_model = str(args.model[-1]) if args.model else None
+    pipe_model = models[-1]
     results["pipeline"] = []
     for every, tta in [(e, t) for e in sorted({1, args.detect_every}) for t in tta_options]:
         r = _run_worker("pipeline", {"model": pipe_model, "video": video, "threads": threads, "frames": args.frames, "detect_every": every,

@@ -5,12 +5,13 @@ from .classifier import EmotionClassifier, Preprocessing, preprocess_faces
 from .detector import Detector, HaarDetector, SSDDetector, YuNetDetector, create_detector
 from .faces import Faces
 from .image import read_image
-from .recognizer import Recognizer, default_model_path
+from .recognizer import BUNDLED_MODELS, Recognizer, default_model_path, resolve_model_path
 from .tracker import FaceTracker
 from .video import FPSMonitor, FrameSource, VideoInfo, VideoSink
 
 __all__ = [
-    "BoxAnnotator", "CaptionAnnotator", "Detector", "EmotionClassifier", "FPSAnnotator", "FPSMonitor", "FaceTracker", "Faces",
+    "BUNDLED_MODELS", "BoxAnnotator", "CaptionAnnotator", "Detector", "EmotionClassifier", "FPSAnnotator", "FPSMonitor", "FaceTracker", "Faces",
     "FrameSource", "HaarDetector", "LabelAnnotator", "Preprocessing", "Recognizer", "SSDDetector", "VideoInfo",
     "VideoSink", "YuNetDetector", "annotate_faces", "create_detector", "default_model_path", "preprocess_faces", "read_image",
+    "resolve_model_path",
 ]

@@ -24,6 +24,9 @@ from .tracker import FaceTracker
 from .video import FrameSource
 
 DEFAULT_MODEL = "emotion_default.int8.onnx"
+# The bundled emotion models by name (MODEL_CARD.md): the fast 96 px default, and the 224 px model that is more
+# accurate on FERPlus and costs about 7 times more per face.
+BUNDLED_MODELS = {"default": DEFAULT_MODEL, "accurate": "emotion_accurate.int8.onnx"}
 
 
 def default_model_path() -> Path:
@@ -31,11 +34,28 @@ def default_model_path() -> Path:
     return asset_path(DEFAULT_MODEL)
 
 
+def resolve_model_path(model: str | Path | None) -> Path:
+    """An emotion model's file: a bundled model's name (see ``BUNDLED_MODELS``), a path, or None for the default.
+
+    Example:
+        >>> resolve_model_path("accurate").name
+        'emotion_accurate.int8.onnx'
+        >>> resolve_model_path("runs/export/model.int8.onnx")
+        PosixPath('runs/export/model.int8.onnx')
+    """
+    if model is None:
+        return default_model_path()
+    if str(model) in BUNDLED_MODELS:
+        return asset_path(BUNDLED_MODELS[str(model)])
+    return Path(model)
+
+
 class Recognizer:
     """Faces and their emotions in images and video.
 
     Args:
-        model_path: an emotion ONNX model from ``ferlite export`` (default: the bundled one).
+        model_path: an emotion ONNX model from ``ferlite export``, or a bundled model's name
+            (``"default"``, ``"accurate"``; None: the default).
         detector: any :class:`Detector` (default: the bundled YuNet).
         threads: ONNX Runtime threads for the classifier.
         margin: extra context around each face box (fraction of its side).
@@ -65,7 +85,7 @@ class Recognizer:
         detect_every: int = 1,
         hflip_tta: bool = False,
     ) -> None:
-        self.classifier = EmotionClassifier(model_path or default_model_path(), threads=threads, hflip_tta=hflip_tta)
+        self.classifier = EmotionClassifier(resolve_model_path(model_path), threads=threads, hflip_tta=hflip_tta)
         self.detector = detector or YuNetDetector()
         self.tracker = tracker or FaceTracker()
         self.margin, self.align = margin, align
