@@ -120,13 +120,13 @@ def main(args: argparse.Namespace) -> int:
         results["classifier"].append(r)
         print(f"{_model_name(r)}: {r['latency_ms_b1']:.3f} ms/face at batch 1 (p90 {r['latency_ms_b1_p90']:.3f}), "
               f"{r['faces_per_s_batched']:.0f} faces/s at batch {r['batch']}, {r['bytes'] / 1e6:.2f} MB, {threads} threads", flush=True)
-    pipe_model = models[-1]
     results["pipeline"] = []
-    for every, tta in [(e, t) for e in sorted({1, args.detect_every}) for t in tta_options]:
-        r = _run_worker("pipeline", {"model": pipe_model, "video": video, "threads": threads, "frames": args.frames, "detect_every": every,
+    for model, every, tta in [(m, e, t) for m in models for e in sorted({1, args.detect_every}) for t in tta_options]:
+        r = _run_worker("pipeline", {"model": model, "video": video, "threads": threads, "frames": args.frames, "detect_every": every,
                                      "hflip_tta": tta})
+        r["model"] = model
         results["pipeline"].append(r)
-        print(f"end to end (YuNet every {every} frame(s) + align + classify{' with flip TTA' if tta else ''} + track) on {Path(video).name} {r['size']}: {r['fps']:.1f} FPS "
+        print(f"{Path(model).name}: end to end (YuNet every {every} frame(s) + align + classify{' with flip TTA' if tta else ''} + track) on {Path(video).name} {r['size']}: {r['fps']:.1f} FPS "
               f"({r['ms_per_frame']:.2f} ms/frame, {r['faces_per_frame']:.2f} faces/frame, {r['frames']} frames, {threads} threads); "
               f"decoding alone {r['decode_fps']:.0f} FPS", flush=True)
     if args.write:
@@ -162,10 +162,10 @@ def write_markdown(results: dict[str, Any], args: argparse.Namespace, path: Path
         "boxes reused in between, eye alignment, batched classification on every frame, and tracking with smoothing. "
         "Frames are decoded beforehand (decoding is reported apart).",
         "",
-        "| video | detect every | flip TTA | frames | faces/frame | FPS | ms/frame | decoding alone |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | video | detect every | flip TTA | frames | faces/frame | FPS | ms/frame | decoding alone |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for p in results["pipeline"]:
-        lines.append(f"| {Path(p['video']).name} ({p['size']}) | {p['detect_every']} | {'yes' if p['hflip_tta'] else 'no'} | {p['frames']} | {p['faces_per_frame']:.2f} | {p['fps']:.1f} "
+        lines.append(f"| {Path(p['model']).name} | {Path(p['video']).name} ({p['size']}) | {p['detect_every']} | {'yes' if p['hflip_tta'] else 'no'} | {p['frames']} | {p['faces_per_frame']:.2f} | {p['fps']:.1f} "
                      f"| {p['ms_per_frame']:.2f} | {p['decode_fps']:.0f} FPS |")
     write_block(path, "bench", "\n".join(lines))
