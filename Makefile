@@ -42,6 +42,8 @@ study: setup
 # Every bundled model from scratch, in order (hours on a CPU; each step resumes where it stopped).
 # The 7-class model starts from the study's 5-class MobileNetV2, the FERPlus model from the 7-class one; the
 # shipped FERPlus model is that one distilled from its own 128 px fine-tune (configs/ferplus8_kd.toml).
+# The CPU models. The 224 px ones (configs/*_224.toml, the bundled accurate model and the 7-class model) need a
+# GPU: ferlite train --config configs/ferplus8_224.toml --amp --resume (benchmarks/gpu/README.md).
 models: setup
 	$(BIN)/ferlite study --out runs/study_ref5 --configs mobilenetv2_full
 	$(BIN)/ferlite train --config configs/fer7.toml --resume
