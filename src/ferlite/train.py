@@ -105,10 +105,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true", help="continue from OUT/last.pth if it exists")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: cores - 1, at most 8)")
-    g.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores on the CPU, 2 on CUDA, leaving the cores to the DataLoader workers)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: all cores on the CPU; 2 on CUDA, leaving the cores to the DataLoader workers)")
     g.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     g.add_argument("--amp", action="store_true",
-                   help="on CUDA: bfloat16 autocast and channels-last tensors (about 2x faster); ignored on the CPU")
+                   help="on CUDA: bfloat16 autocast and channels-last tensors; ignored on the CPU")
     g.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     return p
 

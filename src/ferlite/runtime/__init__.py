@@ -10,8 +10,8 @@ from .tracker import FaceTracker
 from .video import FPSMonitor, FrameSource, VideoInfo, VideoSink
 
 __all__ = [
-    "BUNDLED_MODELS", "BoxAnnotator", "CaptionAnnotator", "Detector", "EmotionClassifier", "FPSAnnotator", "FPSMonitor", "FaceTracker", "Faces",
-    "FrameSource", "HaarDetector", "LabelAnnotator", "Preprocessing", "Recognizer", "SSDDetector", "VideoInfo",
+    "BUNDLED_MODELS", "BoxAnnotator", "CaptionAnnotator", "Detector", "EmotionClassifier", "FPSAnnotator", "FPSMonitor",
+    "FaceTracker", "Faces", "FrameSource", "HaarDetector", "LabelAnnotator", "Preprocessing", "Recognizer", "SSDDetector", "VideoInfo",
     "VideoSink", "YuNetDetector", "annotate_faces", "create_detector", "default_model_path", "preprocess_faces", "read_image",
     "resolve_model_path",
 ]
