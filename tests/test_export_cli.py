@@ -148,6 +148,8 @@ def test_bundled_accurate_model_by_name(tmp_path):
     proc = _ferlite("predict", FIXTURES / "astronaut_nasa_512.png", "--model", "accurate", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[0])["faces"][0]["label"] == "happy"
+    typo = _ferlite("predict", FIXTURES / "astronaut_nasa_512.png", "--model", "accurat")
+    assert typo.returncode == 2 and "not a bundled model (default, accurate)" in typo.stderr and "Traceback" not in typo.stderr
 
 
 def test_watch_follows_the_real_sad_to_happy_change(tmp_path):

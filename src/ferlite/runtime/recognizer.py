@@ -14,6 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..errors import CheckpointError
 from ..paths import asset_path
 from .align import align_crops
 from .classifier import EmotionClassifier
@@ -37,16 +38,21 @@ def default_model_path() -> Path:
 def resolve_model_path(model: str | Path | None) -> Path:
     """An emotion model's file: a bundled model's name (see ``BUNDLED_MODELS``), a path, or None for the default.
 
+    Raises:
+        CheckpointError: ``model`` is neither a bundled model's name nor an existing file.
+
     Example:
         >>> resolve_model_path("accurate").name
         'emotion_accurate.int8.onnx'
-        >>> resolve_model_path("runs/export/model.int8.onnx")
-        PosixPath('runs/export/model.int8.onnx')
+        >>> resolve_model_path(None).name
+        'emotion_default.int8.onnx'
     """
     if model is None:
         return default_model_path()
     if str(model) in BUNDLED_MODELS:
         return asset_path(BUNDLED_MODELS[str(model)])
+    if not Path(model).is_file():  # a mistyped name would otherwise read as a missing file only
+        raise CheckpointError(f"{model}: model file not found, and not a bundled model ({', '.join(BUNDLED_MODELS)})")
     return Path(model)
 
 
