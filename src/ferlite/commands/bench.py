@@ -63,7 +63,7 @@ def _classifier_worker(model: str, threads: int, batch: int, runs: int, hflip_tt
             "faces_per_s_batched": batch * len(batched) / float(batched.sum()), "batch": batch}
 
 
-def _pipeline_worker(model: str | None, video: str, threads: int, frames: int, detect_every: int, hflip_tta: bool = False) -> dict[str, Any]:
+def _pipeline_worker(model: str, video: str, threads: int, frames: int, detect_every: int, hflip_tta: bool = False) -> dict[str, Any]:
     from ..runtime import FrameSource, Recognizer
 
     source = FrameSource(video)
@@ -84,7 +84,7 @@ def _pipeline_worker(model: str | None, video: str, threads: int, frames: int, d
         faces += len(rec.update(frame))
     dt = time.perf_counter() - t
     h, w = decoded[0].shape[:2]
-    return {"video": video, "frames": len(decoded), "size": f"{w}x{h}", "detect_every": detect_every, "hflip_tta": hflip_tta,
+    return {"model": model, "video": video, "frames": len(decoded), "size": f"{w}x{h}", "detect_every": detect_every, "hflip_tta": hflip_tta,
             "faces_per_frame": faces / len(decoded),
             "fps": len(decoded) / dt, "ms_per_frame": 1000 * dt / len(decoded), "decode_fps": len(decoded) / decode_s}
 
@@ -124,7 +124,6 @@ def main(args: argparse.Namespace) -> int:
     for model, every, tta in [(m, e, t) for m in models for e in sorted({1, args.detect_every}) for t in tta_options]:
         r = _run_worker("pipeline", {"model": model, "video": video, "threads": threads, "frames": args.frames, "detect_every": every,
                                      "hflip_tta": tta})
-        r["model"] = model
         results["pipeline"].append(r)
         print(f"{Path(model).name}: end to end (YuNet every {every} frame(s) + align + classify{' with flip TTA' if tta else ''} + track) on {Path(video).name} {r['size']}: {r['fps']:.1f} FPS "
               f"({r['ms_per_frame']:.2f} ms/frame, {r['faces_per_frame']:.2f} faces/frame, {r['frames']} frames, {threads} threads); "
