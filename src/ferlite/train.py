@@ -216,9 +216,8 @@ def train_one_epoch(
     """One pass over ``loader``; returns mean loss, accuracy and images/s.
 
     Training accuracy is against each (possibly mixed) target's largest class. ``amp`` runs
-    the forward pass under bfloat16 autocast (CUDA only; bfloat16 needs no loss scaling).
+    the forward pass under bfloat16 autocast (bfloat16 needs no loss scaling) on channels-last inputs.
     """
-    amp = amp and device.type == "cuda"
     memory_format = torch.channels_last if amp else torch.contiguous_format
     model.train()
     seen, loss_sum, correct = 0, 0.0, 0
@@ -229,10 +228,10 @@ def train_one_epoch(
         if mixer is not None:
             x, y = mixer(x, y)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(x)
-            loss = criterion(logits.float(), y)
+            logits = model(x).float()
+            loss = criterion(logits, y)
             if distiller is not None:
-                loss = distiller(x, logits.float(), loss)
+                loss = distiller(x, logits, loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -300,7 +299,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     model.pretrained_cfg.label_names = plan.classes
     cfg = model.pretrained_cfg
     model.to(device)
-    if args.amp and device.type == "cuda":
+    amp = args.amp and device.type == "cuda"  # --amp is ignored on the CPU
+    if amp:
         model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
     print(f"{args.model} ({getattr(model, 'finetune_mode', 'full')}): {count_parameters(model):,} parameters, "
@@ -349,7 +349,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         loader.generator.manual_seed(epoch_seed)
         if mixer is not None:
             mixer.reseed(epoch_seed)
-        stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema, distiller, mixer, args.amp)
+        stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema, distiller, mixer, amp)
         train_seconds += stats["epoch_seconds"]
         m = evaluate_model(scored, val_ds, cfg, batch_size=256, workers=0, hflip_tta=args.hflip_tta)
         score = m["macro"]["f1"] if args.select_metric == "macro_f1" else m["accuracy"]
