@@ -39,11 +39,11 @@ demo: setup
 study: setup
 	$(BIN)/ferlite study --out runs/study_ref5 --report docs/RESULTS.md
 
-# Every bundled model from scratch, in order (hours on a CPU; each step resumes where it stopped).
-# The 7-class model starts from the study's 5-class MobileNetV2, the FERPlus model from the 7-class one; the
-# shipped FERPlus model is that one distilled from its own 128 px fine-tune (configs/ferplus8_kd.toml).
-# The CPU models. The 224 px ones (configs/*_224.toml, the bundled accurate model and the 7-class model) need a
-# GPU: ferlite train --config configs/ferplus8_224.toml --amp --resume (benchmarks/gpu/README.md).
+# The CPU-trained models from scratch, in order (hours; each step resumes where it stopped). configs/fer7.toml
+# starts from the study's 5-class MobileNetV2, the FERPlus model from it; the default FERPlus model is that one
+# distilled from its own 128 px fine-tune (configs/ferplus8_kd.toml). The 224 px models (configs/*_224.toml: the
+# bundled accurate model and the 7-class model) need a GPU and are not here:
+# ferlite train --config configs/ferplus8_224.toml --amp --resume (benchmarks/gpu/README.md).
 models: setup
 	$(BIN)/ferlite study --out runs/study_ref5 --configs mobilenetv2_full
 	$(BIN)/ferlite train --config configs/fer7.toml --resume
