@@ -165,7 +165,7 @@ def main() -> None:
             "",
             "| tool | pipeline | FPS | faces/frame | classifier size | detector size |",
             "|---|---|---|---|---|---|",
-            f"| ferlite | YuNet + align + {model.name} (the first --model) + tracker | {ferlite_fps:.1f} | {ferlite_faces:.2f} | "
+            f"| ferlite | YuNet + align + {model.name} (the first model above) + tracker | {ferlite_fps:.1f} | {ferlite_faces:.2f} | "
             f"{sizes['ferlite'][0] / 1e6:.2f} MB | {sizes['ferlite'][1] / 1e6:.2f} MB |",
             f"| fer 25.10.3 | Haar cascade + TFLite mini-Xception | {fer_fps:.1f} | {fer_faces:.2f} | "
             f"{sizes['fer'][0] / 1e6:.2f} MB | {sizes['fer'][1] / 1e6:.2f} MB |",
