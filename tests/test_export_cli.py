@@ -117,10 +117,11 @@ def test_cli_watch_bad_video(tmp_path, content, message):
 
 
 def test_cli_bench_runs_and_writes_markdown(tmp_path):
-    proc = _ferlite("bench", "--frames", 20, "--runs", 5, "--batch", 8, "--threads", 1, "--write", tmp_path / "B.md")
+    proc = _ferlite("bench", "--frames", 20, "--runs", 5, "--batch", 8, "--threads", 1, "--tta", "shift-flip", "--write", tmp_path / "B.md")
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "B.md").read_text()
     assert "faces/s" in text and "FPS" in text and "1 ONNX Runtime threads" in text
+    assert "| emotion_default.int8.onnx (shift-flip TTA) | 96px |" in text and "| shift-flip |" in text
 
 
 def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):

@@ -178,12 +178,42 @@ def test_corrupt_frames_mid_video_are_skipped_and_counted(tmp_path):
     assert source.skipped > 0 and read + source.skipped == 472  # every frame read or counted, none lost silently
 
 
-def test_hflip_tta_averages_the_face_and_its_mirror(astronaut):
+def test_shift_flip_views_are_the_face_shifted_four_ways_and_mirrored():
+    from ferlite.runtime import tta_views
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 50, 50)).astype(np.float32)
+    assert [v.shape for v in tta_views(x, "none")] == [x.shape]
+    views = tta_views(x, "shift-flip")
+    d = 2  # 4% of 50 px
+    assert len(views) == 10 and all(v.shape == x.shape and v.flags.c_contiguous for v in views)
+    np.testing.assert_array_equal(views[0], x)
+    down, up, right, left = views[1:5]  # the content moves away from the padded side
+    np.testing.assert_array_equal(down[..., d:, :], x[..., :-d, :])
+    np.testing.assert_array_equal(down[..., :d, :], np.repeat(x[..., :1, :], d, axis=2))  # edge rows repeated
+    np.testing.assert_array_equal(up[..., :-d, :], x[..., d:, :])
+    np.testing.assert_array_equal(right[..., d:], x[..., :-d])
+    np.testing.assert_array_equal(left[..., :-d], x[..., d:])
+    for plain, mirrored in zip(views[:5], views[5:]):
+        np.testing.assert_array_equal(mirrored, plain[..., ::-1])
+    with pytest.raises(ValueError, match="none, flip, shift-flip"):
+        tta_views(x, "tencrop")
+
+
+def test_shift_flip_classifier_keeps_the_astronaut_happy(astronaut):
+    from ferlite.runtime import EmotionClassifier, default_model_path
+
+    clf = EmotionClassifier(default_model_path(), threads=1, tta="shift-flip")
+    probs = clf.predict([astronaut[60:170, 170:280]])
+    assert probs.shape == (1, len(clf.labels)) and probs.argmax() == clf.labels.index("happy")
+    assert abs(probs.sum() - 1) < 1e-5
+
+
+def test_flip_tta_averages_the_face_and_its_mirror(astronaut):
     from ferlite.runtime import EmotionClassifier, default_model_path
 
     crops = [astronaut[60:170, 170:280], astronaut[40:200, 150:300]]
     plain = EmotionClassifier(default_model_path(), threads=1)
-    tta = EmotionClassifier(default_model_path(), threads=1, hflip_tta=True)
+    tta = EmotionClassifier(default_model_path(), threads=1, tta="flip")
     mirrored = [c[:, ::-1] for c in crops]
     from ferlite.runtime.classifier import preprocess_faces
 

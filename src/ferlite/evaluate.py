@@ -25,6 +25,7 @@ from .data.loader import make_loader
 from .data.transforms import ClassificationPresetEval
 from .metrics import classification_metrics, format_metrics, plot_confusion_matrix
 from .models import ModelCfg
+from .runtime.classifier import TTA_MODES, EmotionClassifier, tta_views
 from .taxonomy import parse_classes, subset_columns
 
 _logger = logging.getLogger(__name__)
@@ -37,11 +38,11 @@ def predict_logits(
     cfg: ModelCfg,
     batch_size: int = 256,
     workers: int = 0,
-    hflip_tta: bool = False,
+    tta: str = "none",
 ) -> np.ndarray:
     """Logits (N, classes) for every face of ``ds``, with the model's eval preprocessing.
 
-    ``hflip_tta`` averages the logits of each face and its mirror image.
+    ``tta`` averages the logits of several views of each face (see :func:`ferlite.runtime.tta_views`).
 
     Example:
         >>> logits = predict_logits(model, val, model.pretrained_cfg)  # doctest: +SKIP
@@ -51,16 +52,14 @@ def predict_logits(
     loader = make_loader(ds, ClassificationPresetEval(cfg), batch_size, shuffle=False, workers=workers)
     out = []
     for x, _ in loader:
-        x = x.to(device)
-        logits = model(x)
-        if hflip_tta:
-            logits = (logits + model(torch.flip(x, dims=[3]))) / 2
+        views = tta_views(x.numpy(), tta)
+        logits = sum(model(torch.from_numpy(v).to(device)) for v in views) / len(views)
         out.append(logits.float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, len(cfg.label_names)), np.float32)
 
 
 def evaluate_model(
-    model: nn.Module, ds: FaceDataset, cfg: ModelCfg, batch_size: int = 256, workers: int = 0, hflip_tta: bool = False
+    model: nn.Module, ds: FaceDataset, cfg: ModelCfg, batch_size: int = 256, workers: int = 0, tta: str = "none"
 ) -> dict[str, Any]:
     """Metrics of ``model`` on ``ds`` (see :func:`ferlite.metrics.classification_metrics`).
 
@@ -69,7 +68,7 @@ def evaluate_model(
     """
     columns = subset_columns(cfg.label_names, ds.classes)
     start = time.perf_counter()
-    logits = predict_logits(model, ds, cfg, batch_size, workers, hflip_tta)
+    logits = predict_logits(model, ds, cfg, batch_size, workers, tta)
     seconds = time.perf_counter() - start
     m = classification_metrics(ds.labels, logits[:, columns].argmax(1), ds.classes)
     m["images_per_s"] = len(ds) / seconds if seconds > 0 else 0.0
@@ -95,7 +94,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "the model on that task: faces of those classes only, the prediction being the best of those classes "
         "(e.g. a 7-class model on the 5-class study task)",
     )
-    p.add_argument("--hflip-tta", action="store_true", help="average each face with its mirror image")
+    p.add_argument("--tta", default="none", choices=TTA_MODES,
+                   help="test-time augmentation: average the logits of each face and its mirror image (flip), or of those "
+                   "two and both shifted 4%% of the side up, down, left and right (shift-flip, ten views); default none")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
@@ -111,9 +112,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     is_onnx = str(args.checkpoint).lower().endswith(".onnx")
     if is_onnx:
-        from .runtime import EmotionClassifier
-
-        classifier = EmotionClassifier(args.checkpoint, threads=args.threads, hflip_tta=args.hflip_tta)
+        classifier = EmotionClassifier(args.checkpoint, threads=args.threads, tta=args.tta)
         labels = classifier.labels
     else:
         model, cfg, _ = model_from_checkpoint(args.checkpoint)
@@ -128,8 +127,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
         m = onnx_metrics(classifier, ds)
     else:
-        m = evaluate_model(model, ds, cfg, args.batch_size, args.workers, args.hflip_tta)
-    m.update(checkpoint=str(args.checkpoint), dataset=args.dataset, split=args.split, hflip_tta=args.hflip_tta, skipped=ds.skipped)
+        m = evaluate_model(model, ds, cfg, args.batch_size, args.workers, args.tta)
+    m.update(checkpoint=str(args.checkpoint), dataset=args.dataset, split=args.split, tta=args.tta, skipped=ds.skipped)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_{args.dataset}_{args.split}"
     out.mkdir(parents=True, exist_ok=True)
     text = format_metrics(m)

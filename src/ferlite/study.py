@@ -143,7 +143,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         model, cfg, ckpt = model_from_checkpoint(summary["best_path"])
         test = load_dataset(args.dataset, "test", args.data_path, tuple(cfg.label_names), seed=args.seed)
         m = evaluate_model(model, test, cfg)
-        m_tta = evaluate_model(model, test, cfg, hflip_tta=True)
+        m_tta = evaluate_model(model, test, cfg, tta="flip")
         results[name] = {
             "label": CONFIGS[name][0],
             "accuracy": m["accuracy"],

@@ -38,6 +38,7 @@ from .data.transforms import ClassificationPresetTrain
 from .errors import UsageError
 from .evaluate import evaluate_model
 from .models import MODES, ModelCfg, count_parameters, create_model, list_models
+from .runtime.classifier import TTA_MODES
 from .taxonomy import parse_classes
 
 _logger = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--class-weights", default="none", choices=("none", "balanced"), help="weight the loss by inverse class frequency")
     g.add_argument("--patience", type=int, default=0, help="stop after this many epochs without a better val score (0: never)")
     g.add_argument("--select-metric", default="macro_f1", choices=SELECT_METRICS, help="val metric for best.pth and early stopping")
-    g.add_argument("--hflip-tta", action="store_true", help="validate with horizontal-flip test-time augmentation")
+    g.add_argument("--tta", default="none", choices=TTA_MODES, help="validate with this test-time augmentation (see ferlite evaluate --help)")
     g.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="keep an exponential moving average of the weights (e.g. 0.999) and validate and save it (0: off)")
     g.add_argument("--teacher", default=None, metavar="CHECKPOINT",
@@ -351,7 +352,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             mixer.reseed(epoch_seed)
         stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema, distiller, mixer, amp)
         train_seconds += stats["epoch_seconds"]
-        m = evaluate_model(scored, val_ds, cfg, batch_size=256, workers=0, hflip_tta=args.hflip_tta)
+        m = evaluate_model(scored, val_ds, cfg, batch_size=256, workers=0, tta=args.tta)
         score = m["macro"]["f1"] if args.select_metric == "macro_f1" else m["accuracy"]
         improved = best is None or score > best["score"]
         record = {

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from tqdm import tqdm
 
 from ..paths import find_shared
-from ..runtime import FrameSource, Recognizer, create_detector
+from ..runtime import TTA_MODES, FrameSource, Recognizer, create_detector
 
 
 def add_runtime_args(p: argparse.ArgumentParser) -> None:
@@ -22,8 +22,9 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for the classifier (default: all cores)")
     g.add_argument("--margin", type=float, default=0.15, help="context around each face box, as a fraction of its side")
     g.add_argument("--no-align", action="store_true", help="do not level the eyes before classifying")
-    g.add_argument("--hflip-tta", action="store_true",
-                   help="also classify each face's mirror image and average (more accurate, twice the classifier cost)")
+    g.add_argument("--tta", default="none", choices=TTA_MODES,
+                   help="test-time augmentation of the classifier: flip (each face and its mirror image: twice the "
+                   "classifier cost) or shift-flip (ten shifted and mirrored views: ten times the cost); default none")
     g.add_argument("--detect-every", type=int, default=1,
                    help="video: detect faces on every n-th frame and track in between (default 1: every frame)")
 
@@ -35,7 +36,7 @@ def build_recognizer(args: argparse.Namespace) -> Recognizer:
         kwargs = {"pb_path": pb, "pbtxt_path": pbtxt}
     detector = create_detector(args.detector, **kwargs)
     return Recognizer(args.model, detector=detector, threads=args.threads, margin=args.margin, align=not args.no_align,
-                      detect_every=args.detect_every, hflip_tta=args.hflip_tta)
+                      detect_every=args.detect_every, tta=args.tta)
 
 
 class FrameProgress:

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..paths import find_shared
 from ..reporting import write_block
+from ..runtime.classifier import TTA_MODES
 from ..system import machine_summary
 
 
@@ -39,7 +40,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=300, help="frames for the end-to-end run (default 300)")
     p.add_argument("--detect-every", type=int, default=3, help="also time detection on every n-th frame (default 3)")
     p.add_argument("--runs", type=int, default=200, help="timed calls per latency measurement (default 200)")
-    p.add_argument("--hflip-tta", action="store_true", help="also time every model with horizontal-flip test-time augmentation")
+    p.add_argument("--tta", action="append", default=[], choices=TTA_MODES[1:],
+                   help="also time every model with this test-time augmentation (flip, shift-flip); repeat for both")
     p.add_argument("--write", default=None, metavar="MD", help="write the results as Markdown (e.g. docs/BENCHMARKS.md)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p
@@ -52,18 +54,18 @@ def machine_description(threads: int) -> dict[str, Any]:
     return {**machine_summary(), "threads": threads, "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__}
 
 
-def _classifier_worker(model: str, threads: int, batch: int, runs: int, hflip_tta: bool = False) -> dict[str, Any]:
+def _classifier_worker(model: str, threads: int, batch: int, runs: int, tta: str = "none") -> dict[str, Any]:
     from ..runtime.classifier import EmotionClassifier, time_inference
 
-    clf = EmotionClassifier(model, threads=threads, hflip_tta=hflip_tta)
+    clf = EmotionClassifier(model, threads=threads, tta=tta)
     lat = time_inference(clf, 1, runs, warmup=20)
     batched = time_inference(clf, batch, max(5, runs // 10), warmup=3)
-    return {"model": model, "hflip_tta": hflip_tta, "bytes": Path(model).stat().st_size, "input_size": clf.pre.input_size,
+    return {"model": model, "tta": tta, "bytes": Path(model).stat().st_size, "input_size": clf.pre.input_size,
             "latency_ms_b1": 1000 * float(np.median(lat)), "latency_ms_b1_p90": 1000 * float(np.percentile(lat, 90)),
             "faces_per_s_batched": batch * len(batched) / float(batched.sum()), "batch": batch}
 
 
-def _pipeline_worker(model: str, video: str, threads: int, frames: int, detect_every: int, hflip_tta: bool = False) -> dict[str, Any]:
+def _pipeline_worker(model: str, video: str, threads: int, frames: int, detect_every: int, tta: str = "none") -> dict[str, Any]:
     from ..runtime import FrameSource, Recognizer
 
     source = FrameSource(video)
@@ -74,7 +76,7 @@ def _pipeline_worker(model: str, video: str, threads: int, frames: int, detect_e
         if len(decoded) >= frames:
             break
     decode_s = time.perf_counter() - t
-    rec = Recognizer(model, threads=threads, detect_every=detect_every, hflip_tta=hflip_tta)
+    rec = Recognizer(model, threads=threads, detect_every=detect_every, tta=tta)
     for frame in decoded[:10]:  # warm-up
         rec.update(frame)
     rec.reset()
@@ -84,13 +86,13 @@ def _pipeline_worker(model: str, video: str, threads: int, frames: int, detect_e
         faces += len(rec.update(frame))
     dt = time.perf_counter() - t
     h, w = decoded[0].shape[:2]
-    return {"model": model, "video": video, "frames": len(decoded), "size": f"{w}x{h}", "detect_every": detect_every, "hflip_tta": hflip_tta,
+    return {"model": model, "video": video, "frames": len(decoded), "size": f"{w}x{h}", "detect_every": detect_every, "tta": tta,
             "faces_per_frame": faces / len(decoded),
             "fps": len(decoded) / dt, "ms_per_frame": 1000 * dt / len(decoded), "decode_fps": len(decoded) / decode_s}
 
 
 def _model_name(r: dict[str, Any]) -> str:
-    return Path(r["model"]).name + (" (flip TTA)" if r.get("hflip_tta") else "")
+    return Path(r["model"]).name + (f" ({r['tta']} TTA)" if r["tta"] != "none" else "")
 
 
 def _run_worker(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -114,18 +116,18 @@ def main(args: argparse.Namespace) -> int:
     models = [str(resolve_model_path(m)) for m in args.model or [None]]
     video = args.video or str(find_shared("media/face1_emotions_pexels_640x480.mp4"))
     results: dict[str, Any] = {"machine": machine_description(threads), "classifier": [], "pipeline": None}
-    tta_options = (False, True) if args.hflip_tta else (False,)
+    tta_options = ("none", *dict.fromkeys(args.tta))
     for model, tta in [(m, t) for m in models for t in tta_options]:
-        r = _run_worker("classifier", {"model": str(model), "threads": threads, "batch": args.batch, "runs": args.runs, "hflip_tta": tta})
+        r = _run_worker("classifier", {"model": str(model), "threads": threads, "batch": args.batch, "runs": args.runs, "tta": tta})
         results["classifier"].append(r)
         print(f"{_model_name(r)}: {r['latency_ms_b1']:.3f} ms/face at batch 1 (p90 {r['latency_ms_b1_p90']:.3f}), "
               f"{r['faces_per_s_batched']:.0f} faces/s at batch {r['batch']}, {r['bytes'] / 1e6:.2f} MB, {threads} threads", flush=True)
     results["pipeline"] = []
     for model, every, tta in [(m, e, t) for m in models for e in sorted({1, args.detect_every}) for t in tta_options]:
         r = _run_worker("pipeline", {"model": model, "video": video, "threads": threads, "frames": args.frames, "detect_every": every,
-                                     "hflip_tta": tta})
+                                     "tta": tta})
         results["pipeline"].append(r)
-        print(f"{Path(model).name}: end to end (YuNet every {every} frame(s) + align + classify{' with flip TTA' if tta else ''} + track) on {Path(video).name} {r['size']}: {r['fps']:.1f} FPS "
+        print(f"{Path(model).name}: end to end (YuNet every {every} frame(s) + align + classify{f' with {tta} TTA' if tta != 'none' else ''} + track) on {Path(video).name} {r['size']}: {r['fps']:.1f} FPS "
               f"({r['ms_per_frame']:.2f} ms/frame, {r['faces_per_frame']:.2f} faces/frame, {r['frames']} frames, {threads} threads); "
               f"decoding alone {r['decode_fps']:.0f} FPS", flush=True)
     if args.write:
@@ -161,10 +163,10 @@ def write_markdown(results: dict[str, Any], args: argparse.Namespace, path: Path
         "boxes reused in between, eye alignment, batched classification on every frame, and tracking with smoothing. "
         "Frames are decoded beforehand (decoding is reported apart).",
         "",
-        "| model | video | detect every | flip TTA | frames | faces/frame | FPS | ms/frame | decoding alone |",
+        "| model | video | detect every | TTA | frames | faces/frame | FPS | ms/frame | decoding alone |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for p in results["pipeline"]:
-        lines.append(f"| {Path(p['model']).name} | {Path(p['video']).name} ({p['size']}) | {p['detect_every']} | {'yes' if p['hflip_tta'] else 'no'} | {p['frames']} | {p['faces_per_frame']:.2f} | {p['fps']:.1f} "
+        lines.append(f"| {Path(p['model']).name} | {Path(p['video']).name} ({p['size']}) | {p['detect_every']} | {p['tta']} | {p['frames']} | {p['faces_per_frame']:.2f} | {p['fps']:.1f} "
                      f"| {p['ms_per_frame']:.2f} | {p['decode_fps']:.0f} FPS |")
     write_block(path, "bench", "\n".join(lines))

@@ -1,7 +1,7 @@
 """The runtime: detector, aligner, ONNX classifier, tracker and pipeline. No torch here."""
 
 from .annotate import BoxAnnotator, CaptionAnnotator, FPSAnnotator, LabelAnnotator, annotate_faces
-from .classifier import EmotionClassifier, Preprocessing, preprocess_faces
+from .classifier import TTA_MODES, EmotionClassifier, Preprocessing, preprocess_faces, tta_views
 from .detector import Detector, HaarDetector, SSDDetector, YuNetDetector, create_detector
 from .faces import Faces
 from .image import read_image
@@ -10,8 +10,8 @@ from .tracker import FaceTracker
 from .video import FPSMonitor, FrameSource, VideoInfo, VideoSink
 
 __all__ = [
-    "BUNDLED_MODELS", "BoxAnnotator", "CaptionAnnotator", "Detector", "EmotionClassifier", "FPSAnnotator", "FPSMonitor",
+    "BUNDLED_MODELS", "TTA_MODES", "BoxAnnotator", "CaptionAnnotator", "Detector", "EmotionClassifier", "FPSAnnotator", "FPSMonitor",
     "FaceTracker", "Faces", "FrameSource", "HaarDetector", "LabelAnnotator", "Preprocessing", "Recognizer", "SSDDetector", "VideoInfo",
     "VideoSink", "YuNetDetector", "annotate_faces", "create_detector", "default_model_path", "preprocess_faces", "read_image",
-    "resolve_model_path",
+    "resolve_model_path", "tta_views",
 ]

@@ -68,6 +68,41 @@ def preprocess_faces(crops: Sequence[np.ndarray], pre: Preprocessing) -> np.ndar
     return out
 
 
+# Test-time augmentation: the views of each face whose logits are averaged. "flip" adds the mirror image;
+# "shift-flip" adds both shifted by SHIFT_FRACTION of the side in each of four directions (10 views), the
+# multi-view testing of the strongest FER2013 single networks. Chosen on PublicTest per model: it helps some
+# models and not others (MODEL_CARD.md).
+TTA_MODES = ("none", "flip", "shift-flip")
+SHIFT_FRACTION = 0.04
+
+
+def check_tta(tta: str) -> str:
+    """``tta`` if it names a test-time augmentation, else a ValueError listing them."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA_MODES)}")
+    return tta
+
+
+def tta_views(batch: np.ndarray, tta: str) -> list[np.ndarray]:
+    """The test-time views of a preprocessed batch (N, 3, S, S), each (N, 3, S, S) and contiguous.
+
+    Shifted views repeat the edge pixels into the uncovered border.
+
+    Example:
+        >>> len(tta_views(np.zeros((2, 3, 96, 96), np.float32), "shift-flip"))
+        10
+    """
+    views = [batch]
+    if check_tta(tta) == "shift-flip":
+        s = batch.shape[-1]
+        d = max(1, round(s * SHIFT_FRACTION))
+        padded = np.pad(batch, ((0, 0), (0, 0), (d, d), (d, d)), mode="edge")
+        views += [padded[:, :, y : y + s, x : x + s] for y, x in ((0, d), (2 * d, d), (d, 0), (d, 2 * d))]
+    if tta != "none":
+        views += [v[..., ::-1] for v in views]
+    return [np.ascontiguousarray(v) for v in views]
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -80,8 +115,9 @@ class EmotionClassifier:
     Args:
         model_path: an ONNX file written by ``ferlite export`` (fp32 or int8).
         threads: intra-op threads for ONNX Runtime (default: ONNX Runtime's choice).
-        hflip_tta: also classify each face's mirror image and average the logits
-            (horizontal-flip test-time augmentation: a little more accurate, twice the classifier cost).
+        tta: test-time augmentation, averaging the logits of several views of each face: ``"none"``,
+            ``"flip"`` (the mirror image too: twice the classifier cost) or ``"shift-flip"`` (ten views: ten
+            times the cost); see :func:`tta_views`.
 
     Example:
         >>> clf = EmotionClassifier("model.int8.onnx", threads=1)  # doctest: +SKIP
@@ -89,10 +125,10 @@ class EmotionClassifier:
         (1, 7)
     """
 
-    def __init__(self, model_path: str | Path, threads: int | None = None, hflip_tta: bool = False) -> None:
+    def __init__(self, model_path: str | Path, threads: int | None = None, tta: str = "none") -> None:
         import onnxruntime as ort
 
-        self.hflip_tta = hflip_tta
+        self.tta = check_tta(tta)
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise CheckpointError(f"{self.model_path}: model file not found")
@@ -116,10 +152,9 @@ class EmotionClassifier:
         """Logits for an already preprocessed batch (N, 3, S, S)."""
         if len(batch) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        if self.hflip_tta:  # one call for the faces and their mirror images
-            both = self.session.run(None, {self.input_name: np.concatenate([batch, batch[..., ::-1]])})[0]
-            return (both[: len(batch)] + both[len(batch):]) / 2
-        return self.session.run(None, {self.input_name: batch})[0]
+        # One call per view: a batch of all views at once would multiply the activation memory by up to ten.
+        views = tta_views(batch, self.tta)
+        return sum(self.session.run(None, {self.input_name: v})[0] for v in views) / len(views)
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities for face crops, one batched ONNX Runtime call."""

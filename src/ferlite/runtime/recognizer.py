@@ -72,7 +72,7 @@ class Recognizer:
             classified on every frame). Detection is most of a frame's cost, so 2 or 3
             roughly doubles or triples the frame rate; boxes then lag fast head motion
             by up to n-1 frames.
-        hflip_tta: classify each face and its mirror image (see :class:`EmotionClassifier`).
+        tta: test-time augmentation of the classifier: ``"none"``, ``"flip"`` or ``"shift-flip"`` (see :class:`EmotionClassifier`).
 
     Example:
         >>> rec = Recognizer(threads=2)  # doctest: +SKIP
@@ -89,9 +89,9 @@ class Recognizer:
         align: bool = True,
         tracker: FaceTracker | None = None,
         detect_every: int = 1,
-        hflip_tta: bool = False,
+        tta: str = "none",
     ) -> None:
-        self.classifier = EmotionClassifier(resolve_model_path(model_path), threads=threads, hflip_tta=hflip_tta)
+        self.classifier = EmotionClassifier(resolve_model_path(model_path), threads=threads, tta=tta)
         self.detector = detector or YuNetDetector()
         self.tracker = tracker or FaceTracker()
         self.margin, self.align = margin, align
