@@ -69,9 +69,9 @@ def preprocess_faces(crops: Sequence[np.ndarray], pre: Preprocessing) -> np.ndar
 
 
 # Test-time augmentation: the views of each face whose logits are averaged. "flip" adds the mirror image;
-# "shift-flip" adds both shifted by SHIFT_FRACTION of the side in each of four directions (10 views), the
-# multi-view testing of the strongest FER2013 single networks. Chosen on PublicTest per model: it helps some
-# models and not others (MODEL_CARD.md).
+# "shift-flip" adds both shifted by SHIFT_FRACTION of the side in each of four directions (10 views), a cheap
+# form of the ten-crop testing common in FER2013 papers. Chosen on PublicTest per model: it helps some models
+# and not others (MODEL_CARD.md).
 TTA_MODES = ("none", "flip", "shift-flip")
 SHIFT_FRACTION = 0.04
 
