@@ -1,6 +1,7 @@
 """Training options added for the default model and the eye-state model: TOML configs, EMA, backbone init, CEW."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -33,9 +34,11 @@ def test_bad_config_names_the_file_and_the_problem(tmp_path, text, message):
 
 
 def test_repository_configs_parse():
-    for name in ("fer7", "fer7_128", "ferplus8", "ferplus8_128", "ferplus8_kd", "fer7_from_ferplus", "fer7_cutmix", "fer7_long_mix", "eyes_cew"):
-        args = train.apply_config(_args("--config", f"configs/{name}.toml"))
-        assert args.out.startswith("runs/")
+    paths = sorted(Path("configs").glob("*.toml"))
+    assert len(paths) >= 12
+    for path in paths:
+        args = train.apply_config(_args("--config", str(path)))
+        assert args.out == f"runs/{path.stem}"  # each config trains into its own folder
 
 
 def test_backbone_init_from_a_ferlite_checkpoint_replaces_the_classifier(tmp_path):
