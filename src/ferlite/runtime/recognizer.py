@@ -26,7 +26,7 @@ from .video import FrameSource
 
 DEFAULT_MODEL = "emotion_default.int8.onnx"
 # The bundled emotion models by name (MODEL_CARD.md): the fast 96 px default, and the 224 px model that is more
-# accurate on FERPlus and costs about 5 times more per face.
+# accurate on FERPlus and costs about 4 times more per face.
 BUNDLED_MODELS = {"default": DEFAULT_MODEL, "accurate": "emotion_accurate.int8.onnx"}
 
 
