@@ -157,7 +157,7 @@ class EmotionClassifier:
         return sum(self.session.run(None, {self.input_name: v})[0] for v in views) / len(views)
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """Class probabilities for face crops, one batched ONNX Runtime call."""
+        """Class probabilities for face crops: one batched ONNX Runtime call per test-time view (one without TTA)."""
         return softmax(self.predict_logits(preprocess_faces(crops, self.pre)))
 
 
