@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from ferlite import train
-from ferlite.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from ferlite.checkpoint import keep_classes, load_checkpoint, make_checkpoint, save_checkpoint
 from ferlite.data import DataError
 from ferlite.errors import UsageError
 from ferlite.models import create_model
 from ferlite.models.mobilenetv2 import load_imagenet_weights
+from ferlite.taxonomy import PRESETS
 
 
 def _args(*argv):
@@ -49,6 +50,30 @@ def test_backbone_init_from_a_ferlite_checkpoint_replaces_the_classifier(tmp_pat
     load_imagenet_weights(seven, path)
     assert torch.equal(seven.features[5].conv[0][0].weight, five.features[5].conv[0][0].weight)
     assert seven.classifier[1].weight.shape[0] == 7
+
+
+def test_a_seven_class_checkpoint_starts_a_five_class_model_with_the_same_predictions():
+    torch.manual_seed(0)
+    seven = create_model("mobilenetv2_fer", num_classes=7, pretrained=False, input_size=64).eval()
+    seven.pretrained_cfg.label_names = PRESETS["fer7"]
+    torch.nn.init.normal_(seven.classifier[1].bias)  # distinct rows, so a wrong pick changes the logits
+    five = create_model("mobilenetv2_fer", num_classes=5, pretrained=False, input_size=64).eval()
+    five.load_state_dict(keep_classes(make_checkpoint(seven, "mobilenetv2_fer", {}), PRESETS["ref5"]))
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        expected = seven(x)[:, [0, 3, 6, 4, 5]]  # angry, happy, neutral, sad, surprise among the fer7 outputs
+        assert torch.allclose(five(x), expected, atol=1e-5)
+
+
+def test_init_with_classes_it_does_not_have_is_refused_by_name(tmp_path):
+    seven = create_model("cnn_small", num_classes=7, pretrained=False, input_size=24)
+    seven.pretrained_cfg.label_names = PRESETS["fer7"]
+    path = tmp_path / "fer7.pth"
+    save_checkpoint(path, make_checkpoint(seven, "cnn_small", {"input_size": 24}))
+    args = _args("--dataset", "cew", "--model", "cnn_small", "--init", path, "--per-class", 0, "--epochs", 1,
+                 "--out", tmp_path / "eyes", "--no-progress", "--workers", 0)
+    with pytest.raises(DataError, match=r"fer7.pth: is cnn_small on angry, .*not on closed, open"):
+        train.main(args)
 
 
 def test_eye_state_model_trains_on_cew_with_ema_and_resumes(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -18,6 +19,7 @@ from torch import nn
 
 from .errors import CheckpointError
 from .models import ModelCfg, create_model
+from .taxonomy import subset_columns
 
 FORMAT_VERSION = 1
 
@@ -56,6 +58,23 @@ def make_checkpoint(model: nn.Module, arch: str, model_kwargs: dict[str, Any], *
         "model": model.state_dict(),
         **extra,
     }
+
+
+def keep_classes(state: dict[str, Any], classes: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The weights of checkpoint ``state`` for a subset of its classes: the classifier keeps only their rows.
+
+    This is how a 5-class model starts from a 7-class one: every weight is reused, and each kept class keeps its
+    own output row, so the new model predicts exactly what the old one did among those classes.
+
+    Example:
+        >>> weights = keep_classes(load_checkpoint("runs/fer7/best.pth"), PRESETS["ref5"])  # doctest: +SKIP
+    """
+    cfg = ModelCfg.from_dict(state["cfg"])
+    rows = torch.tensor(subset_columns(cfg.label_names, classes))
+    weights = dict(state["model"])
+    for name in (f"{cfg.classifier}.weight", f"{cfg.classifier}.bias"):
+        weights[name] = weights[name].index_select(0, rows).clone()
+    return weights
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
+from .checkpoint import keep_classes, load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
 from .data import DataError, apply_balance, balance_classes, load_dataset
 from .data.loader import make_loader
 from .data.mixing import MixupCutmix, check_mixing
@@ -65,7 +65,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    "state_dict, or a ferlite checkpoint of the same architecture (its classifier is replaced)")
     g.add_argument("--input-size", type=int, default=None, help="square input side, 24 to 224 (default: 224 as the reference, or --init's)")
     g.add_argument("--init", default=None, metavar="CHECKPOINT",
-                   help="start from this checkpoint's architecture and weights (e.g. a pruned model to fine-tune)")
+                   help="start from this checkpoint's architecture and weights (e.g. a pruned model to fine-tune); its "
+                   "classes or a subset of them, whose classifier rows it keeps (a 7-class model starts a 5-class one)")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="fer2013", help="fer2013, ferplus, folder or cew (eye patches)")
     g.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
@@ -291,12 +292,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     model_kwargs = _model_kwargs(args)
     if init:
-        if init["arch"] != args.model or init["cfg"]["label_names"] != list(plan.classes):
-            raise DataError(f"{args.init}: is {init['arch']} on {init['cfg']['label_names']}, not {args.model} on {list(plan.classes)}")
+        if init["arch"] != args.model or not set(plan.classes) <= set(init["cfg"]["label_names"]):
+            raise DataError(f"{args.init}: is {init['arch']} on {', '.join(init['cfg']['label_names'])}; it can start "
+                            f"{args.model} on those classes or a subset of them, not on {', '.join(plan.classes)}")
         model_kwargs = {**init["model_kwargs"], **model_kwargs}
     model = create_model(args.model, num_classes=len(plan.classes), pretrained=_pretrained_arg(args) and not init, **model_kwargs)
     if init:
-        model.load_state_dict(init["model"])
+        model.load_state_dict(keep_classes(init, plan.classes))
     model.pretrained_cfg.label_names = plan.classes
     cfg = model.pretrained_cfg
     model.to(device)
