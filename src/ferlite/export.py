@@ -165,8 +165,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--name", default="model", help="file stem: NAME.onnx and NAME.int8.onnx (default model)")
     p.add_argument("--int8", action="store_true", help="also write the int8 model")
     p.add_argument("--calib-size", type=int, default=512, help="real training faces used for calibration (default 512)")
-    # minmax stays the default: on PublicTest, percentile (99.999%) was no better for the shipped models and entropy
-    # worse (EDGE.md); both also keep every activation of every calibration face in memory until the end.
+    # minmax stays the default: on PublicTest, percentile (99.999%) was no better for the bundled models, nor for the
+    # 7-class one with its TTA, and entropy was worse (EDGE.md). Both keep every activation in memory until the end.
     p.add_argument("--calib-method", default="minmax", choices=("minmax", "percentile", "entropy"),
                    help="activation range calibration (default minmax). percentile and entropy hold every activation "
                    "of every calibration face in memory (50 MB a face at 224 px): use --calib-size 128 there")
