@@ -73,7 +73,7 @@ def keep_classes(state: dict[str, Any], classes: Sequence[str]) -> dict[str, tor
     rows = torch.tensor(subset_columns(cfg.label_names, classes))
     weights = dict(state["model"])
     for name in (f"{cfg.classifier}.weight", f"{cfg.classifier}.bias"):
-        weights[name] = weights[name].index_select(0, rows).clone()
+        weights[name] = weights[name].index_select(0, rows)  # a new tensor: the checkpoint is untouched
     return weights
 
 
