@@ -169,7 +169,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     # 7-class one with its TTA, and entropy was worse (EDGE.md). Both keep every activation in memory until the end.
     p.add_argument("--calib-method", default="minmax", choices=("minmax", "percentile", "entropy"),
                    help="activation range calibration (default minmax). percentile and entropy hold every activation "
-                   "of every calibration face in memory (50 MB a face at 224 px): use --calib-size 128 there")
+                   "of every calibration face in memory (256 faces at 224 px did not fit beside a training run in 24 GB): use --calib-size 128 there")
     p.add_argument("--dataset", default="fer2013", help="dataset for calibration and checks (default fer2013)")
     p.add_argument("--data-path", default=None)
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for the latency check (default 1)")
