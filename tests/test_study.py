@@ -1,6 +1,9 @@
 import json
 
+import pytest
+
 from ferlite import study
+from ferlite.errors import UsageError
 
 
 def test_study_runs_every_configuration_and_writes_the_report(tmp_path, synthetic_faces):
@@ -26,6 +29,11 @@ def test_study_runs_every_configuration_and_writes_the_report(tmp_path, syntheti
     assert "## The bar" in text and "not reached" in text  # synthetic, one epoch: far below 80%
     text = report.read_text()  # as the resumed run rewrote it (latency is measured again)
     report.unlink()
-    vars(args).update(report_only=True, note="shared machine")
+    note = tmp_path / "note.md"
+    note.write_text("shared machine\n")
+    vars(args).update(report_only=True, note=str(note))
     study.main(args)
-    assert report.read_text().replace("\n\nshared machine", "") == text
+    assert report.read_text().replace("\n\nshared machine", "").replace(f" --note {note}", "") == text
+    vars(args).update(note=str(tmp_path / "missing.md"))
+    with pytest.raises(UsageError, match="missing.md"):
+        study.main(args)

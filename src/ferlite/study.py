@@ -84,9 +84,18 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: all cores)")
     p.add_argument("--latency-threads", type=int, default=1, help="threads for the per-face latency (default 1)")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--note", default=None, help="a remark to print in the report (e.g. how the machine was shared)")
+    p.add_argument("--note", default=None, metavar="MARKDOWN_FILE",
+                   help="a Markdown file whose text goes into the report after the bar (e.g. how the machine was shared, "
+                   "later runs); kept in the repository so that the report can be regenerated")
     p.add_argument("--report-only", action="store_true", help="only rewrite --report from OUT/results.json; train and evaluate nothing")
     return p
+
+
+def _read_note(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"--note {path}: cannot read it ({e})") from None
 
 
 def _train_args(name: str, args: argparse.Namespace) -> argparse.Namespace:
@@ -129,6 +138,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         raise UsageError(f"unknown study configurations {unknown}; known: {', '.join(CONFIGS)}")
+    if args.note:
+        _read_note(args.note)  # a wrong path fails now, not after hours of training
     out = Path(args.out)
     results_path = out / "results.json"
     results: dict[str, Any] = json.loads(results_path.read_text()) if results_path.exists() else {}
@@ -220,6 +231,8 @@ def write_report(results: dict[str, Any], args: argparse.Namespace, path: Path) 
             cmd += f" --{opt.replace('_', '-')} {getattr(args, opt)}"
     if args.cap:
         cmd += " --cap"
+    if args.note:
+        cmd += f" --note {args.note}"
     lines = [
         "# Results: the reference study, reproduced on FER2013",
         "",
@@ -265,7 +278,7 @@ def write_report(results: dict[str, Any], args: argparse.Namespace, path: Path) 
         lines.append(f"The target for ferlite's fine-tuned MobileNetV2 is at least 80% PrivateTest accuracy on these 5 classes. "
                      f"Best here: {best['label']}, {best['accuracy']:.1%} ({best['accuracy_hflip_tta']:.1%} with flip TTA): {verdict}.")
     if args.note:
-        lines += ["", args.note]
+        lines += ["", _read_note(args.note)]
     lines += [
         "",
         "## Per-class F1 on PrivateTest",
