@@ -1,0 +1,214 @@
+"""Rebuild a trainable checkpoint from an exported ONNX model (fp32 or int8 QDQ), BatchNorm unfolded.
+
+Example::
+
+    ferlite from-onnx src/ferlite/assets/emotion_accurate.int8.onnx --out runs/from_accurate/best.pth
+    ferlite train --init runs/from_accurate/best.pth --classes fer7 ...
+
+What ships is the exported model; a training checkpoint lives only in ``runs/`` of the machine that trained it.
+This turns a shipped model back into a checkpoint that ``ferlite train --init`` and ``ferlite evaluate`` take.
+
+Export folds each BatchNorm into the convolution before it (``y = W'x + b'``), and int8 quantization stores
+``W'`` as per-channel int8 with its scales. Dequantized ``W'`` goes back into the convolution. Setting the BatchNorm
+to the identity would reproduce the network in eval mode, but training normalises with batch statistics, which
+would then no longer match. So the BatchNorm is *unfolded*: each one gets the running mean ``m`` and variance
+``v`` of its input measured on real training faces, ``gamma = sqrt(v + eps)`` and ``beta = b' + m``. In eval mode
+that is exactly ``W'x + b'``; in training, batch statistics close to ``m`` and ``v`` keep the function nearly so.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+from torch import nn
+
+from .checkpoint import make_checkpoint, save_checkpoint
+from .data import FaceDataset, load_dataset
+from .errors import CheckpointError
+from .export import onnx_metrics
+from .models import create_model
+from .runtime.classifier import META_PREFIX, EmotionClassifier, preprocess_faces
+
+
+def onnx_parameters(path: str | Path) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+    """The weights of each Conv and Gemm node in graph order, as float32: ``(op_type, weight, bias or None)``.
+
+    Weights stored as initializers or as ``DequantizeLinear`` of initializers (int8 QDQ models) are both read;
+    activation quantization is ignored.
+
+    Example:
+        >>> params = onnx_parameters("src/ferlite/assets/emotion_default.int8.onnx")  # doctest: +SKIP
+        >>> params[0][0], params[0][1].shape  # doctest: +SKIP
+        ('Conv', (32, 3, 3, 3))
+    """
+    graph = onnx.load(str(path)).graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:  # QDQ weights: DequantizeLinear(q, scale, zero_point) of initializers
+        if node.op_type == "DequantizeLinear" and all(i in constants for i in node.input if i):
+            q, scale = constants[node.input[0]], constants[node.input[1]]
+            zero = constants[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros_like(scale)
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            if scale.ndim == 1 and q.ndim > 1:  # per-channel: broadcast along the axis
+                shape = [1] * q.ndim
+                shape[axis] = -1
+                scale, zero = scale.reshape(shape), zero.reshape(shape)
+            constants[node.output[0]] = ((q.astype(np.float64) - zero.astype(np.float64)) * scale).astype(np.float32)
+    params = []
+    for node in graph.node:
+        if node.op_type not in ("Conv", "Gemm"):
+            continue
+        if node.input[1] not in constants:
+            raise CheckpointError(f"{path}: {node.op_type} node {node.name!r} has weights computed at run time")
+        weight = constants[node.input[1]]
+        if node.op_type == "Gemm" and not any(a.name == "transB" and a.i == 1 for a in node.attribute):
+            weight = weight.T  # torch's Linear stores (out, in)
+        bias = constants.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        params.append((node.op_type, weight, bias))
+    return params
+
+
+def _conv_batchnorm_pairs(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+    """Each convolution with the BatchNorm that follows it (module order is forward order in ferlite's models)."""
+    pairs, conv = [], None
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            if conv is not None:
+                raise CheckpointError(f"{type(model).__name__}: convolution without a BatchNorm after it")
+            conv = m
+        elif isinstance(m, nn.BatchNorm2d) and conv is not None:
+            pairs.append((conv, m))
+            conv = None
+    return pairs
+
+
+@torch.no_grad()
+def load_folded_weights(model: nn.Module, params: list[tuple[str, np.ndarray, np.ndarray | None]], source: str) -> None:
+    """Put folded (conv + bias) weights into ``model``, each BatchNorm set to the identity plus the folded bias."""
+    pairs = _conv_batchnorm_pairs(model)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    convs = [p for p in params if p[0] == "Conv"]
+    gemms = [p for p in params if p[0] == "Gemm"]
+    if len(convs) != len(pairs) or len(gemms) != len(linears):
+        raise CheckpointError(f"{source}: {len(convs)} convolutions and {len(gemms)} dense layers; "
+                              f"the model has {len(pairs)} and {len(linears)}")
+    for i, ((conv, bn), (_, weight, bias)) in enumerate(zip(pairs, convs)):
+        if tuple(conv.weight.shape) != weight.shape:
+            raise CheckpointError(f"{source}: convolution {i} has weights {weight.shape}, the model {tuple(conv.weight.shape)}")
+        conv.weight.copy_(torch.tensor(weight))
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0)
+        bn.weight.fill_(float(np.sqrt(1.0 + bn.eps)))
+        bn.bias.copy_(torch.tensor(bias) if bias is not None else torch.zeros_like(bn.bias))
+    for linear, (_, weight, bias) in zip(linears, gemms):
+        if tuple(linear.weight.shape) != weight.shape:
+            raise CheckpointError(f"{source}: dense layer weights {weight.shape}, the model {tuple(linear.weight.shape)}")
+        linear.weight.copy_(torch.tensor(weight))
+        linear.bias.copy_(torch.tensor(bias) if bias is not None else torch.zeros_like(linear.bias))
+
+
+@torch.no_grad()
+def unfold_batchnorm(model: nn.Module, batches: list[torch.Tensor]) -> None:
+    """Give each identity BatchNorm (as :func:`load_folded_weights` leaves it) the statistics of its input.
+
+    The eval-mode function does not change (``gamma = sqrt(v + eps)``, ``beta = bias + m``), so all layers'
+    statistics come from one pass.
+    """
+    pairs = _conv_batchnorm_pairs(model)
+    sums = {id(bn): [0.0, 0.0, 0] for _, bn in pairs}
+
+    def record(bn: nn.BatchNorm2d, inputs: tuple[torch.Tensor, ...]) -> None:
+        z = inputs[0].double()
+        acc = sums[id(bn)]
+        acc[0] = acc[0] + z.sum((0, 2, 3))
+        acc[1] = acc[1] + (z * z).sum((0, 2, 3))
+        acc[2] += z.numel() // z.shape[1]
+
+    hooks = [bn.register_forward_pre_hook(record) for _, bn in pairs]
+    model.eval()
+    try:
+        for x in batches:
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    for _, bn in pairs:
+        total, total_sq, n = sums[id(bn)]
+        mean = total / n
+        var = (total_sq / n - mean * mean).clamp_min(0.0)
+        bn.bias.add_(mean.float())
+        bn.running_mean.copy_(mean.float())
+        bn.running_var.copy_(var.float())
+        bn.weight.copy_(torch.sqrt(var.float() + bn.eps))
+
+
+def checkpoint_from_onnx(path: str | Path, calibration: FaceDataset, batch_size: int = 64) -> dict[str, Any]:
+    """A ferlite checkpoint (see :mod:`ferlite.checkpoint`) rebuilt from an exported model.
+
+    ``calibration``: real faces (the training split) for the BatchNorm statistics.
+
+    Example:
+        >>> faces = load_dataset("fer2013", "train").subset(np.arange(1024))  # doctest: +SKIP
+        >>> state = checkpoint_from_onnx("src/ferlite/assets/emotion_accurate.int8.onnx", faces)  # doctest: +SKIP
+        >>> save_checkpoint("runs/from_accurate/best.pth", state)  # doctest: +SKIP
+    """
+    clf = EmotionClassifier(path)
+    meta = clf.session.get_modelmeta().custom_metadata_map
+    arch = meta.get(META_PREFIX + "arch")
+    if not arch:
+        raise CheckpointError(f"{path}: its ONNX metadata names no architecture ({META_PREFIX}arch)")
+    pre = clf.pre
+    model_kwargs = {"input_size": pre.input_size}
+    model = create_model(arch, num_classes=len(pre.labels), pretrained=False, **model_kwargs)
+    model.pretrained_cfg.label_names = tuple(pre.labels)
+    model.pretrained_cfg.mean, model.pretrained_cfg.std = tuple(pre.mean), tuple(pre.std)
+    load_folded_weights(model, onnx_parameters(path), str(path))
+    batches = [torch.from_numpy(preprocess_faces([calibration.images[j] for j in range(i, min(i + batch_size, len(calibration)))], pre))
+               for i in range(0, len(calibration), batch_size)]
+    unfold_batchnorm(model, batches)
+    return make_checkpoint(model, arch, model_kwargs, source_onnx=str(path), calibration_faces=len(calibration))
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ferlite from-onnx",
+        description="Rebuild a trainable checkpoint from an exported ONNX model (fp32 or int8), e.g. a bundled model, "
+        "to fine-tune it with 'ferlite train --init'. BatchNorm layers, folded into the convolutions by the export, "
+        "are unfolded with statistics measured on real training faces; the checkpoint is then checked against the "
+        "ONNX model on the validation split.",
+        add_help=add_help,
+    )
+    p.add_argument("onnx", help="an .onnx written by ferlite export (its metadata names classes and preprocessing)")
+    p.add_argument("--out", required=True, help="checkpoint path to write (.pth)")
+    p.add_argument("--dataset", default="fer2013", help="faces for the BatchNorm statistics and the check (default fer2013)")
+    p.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
+    p.add_argument("--calib-size", type=int, default=2048, help="training faces for the BatchNorm statistics (default 2048)")
+    p.add_argument("--seed", type=int, default=0, help="which training faces are drawn")
+    return p
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    if not Path(args.onnx).is_file():
+        raise CheckpointError(f"{args.onnx}: model file not found")
+    train = load_dataset(args.dataset, "train", args.data_path, None)
+    pick = np.sort(np.random.default_rng(args.seed).choice(len(train), min(args.calib_size, len(train)), replace=False))
+    state = checkpoint_from_onnx(args.onnx, train.subset(pick))
+    save_checkpoint(args.out, state)
+    labels = tuple(state["cfg"]["label_names"])
+    val = load_dataset(args.dataset, "val", args.data_path, labels)
+    from .checkpoint import model_from_checkpoint
+    from .evaluate import evaluate_model
+
+    model, cfg, _ = model_from_checkpoint(args.out)
+    rebuilt = evaluate_model(model, val, cfg, batch_size=128)
+    original = onnx_metrics(args.onnx, val)
+    print(f"wrote {args.out}: {state['arch']}, {len(labels)} classes ({', '.join(labels)}), {cfg.input_size}px, "
+          f"BatchNorm statistics from {len(pick)} {args.dataset} training faces")
+    print(f"{args.dataset} val ({len(val)} faces): checkpoint accuracy {rebuilt['accuracy']:.4f}, "
+          f"the ONNX model {original['accuracy']:.4f}")
+    return {"out": args.out, "val_accuracy": rebuilt["accuracy"], "onnx_val_accuracy": original["accuracy"]}
