@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,11 @@ def test_study_runs_every_configuration_and_writes_the_report(tmp_path, syntheti
     vars(args).update(note=str(tmp_path / "missing.md"))
     with pytest.raises(UsageError, match="missing.md"):
         study.main(args)
+
+
+def test_repository_results_hold_their_note():
+    """docs/RESULTS.md is the study's report with docs/RESULTS_note.md in it, as its command line says."""
+    docs = Path(__file__).parent.parent / "docs"
+    results = (docs / "RESULTS.md").read_text()
+    assert "--note docs/RESULTS_note.md" in results.split("```")[1]
+    assert (docs / "RESULTS_note.md").read_text().strip() in results
