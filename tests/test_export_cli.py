@@ -145,7 +145,7 @@ def test_bundled_accurate_model_by_name(tmp_path):
     proc = _ferlite("evaluate", model, "--dataset", "ferplus", "--split", "val", "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["n"] == 3553 and report["accuracy"] > 0.84  # measured 0.847 (MODEL_CARD.md); the default: 0.833
+    assert report["n"] == 3553 and report["accuracy"] > 0.85  # measured 0.857 (MODEL_CARD.md); the default: 0.833
     proc = _ferlite("predict", FIXTURES / "astronaut_nasa_512.png", "--model", "accurate", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[0])["faces"][0]["label"] == "happy"
