@@ -28,9 +28,10 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from .checkpoint import make_checkpoint, save_checkpoint
+from .checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 from .data import FaceDataset, load_dataset
 from .errors import CheckpointError
+from .evaluate import evaluate_model
 from .export import onnx_metrics
 from .models import create_model
 from .runtime.classifier import META_PREFIX, EmotionClassifier, preprocess_faces
@@ -201,9 +202,6 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     save_checkpoint(args.out, state)
     labels = tuple(state["cfg"]["label_names"])
     val = load_dataset(args.dataset, "val", args.data_path, labels)
-    from .checkpoint import model_from_checkpoint
-    from .evaluate import evaluate_model
-
     model, cfg, _ = model_from_checkpoint(args.out)
     rebuilt = evaluate_model(model, val, cfg, batch_size=128)
     original = onnx_metrics(args.onnx, val)
