@@ -44,7 +44,9 @@ study: setup
 # distilled from its own 128 px fine-tune (configs/ferplus8_kd.toml). The 224 px models (configs/*_224.toml: the
 # bundled accurate model and the 7-class model) need a GPU and are not here:
 # ferlite train --config configs/ferplus8_224.toml --amp --resume (benchmarks/gpu/README.md); the 7-class one is
-# then annealed here, on the CPU: ferlite train --config configs/fer7_224_long_anneal.toml --resume.
+# then annealed here, on the CPU: ferlite train --config configs/fer7_224_long_anneal.toml --resume; the accurate
+# model too, from its bundled file: ferlite from-onnx src/ferlite/assets/emotion_accurate.int8.onnx --dataset ferplus
+# --out runs/from_accurate/best.pth, then ferlite train --config configs/ferplus8_224_anneal.toml --resume.
 models: setup
 	$(BIN)/ferlite study --out runs/study_ref5 --configs mobilenetv2_full
 	$(BIN)/ferlite train --config configs/fer7.toml --resume
