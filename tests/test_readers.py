@@ -4,6 +4,7 @@ import pytest
 
 from ferlite.data import (
     DataError,
+    FaceDataset,
     ferplus_targets,
     load_dataset,
     read_fer2013_csv,
@@ -151,3 +152,13 @@ def test_csv_and_npz_readers_agree_on_real_rows(tmp_path, fer2013_npz):
     np.testing.assert_array_equal(ds.labels, emotion)
     train = load_dataset("fer2013", "train", tmp_path / "fer2013.csv")
     assert len(train) == int((usage == "Training").sum())
+
+
+def test_sample_draws_distinct_items_in_order_reproducibly():
+    ds = FaceDataset(np.arange(20, dtype=np.uint8).reshape(20, 1, 1).repeat(4, 1).repeat(4, 2), np.arange(20) % 2, ("happy", "sad"))
+    a, b = ds.sample(8, seed=3), ds.sample(8, seed=3)
+    rows = a.images[:, 0, 0].astype(int)
+    assert len(a) == 8 and len(set(rows)) == 8 and list(rows) == sorted(rows)
+    assert np.array_equal(a.images, b.images) and not np.array_equal(a.images, ds.sample(8, seed=4).images)
+    assert np.array_equal(a.labels, rows % 2)  # labels travel with their images
+    assert len(ds.sample(100)) == 20  # asking for more than there is gives all

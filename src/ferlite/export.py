@@ -189,12 +189,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     report["fp32"].update(val_accuracy=m32["accuracy"], val_macro_f1=m32["macro"]["f1"], latency_ms_b1=latency_ms(fp32, 1, args.threads))
     if args.int8:
         train = load_dataset(args.dataset, "train", args.data_path, tuple(cfg.label_names))
-        pick = np.random.default_rng(args.seed).choice(len(train), min(args.calib_size, len(train)), replace=False)
-        int8 = quantize_int8(fp32, out / f"{args.name}.int8.onnx", train.subset(np.sort(pick)), args.calib_method)
+        calibration = train.sample(args.calib_size, args.seed)
+        int8 = quantize_int8(fp32, out / f"{args.name}.int8.onnx", calibration, args.calib_method)
         m8 = onnx_metrics(int8, val)
         report["int8"] = {"path": str(int8), "bytes": int8.stat().st_size, "val_accuracy": m8["accuracy"], "val_macro_f1": m8["macro"]["f1"],
-                          "latency_ms_b1": latency_ms(int8, 1, args.threads), "calibration_faces": len(pick)}
-        print(f"wrote {int8} ({int8.stat().st_size / 1e6:.2f} MB), calibrated on {len(pick)} real training faces")
+                          "latency_ms_b1": latency_ms(int8, 1, args.threads), "calibration_faces": len(calibration)}
+        print(f"wrote {int8} ({int8.stat().st_size / 1e6:.2f} MB), calibrated on {len(calibration)} real training faces")
     print(f"\nvalidation ({args.dataset} val, {m32['n']} faces), latency at batch 1 with {args.threads} thread(s):")
     for kind, r in report.items():
         print(f"  {kind:5s} accuracy {r['val_accuracy']:.4f}  macro-F1 {r['val_macro_f1']:.4f}  {r['latency_ms_b1']:.2f} ms/face  {r['bytes'] / 1e6:.2f} MB")

@@ -19,6 +19,7 @@ that is exactly ``W'x + b'``; in training, batch statistics close to ``m`` and `
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,9 @@ from .checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 from .data import FaceDataset, load_dataset
 from .errors import CheckpointError
 from .evaluate import evaluate_model
-from .export import onnx_metrics
+from .export import FaceCalibrationReader, onnx_metrics
 from .models import create_model
-from .runtime.classifier import META_PREFIX, EmotionClassifier, preprocess_faces
+from .runtime.classifier import META_PREFIX, EmotionClassifier
 
 
 def onnx_parameters(path: str | Path) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
@@ -114,7 +115,7 @@ def load_folded_weights(model: nn.Module, params: list[tuple[str, np.ndarray, np
 
 
 @torch.no_grad()
-def unfold_batchnorm(model: nn.Module, batches: list[torch.Tensor]) -> None:
+def unfold_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> None:
     """Give each identity BatchNorm (as :func:`load_folded_weights` leaves it) the statistics of its input.
 
     The eval-mode function does not change (``gamma = sqrt(v + eps)``, ``beta = bias + m``), so all layers'
@@ -154,7 +155,7 @@ def checkpoint_from_onnx(path: str | Path, calibration: FaceDataset, batch_size:
     ``calibration``: real faces (the training split) for the BatchNorm statistics.
 
     Example:
-        >>> faces = load_dataset("fer2013", "train").subset(np.arange(1024))  # doctest: +SKIP
+        >>> faces = load_dataset("ferplus", "train").sample(2048)  # doctest: +SKIP
         >>> state = checkpoint_from_onnx("src/ferlite/assets/emotion_accurate.int8.onnx", faces)  # doctest: +SKIP
         >>> save_checkpoint("runs/from_accurate/best.pth", state)  # doctest: +SKIP
     """
@@ -169,9 +170,8 @@ def checkpoint_from_onnx(path: str | Path, calibration: FaceDataset, batch_size:
     model.pretrained_cfg.label_names = tuple(pre.labels)
     model.pretrained_cfg.mean, model.pretrained_cfg.std = tuple(pre.mean), tuple(pre.std)
     load_folded_weights(model, onnx_parameters(path), str(path))
-    batches = [torch.from_numpy(preprocess_faces([calibration.images[j] for j in range(i, min(i + batch_size, len(calibration)))], pre))
-               for i in range(0, len(calibration), batch_size)]
-    unfold_batchnorm(model, batches)
+    reader = FaceCalibrationReader(calibration, pre, clf.input_name, batch_size)  # one batch in memory at a time
+    unfold_batchnorm(model, (torch.from_numpy(feed[clf.input_name]) for feed in iter(reader.get_next, None)))
     return make_checkpoint(model, arch, model_kwargs, source_onnx=str(path), calibration_faces=len(calibration))
 
 
@@ -196,9 +196,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> dict[str, Any]:
     if not Path(args.onnx).is_file():
         raise CheckpointError(f"{args.onnx}: model file not found")
-    train = load_dataset(args.dataset, "train", args.data_path, None)
-    pick = np.sort(np.random.default_rng(args.seed).choice(len(train), min(args.calib_size, len(train)), replace=False))
-    state = checkpoint_from_onnx(args.onnx, train.subset(pick))
+    calibration = load_dataset(args.dataset, "train", args.data_path, None).sample(args.calib_size, args.seed)
+    state = checkpoint_from_onnx(args.onnx, calibration)
     save_checkpoint(args.out, state)
     labels = tuple(state["cfg"]["label_names"])
     val = load_dataset(args.dataset, "val", args.data_path, labels)
@@ -206,7 +205,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     rebuilt = evaluate_model(model, val, cfg, batch_size=128)
     original = onnx_metrics(args.onnx, val)
     print(f"wrote {args.out}: {state['arch']}, {len(labels)} classes ({', '.join(labels)}), {cfg.input_size}px, "
-          f"BatchNorm statistics from {len(pick)} {args.dataset} training faces")
+          f"BatchNorm statistics from {len(calibration)} {args.dataset} training faces")
     print(f"{args.dataset} val ({len(val)} faces): checkpoint accuracy {rebuilt['accuracy']:.4f}, "
           f"the ONNX model {original['accuracy']:.4f}")
     return {"out": args.out, "val_accuracy": rebuilt["accuracy"], "onnx_val_accuracy": original["accuracy"]}

@@ -79,6 +79,15 @@ class FaceDataset:
         soft = None if self.soft_labels is None else self.soft_labels[index]
         return FaceDataset(images, self.labels[index], self.classes, [self.ids[i] for i in index], soft, self.skipped)
 
+    def sample(self, n: int, seed: int = 0) -> "FaceDataset":
+        """``n`` items drawn at random without replacement (all of them if fewer), in their original order.
+
+        Example:
+            >>> calibration = load_dataset("fer2013", "train").sample(512, seed=0)  # doctest: +SKIP
+        """
+        pick = np.random.default_rng(seed).choice(len(self), min(n, len(self)), replace=False)
+        return self.subset(np.sort(pick))
+
     def select_classes(self, classes: tuple[str, ...] | None) -> "FaceDataset":
         """Keep only ``classes`` (canonical names), relabelled 0..k-1 in the given order.
 
