@@ -65,6 +65,23 @@ def test_a_seven_class_checkpoint_starts_a_five_class_model_with_the_same_predic
         assert torch.allclose(five(x), expected, atol=1e-5)
 
 
+def test_a_five_class_checkpoint_starts_a_seven_class_model_keeping_its_five_rows():
+    torch.manual_seed(0)
+    five = create_model("mobilenetv2_fer", num_classes=5, pretrained=False, input_size=64).eval()
+    five.pretrained_cfg.label_names = PRESETS["ref5"]
+    torch.nn.init.normal_(five.classifier[1].bias)
+    seven = create_model("mobilenetv2_fer", num_classes=7, pretrained=False, input_size=64).eval()
+    fresh = {k: v.clone() for k, v in seven.state_dict().items()}
+    seven.load_state_dict(keep_classes(make_checkpoint(five, "mobilenetv2_fer", {}), PRESETS["fer7"], new_rows=fresh))
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(seven(x)[:, [0, 3, 6, 4, 5]], five(x), atol=1e-5)  # the five shared classes
+    for i in (1, 2):  # disgust and fear: the new model's own rows
+        assert torch.equal(seven.classifier[1].weight[i], fresh["classifier.1.weight"][i])
+    with pytest.raises(UsageError, match="disgust, fear are not among"):
+        keep_classes(make_checkpoint(five, "mobilenetv2_fer", {}), PRESETS["fer7"])  # without new rows: named
+
+
 def test_init_with_classes_it_does_not_have_is_refused_by_name(tmp_path):
     seven = create_model("cnn_small", num_classes=7, pretrained=False, input_size=24)
     seven.pretrained_cfg.label_names = PRESETS["fer7"]

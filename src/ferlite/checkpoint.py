@@ -60,20 +60,32 @@ def make_checkpoint(model: nn.Module, arch: str, model_kwargs: dict[str, Any], *
     }
 
 
-def keep_classes(state: dict[str, Any], classes: Sequence[str]) -> dict[str, torch.Tensor]:
-    """The weights of checkpoint ``state`` for a subset of its classes: the classifier keeps only their rows.
+def keep_classes(state: dict[str, Any], classes: Sequence[str],
+                 new_rows: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The weights of checkpoint ``state`` for ``classes``: each class the checkpoint has keeps its classifier row.
 
     This is how a 5-class model starts from a 7-class one: every weight is reused, and each kept class keeps its
-    own output row, so the new model predicts exactly what the old one did among those classes.
+    own output row, so the new model predicts exactly what the old one did among those classes. Classes the
+    checkpoint lacks (a 7-class model started from a 5-class one) take their rows from ``new_rows``, the freshly
+    initialized state_dict of the new model.
 
     Example:
         >>> weights = keep_classes(load_checkpoint("runs/fer7/best.pth"), PRESETS["ref5"])  # doctest: +SKIP
     """
     cfg = ModelCfg.from_dict(state["cfg"])
-    rows = torch.tensor(subset_columns(cfg.label_names, classes))
     weights = dict(state["model"])
+    old = [c for c in classes if c in cfg.label_names]
+    if new_rows is None or len(old) == len(classes):
+        rows = torch.tensor(subset_columns(cfg.label_names, classes))  # names any missing class
+        for name in (f"{cfg.classifier}.weight", f"{cfg.classifier}.bias"):
+            weights[name] = weights[name].index_select(0, rows)  # a new tensor: the checkpoint is untouched
+        return weights
     for name in (f"{cfg.classifier}.weight", f"{cfg.classifier}.bias"):
-        weights[name] = weights[name].index_select(0, rows)  # a new tensor: the checkpoint is untouched
+        fresh = new_rows[name].clone()
+        for i, c in enumerate(classes):
+            if c in cfg.label_names:
+                fresh[i] = weights[name][list(cfg.label_names).index(c)]
+        weights[name] = fresh
     return weights
 
 

@@ -65,8 +65,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    "state_dict, or a ferlite checkpoint of the same architecture (its classifier is replaced)")
     g.add_argument("--input-size", type=int, default=None, help="square input side, 24 to 224 (default: 224 as the reference, or --init's)")
     g.add_argument("--init", default=None, metavar="CHECKPOINT",
-                   help="start from this checkpoint's architecture and weights (e.g. a pruned model to fine-tune); its "
-                   "classes or a subset of them, whose classifier rows it keeps (a 7-class model starts a 5-class one)")
+                   help="start from this checkpoint's architecture and weights (e.g. a pruned model to fine-tune); the "
+                   "classes both share keep their classifier rows (a 7-class model starts a 5-class one), other classes "
+                   "get new rows")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="fer2013", help="fer2013, ferplus, folder or cew (eye patches)")
     g.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
@@ -292,13 +293,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     model_kwargs = _model_kwargs(args)
     if init:
-        if init["arch"] != args.model or not set(plan.classes) <= set(init["cfg"]["label_names"]):
+        if init["arch"] != args.model or not set(plan.classes) & set(init["cfg"]["label_names"]):
             raise DataError(f"{args.init}: is {init['arch']} on {', '.join(init['cfg']['label_names'])}; it can start "
-                            f"{args.model} on those classes or a subset of them, not on {', '.join(plan.classes)}")
+                            f"{args.model} on classes it shares with them, not on {', '.join(plan.classes)}")
         model_kwargs = {**init["model_kwargs"], **model_kwargs}
     model = create_model(args.model, num_classes=len(plan.classes), pretrained=_pretrained_arg(args) and not init, **model_kwargs)
     if init:
-        model.load_state_dict(keep_classes(init, plan.classes))
+        # Shared classes keep their trained rows; new ones (a 7-class model from a 5-class one) keep fresh rows.
+        model.load_state_dict(keep_classes(init, plan.classes, new_rows=model.state_dict()))
     model.pretrained_cfg.label_names = plan.classes
     cfg = model.pretrained_cfg
     model.to(device)
