@@ -276,7 +276,8 @@ def write_report(results: dict[str, Any], args: argparse.Namespace, path: Path) 
     if best is not None:
         verdict = "reached" if best["accuracy"] >= 0.80 else "**not reached**"
         lines.append(f"The target for ferlite's fine-tuned MobileNetV2 is at least 80% PrivateTest accuracy on these 5 classes. "
-                     f"Best here: {best['label']}, {best['accuracy']:.1%} ({best['accuracy_hflip_tta']:.1%} with flip TTA): {verdict}.")
+                     f"Best in the table above: {best['label']}, {best['accuracy']:.1%} ({best['accuracy_hflip_tta']:.1%} with flip TTA): "
+                     f"{verdict} by the study's own runs.")
     if args.note:
         lines += ["", _read_note(args.note)]
     lines += [
