@@ -74,18 +74,12 @@ def keep_classes(state: dict[str, Any], classes: Sequence[str],
     """
     cfg = ModelCfg.from_dict(state["cfg"])
     weights = dict(state["model"])
-    old = [c for c in classes if c in cfg.label_names]
-    if new_rows is None or len(old) == len(classes):
-        rows = torch.tensor(subset_columns(cfg.label_names, classes))  # names any missing class
-        for name in (f"{cfg.classifier}.weight", f"{cfg.classifier}.bias"):
-            weights[name] = weights[name].index_select(0, rows)  # a new tensor: the checkpoint is untouched
-        return weights
+    names = list(cfg.label_names)
+    if new_rows is None:
+        subset_columns(names, classes)  # raises, naming any class the checkpoint lacks
     for name in (f"{cfg.classifier}.weight", f"{cfg.classifier}.bias"):
-        fresh = new_rows[name].clone()
-        for i, c in enumerate(classes):
-            if c in cfg.label_names:
-                fresh[i] = weights[name][list(cfg.label_names).index(c)]
-        weights[name] = fresh
+        rows = [weights[name][names.index(c)] if c in names else new_rows[name][i] for i, c in enumerate(classes)]
+        weights[name] = torch.stack(rows)  # a new tensor: the checkpoint is untouched
     return weights
 
 
