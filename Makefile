@@ -37,7 +37,7 @@ demo: setup
 	@echo "annotated photo and video, and per-frame records, in runs/demo/"
 
 study: setup
-	$(BIN)/ferlite study --out runs/study_ref5 --report docs/RESULTS.md
+	$(BIN)/ferlite study --out runs/study_ref5 --report docs/RESULTS.md --note docs/RESULTS_note.md
 
 # The CPU-trained models from scratch, in order (hours; each step resumes where it stopped). configs/fer7.toml
 # starts from the study's 5-class MobileNetV2, the FERPlus model from it; the default FERPlus model is that one

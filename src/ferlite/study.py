@@ -10,7 +10,7 @@ model size and per-face latency.
 Every configuration is a ``ferlite train`` run in its own folder, trained with
 ``--resume``: an interrupted study continues where it stopped. Example::
 
-    ferlite study --out runs/study_ref5 --report docs/RESULTS.md
+    ferlite study --out runs/study_ref5 --report docs/RESULTS.md --note docs/RESULTS_note.md
 """
 
 from __future__ import annotations
