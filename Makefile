@@ -42,11 +42,12 @@ study: setup
 # The CPU-trained models from scratch, in order (hours; each step resumes where it stopped). configs/fer7.toml
 # starts from the study's 5-class MobileNetV2, the FERPlus model from it; the default FERPlus model is that one
 # distilled from its own 128 px fine-tune (configs/ferplus8_kd.toml). The 224 px models (configs/*_224.toml: the
-# bundled accurate model and the 7-class model) need a GPU and are not here:
-# ferlite train --config configs/ferplus8_224.toml --amp --resume (benchmarks/gpu/README.md); the 7-class one is
-# then annealed here, on the CPU: ferlite train --config configs/fer7_224_long_anneal.toml --resume; the accurate
-# model too, from its bundled file: ferlite from-onnx src/ferlite/assets/emotion_accurate.int8.onnx --dataset ferplus
-# --out runs/from_accurate/best.pth, then ferlite train --config configs/ferplus8_224_anneal.toml --resume.
+# bundled accurate model) need a GPU and are not here: ferlite train --config configs/ferplus8_224.toml --amp
+# --resume (benchmarks/gpu/README.md), then annealed here, on the CPU, from its bundled file: ferlite from-onnx
+# src/ferlite/assets/emotion_accurate.int8.onnx --dataset ferplus --out runs/from_accurate/best.pth, then ferlite
+# train --config configs/ferplus8_224_anneal.toml --resume. The bundled fer2013 model continues from there on the CPU
+# (about 3.5 h): configs/ref5_224_from_accurate.toml, ref5_224_from_accurate_long.toml, fer7_224_from_ref5.toml and
+# fer7_224_from_ref5_long.toml, in that order (MODEL_CARD.md).
 models: setup
 	$(BIN)/ferlite study --out runs/study_ref5 --configs mobilenetv2_full
 	$(BIN)/ferlite train --config configs/fer7.toml --resume

@@ -14,8 +14,9 @@ from ..runtime import TTA_MODES, FrameSource, Recognizer, create_detector
 def add_runtime_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("runtime")
     g.add_argument("--model", default=None,
-                   help="emotion ONNX model from 'ferlite export', or a bundled one by name: default (96 px, fast; the "
-                   "default) or accurate (224 px, about 4x the cost per face)")
+                   help="emotion ONNX model from 'ferlite export', or a bundled one by name: default (FERPlus classes, 96 px, "
+                   "fast; the default), accurate (FERPlus classes, 224 px, about 4x the cost per face) or fer2013 "
+                   "(FER2013's 7 classes, 224 px; chosen with --tta shift-flip)")
     g.add_argument("--detector", default="yunet", choices=("yunet", "haar", "ssd"), help="face detector (default yunet, bundled)")
     g.add_argument("--ssd-model", nargs=2, metavar=("PB", "PBTXT"), default=None,
                    help="res10 SSD files for --detector ssd (default: the shared weights folder)")

@@ -32,7 +32,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         add_help=add_help,
     )
     p.add_argument("--model", action="append", default=None, metavar="ONNX",
-                   help="classifier model(s) to time, a path or a bundled model's name (default, accurate); repeat for "
+                   help="classifier model(s) to time, a path or a bundled model's name (default, accurate, fer2013); repeat for "
                    "several (default: the bundled default)")
     p.add_argument("--video", default=None, help="video for the end-to-end FPS (default: the shared one-face 640x480 clip)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")

@@ -25,9 +25,14 @@ from .tracker import FaceTracker
 from .video import FrameSource
 
 DEFAULT_MODEL = "emotion_default.int8.onnx"
-# The bundled emotion models by name (MODEL_CARD.md): the fast 96 px default, and the 224 px model that is more
-# accurate on FERPlus and costs about 4 times more per face.
-BUNDLED_MODELS = {"default": DEFAULT_MODEL, "accurate": "emotion_accurate.int8.onnx"}
+# The bundled emotion models by name (MODEL_CARD.md): the fast 96 px FERPlus default, the 224 px FERPlus model that
+# is more accurate and costs about 4 times more per face, and the 224 px model with FER2013's original 7 classes
+# (no contempt), for work that must match FER2013's labels; it was chosen with ten-view TTA (tta="shift-flip").
+BUNDLED_MODELS = {
+    "default": DEFAULT_MODEL,
+    "accurate": "emotion_accurate.int8.onnx",
+    "fer2013": "emotion_fer2013.int8.onnx",
+}
 
 
 def default_model_path() -> Path:
@@ -61,7 +66,7 @@ class Recognizer:
 
     Args:
         model_path: an emotion ONNX model from ``ferlite export``, or a bundled model's name
-            (``"default"``, ``"accurate"``; None: the default).
+            (``"default"``, ``"accurate"``, ``"fer2013"``; None: the default).
         detector: any :class:`Detector` (default: the bundled YuNet).
         threads: ONNX Runtime threads for the classifier.
         margin: extra context around each face box (fraction of its side).
