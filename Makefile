@@ -46,8 +46,8 @@ study: setup
 # --resume (benchmarks/gpu/README.md), then annealed here, on the CPU, from its bundled file: ferlite from-onnx
 # src/ferlite/assets/emotion_accurate.int8.onnx --dataset ferplus --out runs/from_accurate/best.pth, then ferlite
 # train --config configs/ferplus8_224_anneal.toml --resume. The bundled fer2013 model continues from there on the CPU
-# (about 3.5 h): configs/ref5_224_from_accurate.toml, ref5_224_from_accurate_long.toml, fer7_224_from_ref5.toml and
-# fer7_224_from_ref5_long.toml, in that order (MODEL_CARD.md).
+# (about 4 h): configs/ref5_224_from_accurate.toml, ref5_224_from_accurate_long.toml, fer7_224_from_ref5.toml,
+# fer7_224_from_ref5_long.toml and fer7_224_third_cycle.toml, in that order (MODEL_CARD.md).
 models: setup
 	$(BIN)/ferlite study --out runs/study_ref5 --configs mobilenetv2_full
 	$(BIN)/ferlite train --config configs/fer7.toml --resume
