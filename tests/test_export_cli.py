@@ -26,6 +26,13 @@ def _ferlite(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "ferlite", *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
+def _evaluate_on_publictest(model, out, *args, timeout=300) -> dict:
+    """report.json of `ferlite evaluate MODEL --split val`, which must exit 0."""
+    proc = _ferlite("evaluate", model, "--split", "val", *args, "--out", out, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((out / "report.json").read_text())
+
+
 def test_onnx_export_matches_pytorch_on_real_faces(tmp_path):
     model = create_model("mobilenetv2_fer", num_classes=5, pretrained=True, input_size=64)
     model.pretrained_cfg.label_names = ("angry", "happy", "neutral", "sad", "surprise")
@@ -130,9 +137,7 @@ def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):
 
     model = default_model_path()
     assert model.stat().st_size <= 3_000_000
-    proc = _ferlite("evaluate", model, "--dataset", "ferplus", "--split", "val", "--out", tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = _evaluate_on_publictest(model, tmp_path, "--dataset", "ferplus")
     assert report["n"] == 3553 and report["accuracy"] > 0.82  # measured 0.833 (MODEL_CARD.md)
 
 
@@ -142,9 +147,7 @@ def test_bundled_accurate_model_by_name(tmp_path):
 
     model = resolve_model_path("accurate")
     assert model.stat().st_size <= 3_000_000 and Recognizer("accurate").classifier.pre.input_size == 224
-    proc = _ferlite("evaluate", model, "--dataset", "ferplus", "--split", "val", "--out", tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = _evaluate_on_publictest(model, tmp_path, "--dataset", "ferplus")
     assert report["n"] == 3553 and report["accuracy"] > 0.85  # measured 0.857 (MODEL_CARD.md); the default: 0.833
     proc = _ferlite("predict", FIXTURES / "astronaut_nasa_512.png", "--model", "accurate", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
@@ -160,9 +163,7 @@ def test_bundled_fer2013_model_reproduces_its_publictest_score(tmp_path):
     model = resolve_model_path("fer2013")
     assert model.stat().st_size <= 3_000_000
     assert Recognizer("fer2013").classifier.pre.labels == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-    proc = _ferlite("evaluate", model, "--split", "val", "--tta", "shift-flip", "--out", tmp_path, timeout=900)
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = _evaluate_on_publictest(model, tmp_path, "--tta", "shift-flip", timeout=900)
     assert report["n"] == 3589 and report["accuracy"] > 0.719  # measured 0.725 (MODEL_CARD.md)
 
 
@@ -192,8 +193,6 @@ def test_runtime_preprocessing_matches_the_training_eval_preset(fer2013_npz):
 def test_kept_five_class_model_reproduces_its_publictest_score(tmp_path):
     """models/ref5_224.int8.onnx, the 5-class result of record, with the ten-view TTA PublicTest chose for it."""
     model = Path(__file__).parents[1] / "models" / "ref5_224.int8.onnx"
-    proc = _ferlite("evaluate", model, "--split", "val", "--tta", "shift-flip", "--out", tmp_path, timeout=900)
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = _evaluate_on_publictest(model, tmp_path, "--tta", "shift-flip", timeout=900)
     assert report["classes"] == ["angry", "happy", "neutral", "sad", "surprise"]
     assert report["n"] == 3037 and report["accuracy"] > 0.78  # measured 0.788 (models/README.md)
