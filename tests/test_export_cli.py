@@ -2,8 +2,10 @@
 
 import csv
 import json
+import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -176,6 +178,17 @@ def test_watch_follows_the_real_sad_to_happy_change(tmp_path):
     late = [r["label"] for r in rows if float(r["time_s"]) > 12]
     assert early.count("sad") > 0.8 * len(early)
     assert late.count("happy") > 0.9 * len(late)
+    # The summary it prints agrees with its own records, and tells the same story second by second.
+    summary = re.search(r"labels of all (\d+) faces: (.+)", proc.stderr)
+    counts = Counter(r["label"] for r in rows)
+    assert int(summary[1]) == len(rows)
+    printed = dict(part.rsplit(" ", 1) for part in summary[2].split(", "))
+    assert list(printed) == [label for label, _ in counts.most_common()]
+    for label, share in printed.items():
+        expected = counts[label] / len(rows)
+        assert share == (f"{expected:.0%}" if expected >= 0.005 else "<1%"), (label, share)
+    timeline = re.search(r"each second's most frequent label: (.+)", proc.stderr)[1]
+    assert re.fullmatch(r"sad 0-\d s, .*happy \d+-19 s", timeline), timeline
 
 
 def test_runtime_preprocessing_matches_the_training_eval_preset(fer2013_npz):

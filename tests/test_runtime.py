@@ -10,7 +10,7 @@ import pytest
 
 from ferlite.errors import CheckpointError, DataError
 from ferlite.paths import find_shared
-from ferlite.runtime import Faces, FaceTracker, FrameSource, HaarDetector, Recognizer, SSDDetector, YuNetDetector, read_image
+from ferlite.runtime import Faces, FaceTracker, FrameSource, HaarDetector, LabelTally, Recognizer, SSDDetector, YuNetDetector, read_image
 from ferlite.runtime.tracker import box_iou
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -119,6 +119,20 @@ def test_tracker_smooths_scores():
     tracker.update(Faces(box, np.ones(1), scores=np.array([[1.0, 0.0]]), labels=("a", "b")))
     out = tracker.update(Faces(box, np.ones(1), scores=np.array([[0.0, 1.0]]), labels=("a", "b")))
     np.testing.assert_allclose(out.scores, [[0.5, 0.5]])
+
+
+def test_label_tally_counts_shares_and_runs_of_seconds():
+    tally = LabelTally()
+    box = np.zeros((2, 4), np.float32)
+    # Two faces a frame; second 3 has no face at all, so the sad run before it and after it are two runs.
+    frames = [(0.1, "aa"), (0.6, "ab"), (1.2, "aa"), (2.5, "bb"), (4.0, "aa"), (4.5, "aa")]
+    for t, pair in frames:
+        scores = np.array([[1.0, 0.0] if c == "a" else [0.0, 1.0] for c in pair], np.float32)
+        tally.update(t, Faces(box, np.ones(2), scores=scores, labels=("sad", "happy")))
+    tally.update(5.0, Faces.empty())  # no faces: nothing counted, no second added
+    assert tally.total == 12 and tally.shares() == {"sad": 9 / 12, "happy": 3 / 12}
+    assert tally.timeline() == [(0, 1, "sad"), (2, 2, "happy"), (4, 4, "sad")]
+    assert tally.shares_text() == "sad 75%, happy 25%" and tally.timeline_text() == "sad 0-1 s, happy 2 s, sad 4 s"
 
 
 def test_track_ids_stable_on_real_multi_face_video():

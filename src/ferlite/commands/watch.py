@@ -2,7 +2,8 @@
 
 Writes an annotated video and per-frame records (JSONL or CSV), shows a live window
 when a display is available, and a progress bar with the FPS for files. Corrupt
-frames are skipped and counted, never a crash mid-stream.
+frames are skipped and counted, never a crash mid-stream. At the end it prints each
+label's share of all faces and each second's most frequent label.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..runtime import CaptionAnnotator, FPSAnnotator, FPSMonitor, FrameSource, VideoSink, annotate_faces
+from ..runtime import CaptionAnnotator, FPSAnnotator, FPSMonitor, FrameSource, LabelTally, VideoSink, annotate_faces
 from ._common import FrameProgress, add_runtime_args, build_recognizer
 
 
@@ -22,7 +23,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ferlite watch",
         description="Recognise emotions in a video file, a webcam index (0) or a stream URL, with stable "
-        "track IDs and smoothed labels. Writes an annotated video and per-frame JSONL or CSV.",
+        "track IDs and smoothed labels. Writes an annotated video and per-frame JSONL or CSV, and prints each "
+        "label's share of all faces and each second's most frequent label at the end.",
         add_help=add_help,
     )
     p.add_argument("source", help="video file, webcam index (e.g. 0) or stream URL")
@@ -95,13 +97,14 @@ def main(args: argparse.Namespace) -> int:
 
         cues = SpokenCues(min_interval=args.speak_interval, wav_dir=args.speak_to)
     progress = FrameProgress(source, args.max_frames, items=rec.stream(source))
-    faces_seen = 0
+    faces_seen, tally = 0, LabelTally()
     try:
         for index, frame, faces in progress:
             fps.tick()
             faces_seen += len(faces)
             # One clock for records and cues: the file's own for videos, the wall clock for cameras and streams.
             t = source.time_of(index)
+            tally.update(t, faces)
             if records:
                 records.write(index, t, faces)
             if cues:
@@ -136,4 +139,7 @@ def main(args: argparse.Namespace) -> int:
     if frames == 0:
         print(f"ferlite watch: {args.source}: no frame could be decoded", file=sys.stderr)
         return 1
+    if tally.total:
+        print(f"ferlite watch: labels of all {tally.total} faces: {tally.shares_text()}", file=sys.stderr)
+        print(f"ferlite watch: each second's most frequent label: {tally.timeline_text()}", file=sys.stderr)
     return 0

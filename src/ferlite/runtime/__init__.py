@@ -1,4 +1,4 @@
-"""The runtime: detector, aligner, ONNX classifier, tracker and pipeline. No torch here."""
+"""The runtime: detector, aligner, ONNX classifier, tracker, pipeline and label tally. No torch here."""
 
 from .annotate import BoxAnnotator, CaptionAnnotator, FPSAnnotator, LabelAnnotator, annotate_faces
 from .classifier import TTA_MODES, EmotionClassifier, Preprocessing, preprocess_faces, tta_views
@@ -6,12 +6,13 @@ from .detector import Detector, HaarDetector, SSDDetector, YuNetDetector, create
 from .faces import Faces
 from .image import read_image
 from .recognizer import BUNDLED_MODELS, Recognizer, default_model_path, resolve_model_path
+from .tally import LabelTally
 from .tracker import FaceTracker
 from .video import FPSMonitor, FrameSource, VideoInfo, VideoSink
 
 __all__ = [
     "BUNDLED_MODELS", "TTA_MODES", "BoxAnnotator", "CaptionAnnotator", "Detector", "EmotionClassifier", "FPSAnnotator", "FPSMonitor",
-    "FaceTracker", "Faces", "FrameSource", "HaarDetector", "LabelAnnotator", "Preprocessing", "Recognizer", "SSDDetector", "VideoInfo",
+    "FaceTracker", "Faces", "FrameSource", "HaarDetector", "LabelAnnotator", "LabelTally", "Preprocessing", "Recognizer", "SSDDetector", "VideoInfo",
     "VideoSink", "YuNetDetector", "annotate_faces", "create_detector", "default_model_path", "preprocess_faces", "read_image",
     "resolve_model_path", "tta_views",
 ]
