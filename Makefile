@@ -43,9 +43,10 @@ study: setup
 # starts from the study's 5-class MobileNetV2, the FERPlus model from it; the default FERPlus model is that one
 # distilled from its own 128 px fine-tune (configs/ferplus8_kd.toml). The 224 px models (configs/*_224.toml: the
 # bundled accurate model) need a GPU and are not here: ferlite train --config configs/ferplus8_224.toml --amp
-# --resume (benchmarks/gpu/README.md), then annealed here, on the CPU, from its bundled file: ferlite from-onnx
-# src/ferlite/assets/emotion_accurate.int8.onnx --dataset ferplus --out runs/from_accurate/best.pth, then ferlite
-# train --config configs/ferplus8_224_anneal.toml --resume. The bundled fer2013 model continues from there on the CPU
+# --resume (benchmarks/gpu/README.md), then here, on the CPU, from its int8 file: ferlite from-onnx
+# models/ferplus8_224_gpu.int8.onnx --dataset ferplus --out runs/from_accurate/best.pth, then ferlite train --config
+# configs/ferplus8_224_anneal.toml --resume, and configs/ferplus8_224_full.toml (its header has the from-onnx step).
+# The bundled fer2013 model continues from the same from_accurate checkpoint on the CPU
 # (about 4 h): configs/ref5_224_from_accurate.toml, ref5_224_from_accurate_long.toml, fer7_224_from_ref5.toml,
 # fer7_224_from_ref5_long.toml and fer7_224_third_cycle.toml, in that order (MODEL_CARD.md).
 models: setup

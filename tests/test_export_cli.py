@@ -150,7 +150,7 @@ def test_bundled_accurate_model_by_name(tmp_path):
     model = resolve_model_path("accurate")
     assert model.stat().st_size <= 3_000_000 and Recognizer("accurate").classifier.pre.input_size == 224
     report = _evaluate_on_publictest(model, tmp_path, "--dataset", "ferplus")
-    assert report["n"] == 3553 and report["accuracy"] > 0.85  # measured 0.857 (MODEL_CARD.md); the default: 0.833
+    assert report["n"] == 3553 and report["accuracy"] > 0.855  # measured 0.858 (MODEL_CARD.md); the default: 0.833
     proc = _ferlite("predict", FIXTURES / "astronaut_nasa_512.png", "--model", "accurate", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[0])["faces"][0]["label"] == "happy"
