@@ -21,7 +21,8 @@ class LabelTally:
         >>> tally = LabelTally()
         >>> box = np.zeros((1, 4), np.float32)
         >>> for t, p in [(0.2, [0.9, 0.1]), (0.7, [0.8, 0.2]), (1.1, [0.3, 0.7])]:
-        ...     tally.update(t, Faces(box, np.ones(1, np.float32), scores=np.array([p], np.float32), labels=("sad", "happy")))
+        ...     scores = np.array([p], np.float32)
+        ...     tally.update(t, Faces(box, np.ones(1, np.float32), scores=scores, labels=("sad", "happy")))
         >>> tally.shares_text()
         'sad 67%, happy 33%'
         >>> tally.timeline_text()
@@ -64,7 +65,8 @@ class LabelTally:
 
     def shares_text(self) -> str:
         """``'neutral 89%, happy 9%, sad 2%, angry <1%'`` (whole percent; a label seen at all never reads 0%)."""
-        return ", ".join(f"{label} {share:.0%}" if share >= 0.005 else f"{label} <1%" for label, share in self.shares().items())
+        parts = (f"{label} {share:.0%}" if share >= 0.005 else f"{label} <1%" for label, share in self.shares().items())
+        return ", ".join(parts)
 
     def timeline_text(self) -> str:
         """``'sad 0-8 s, happy 9-14 s'``."""
