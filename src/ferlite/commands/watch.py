@@ -97,11 +97,10 @@ def main(args: argparse.Namespace) -> int:
 
         cues = SpokenCues(min_interval=args.speak_interval, wav_dir=args.speak_to)
     progress = FrameProgress(source, args.max_frames, items=rec.stream(source))
-    faces_seen, tally = 0, LabelTally()
+    tally = LabelTally()
     try:
         for index, frame, faces in progress:
             fps.tick()
-            faces_seen += len(faces)
             # One clock for records and cues: the file's own for videos, the wall clock for cameras and streams.
             t = source.time_of(index)
             tally.update(t, faces)
@@ -134,7 +133,7 @@ def main(args: argparse.Namespace) -> int:
         if cues:
             cues.close()
     frames = progress.count
-    print(f"ferlite watch: {frames} frames, {faces_seen} faces, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS (last 30 frames)",
+    print(f"ferlite watch: {frames} frames, {tally.total} faces, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS (last 30 frames)",
           file=sys.stderr)
     if frames == 0:
         print(f"ferlite watch: {args.source}: no frame could be decoded", file=sys.stderr)
