@@ -36,10 +36,11 @@ from .data.loader import make_loader
 from .data.mixing import MixupCutmix, check_mixing
 from .data.transforms import ClassificationPresetTrain
 from .errors import UsageError
-from .evaluate import evaluate_model
+from .data.mixture import build_mixture, parse_mixture
+from .evaluate import VAL_DOMAINS, evaluate_domains, load_domains
 from .models import MODES, ModelCfg, count_parameters, create_model, list_models
 from .runtime.classifier import TTA_MODES
-from .taxonomy import parse_classes
+from .taxonomy import PRESETS, parse_classes
 
 _logger = logging.getLogger(__name__)
 
@@ -69,13 +70,23 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    "classes both share keep their classifier rows (a 7-class model starts a 5-class one), other classes "
                    "get new rows")
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default="fer2013", help="fer2013, ferplus, folder or cew (eye patches)")
+    g.add_argument("--dataset", default="fer2013", help="fer2013, ferplus, rafdb, affectnet, folder, cew (eye patches) or mixture")
     g.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
     g.add_argument("--classes", default=None, help="a preset (ref5, fer7, ferplus8) or a comma list (default: all)")
     g.add_argument("--per-class", type=int, default=1000, help="augment classes below this count up to it; 0 turns balancing off (default 1000)")
     g.add_argument("--cap", action="store_true", help="also subsample classes above --per-class down to it")
     g.add_argument("--min-count", type=int, default=0, help="drop classes with fewer real training images than this")
     g.add_argument("--soft-targets", action="store_true", help="train on vote distributions (FERPlus) instead of majority labels")
+    g.add_argument("--mixture", default=None, metavar="SPEC",
+                   help="with --dataset mixture: sources and their share of each epoch, e.g. "
+                   "ferplus:0.3,rafdb:0.4,affectnet:0.3 (FERPlus keeps its vote distributions as targets); the model "
+                   "is then selected on the cross-domain validation set, by the mean of the domains' macro-F1")
+    g.add_argument("--class-balance", type=float, default=0.5,
+                   help="with --mixture: draw an item of a class with n_c items with weight n_c**-B within its source "
+                   "(0: as is, 1: classes equal; default 0.5)")
+    g.add_argument("--epoch-size", type=int, default=None, help="with --mixture: faces drawn per epoch (default: all)")
+    g.add_argument("--downscale-prob", type=float, default=0.0,
+                   help="probability of shrinking a training face to 32-64 px and back (robustness to tiny faces)")
     g.add_argument("--val-fraction", type=float, default=0.15, help="held-out fraction for folder datasets")
     g.add_argument("--strict", action="store_true", help="stop at the first corrupt row or image instead of skipping it")
     g = p.add_argument_group("optimisation")
@@ -277,31 +288,23 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     progress = not args.no_progress
 
     classes = parse_classes(args.classes)
-    train_ds = load_dataset(args.dataset, "train", args.data_path, classes, args.strict, args.val_fraction, args.seed)
-    val_ds = load_dataset(args.dataset, "val", args.data_path, classes, args.strict, args.val_fraction, args.seed)
-    plan = balance_classes(train_ds.labels, train_ds.classes, args.per_class or None, args.cap, args.min_count, args.seed)
-    print(f"training classes, per-class counts before and after balancing (target {args.per_class or 'off'}, cap {args.cap}):")
-    print(plan.table())
-    if plan.dropped:
-        print(f"dropped for having fewer than {args.min_count} images: {', '.join(plan.dropped)}")
-    train_ds = apply_balance(train_ds, plan)
-    val_ds = val_ds.select_classes(plan.classes)
-    if len(val_ds) == 0:
-        raise DataError(f"{args.dataset}: the val split has no faces of classes {', '.join(plan.classes)}")
-    skipped = train_ds.skipped + val_ds.skipped
-    print(f"train {len(train_ds)} faces, val {len(val_ds)} faces" + (f", {skipped} corrupt items skipped" if skipped else ""))
+    train_ds, val_sets, sample_weights, balance = _load_data(args, classes)
+    classes = train_ds.classes
+    skipped = train_ds.skipped + sum(v.skipped for v in val_sets.values())
+    print(f"train {len(train_ds)} faces, val {', '.join(f'{k} {len(v)}' for k, v in val_sets.items())} faces"
+          + (f", {skipped} corrupt items skipped" if skipped else ""))
 
     model_kwargs = _model_kwargs(args)
     if init:
-        if init["arch"] != args.model or not set(plan.classes) & set(init["cfg"]["label_names"]):
+        if init["arch"] != args.model or not set(classes) & set(init["cfg"]["label_names"]):
             raise DataError(f"{args.init}: is {init['arch']} on {', '.join(init['cfg']['label_names'])}; it can start "
-                            f"{args.model} on classes it shares with them, not on {', '.join(plan.classes)}")
+                            f"{args.model} on classes it shares with them, not on {', '.join(classes)}")
         model_kwargs = {**init["model_kwargs"], **model_kwargs}
-    model = create_model(args.model, num_classes=len(plan.classes), pretrained=_pretrained_arg(args) and not init, **model_kwargs)
+    model = create_model(args.model, num_classes=len(classes), pretrained=_pretrained_arg(args) and not init, **model_kwargs)
     if init:
         # Shared classes keep their trained rows; new ones (a 7-class model from a 5-class one) keep fresh rows.
-        model.load_state_dict(keep_classes(init, plan.classes, new_rows=model.state_dict()))
-    model.pretrained_cfg.label_names = plan.classes
+        model.load_state_dict(keep_classes(init, classes, new_rows=model.state_dict()))
+    model.pretrained_cfg.label_names = classes
     cfg = model.pretrained_cfg
     model.to(device)
     # Channels-last (NHWC) convolutions are faster in cuDNN and in oneDNN on the CPU: MobileNetV2 at 224 px trains
@@ -313,16 +316,17 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     print(f"{args.model} ({getattr(model, 'finetune_mode', 'full')}): {count_parameters(model):,} parameters, "
           f"{count_parameters(model, trainable_only=True):,} trainable; input {cfg.input_size}px; {torch.get_num_threads()} threads, {workers} workers")
 
-    train_tf = ClassificationPresetTrain(cfg)
+    train_tf = ClassificationPresetTrain(cfg, downscale_prob=args.downscale_prob)
     train_tf.transform.set_random_seed(args.seed)
-    loader = make_loader(train_ds, train_tf, args.batch_size, True, workers, args.seed, soft=args.soft_targets)
+    loader = make_loader(train_ds, train_tf, args.batch_size, True, workers, args.seed, soft=args.soft_targets or sample_weights is not None,
+                         sample_weights=sample_weights, samples_per_epoch=args.epoch_size)
     weight = None
     if args.class_weights == "balanced":
-        counts = np.bincount(train_ds.labels, minlength=len(plan.classes)).astype(np.float64)
+        counts = np.bincount(train_ds.labels, minlength=len(classes)).astype(np.float64)
         weight = torch.tensor(counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32, device=device)
     criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=args.label_smoothing)
     distiller = _load_distiller(args, cfg, device) if args.teacher else None
-    mixer = MixupCutmix(len(plan.classes), args.mixup, args.cutmix, args.mix_prob, args.seed)
+    mixer = MixupCutmix(len(classes), args.mixup, args.cutmix, args.mix_prob, args.seed)
     mixer = mixer if mixer.active else None
     optimizer = build_optimizer(model, args)
     scheduler = build_scheduler(optimizer, args, len(loader))
@@ -334,8 +338,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     last_path, best_path, log_path = out / "last.pth", out / "best.pth", out / "log.jsonl"
     if args.resume and last_path.is_file():
         state = load_checkpoint(last_path)
-        if state.get("arch") != args.model or state["cfg"]["label_names"] != list(plan.classes):
-            raise DataError(f"{last_path}: was trained as {state.get('arch')} on {state['cfg']['label_names']}; cannot resume as {args.model} on {list(plan.classes)}")
+        if state.get("arch") != args.model or state["cfg"]["label_names"] != list(classes):
+            raise DataError(f"{last_path}: was trained as {state.get('arch')} on {state['cfg']['label_names']}; cannot resume as {args.model} on {list(classes)}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["lr_scheduler"])
@@ -358,24 +362,29 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             mixer.reseed(epoch_seed)
         stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema, distiller, mixer, amp)
         train_seconds += stats["epoch_seconds"]
-        m = evaluate_model(scored, val_ds, cfg, batch_size=256, workers=0, tta=args.tta)
-        score = m["macro"]["f1"] if args.select_metric == "macro_f1" else m["accuracy"]
+        m = evaluate_domains(scored, val_sets, cfg, batch_size=256, tta=args.tta)
+        per = m["domains"]
+        val_acc = float(np.mean([d["accuracy"] for d in per.values()]))
+        score = m["mean_macro_f1"] if args.select_metric == "macro_f1" else val_acc
         improved = best is None or score > best["score"]
         record = {
             "epoch": epoch,
             "lr": optimizer.param_groups[0]["lr"],
             **{k: round(v, 5) for k, v in stats.items()},
-            "val_accuracy": round(m["accuracy"], 5),
-            "val_macro_f1": round(m["macro"]["f1"], 5),
+            "val_accuracy": round(val_acc, 5),
+            "val_macro_f1": round(m["mean_macro_f1"], 5),
+            **({f"val_{k}_{q}": round(d[q] if q == "accuracy" else d["macro"]["f1"], 5)
+                for k, d in per.items() for q in ("accuracy", "macro_f1")} if len(per) > 1 else {}),
             "train_seconds": round(train_seconds, 1),
             "best": improved,
         }
+        domains = " ".join(f"{k} {d['accuracy']:.4f}/{d['macro']['f1']:.4f}" for k, d in per.items()) if len(per) > 1 else ""
         print(f"epoch {epoch}: loss {stats['train_loss']:.4f} train acc {stats['train_acc']:.4f} | "
-              f"val acc {m['accuracy']:.4f} macro-F1 {m['macro']['f1']:.4f} | {stats['images_per_s']:.0f} images/s, "
+              f"val acc {val_acc:.4f} macro-F1 {m['mean_macro_f1']:.4f} {domains}| {stats['images_per_s']:.0f} images/s, "
               f"{stats['epoch_seconds']:.0f} s" + (" *" if improved else ""), flush=True)
-        meta = {"args": vars(args), "train_seconds": train_seconds, "classes": list(plan.classes), "balance": {"before": plan.before, "after": plan.after}}
+        meta = {"args": vars(args), "train_seconds": train_seconds, "classes": list(classes), "balance": balance}
         if improved:
-            best = {"score": score, "epoch": epoch, "val_accuracy": m["accuracy"], "val_macro_f1": m["macro"]["f1"]}
+            best = {"score": score, "epoch": epoch, "val_accuracy": val_acc, "val_macro_f1": m["mean_macro_f1"]}
             bad_epochs = 0
             save_checkpoint(best_path, make_checkpoint(scored, args.model, model_kwargs, epoch=epoch, best=best, **meta))
         else:
@@ -392,7 +401,35 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if best is None:
         raise DataError("no epoch was trained (is --epochs larger than the epochs already done?)")
     print(f"best val {args.select_metric} {best['score']:.4f} at epoch {best['epoch']}; checkpoint {best_path}")
-    return {"best": best, "train_seconds": train_seconds, "best_path": str(best_path), "classes": list(plan.classes)}
+    return {"best": best, "train_seconds": train_seconds, "best_path": str(best_path), "classes": list(classes)}
+
+
+def _load_data(args: argparse.Namespace, classes: tuple[str, ...] | None):
+    """The training set, the validation domains, per-item sampling weights (mixtures only) and the balance record."""
+    if args.dataset == "mixture":
+        if not args.mixture:
+            raise UsageError("--dataset mixture needs --mixture, e.g. ferplus:0.3,rafdb:0.4,affectnet:0.3")
+        sources = parse_mixture(args.mixture)  # before any data loads
+        classes = classes or PRESETS["ferplus8"]
+        mixed = build_mixture(sources, "train", classes, args.strict)
+        weights = mixed.sampling_weights(args.class_balance)
+        shares = mixed.shares(weights)
+        print("mixture, expected share of each epoch by source and by class (class balance "
+              f"{args.class_balance}): " + ", ".join(f"{k} {v:.1%}" for k, v in shares["source"].items()))
+        print("  " + ", ".join(f"{k} {v:.1%}" for k, v in shares["class"].items()))
+        return mixed.data, load_domains(VAL_DOMAINS, "val", classes, args.strict), weights, shares
+    train_ds = load_dataset(args.dataset, "train", args.data_path, classes, args.strict, args.val_fraction, args.seed)
+    val_ds = load_dataset(args.dataset, "val", args.data_path, classes, args.strict, args.val_fraction, args.seed)
+    plan = balance_classes(train_ds.labels, train_ds.classes, args.per_class or None, args.cap, args.min_count, args.seed)
+    print(f"training classes, per-class counts before and after balancing (target {args.per_class or 'off'}, cap {args.cap}):")
+    print(plan.table())
+    if plan.dropped:
+        print(f"dropped for having fewer than {args.min_count} images: {', '.join(plan.dropped)}")
+    train_ds = apply_balance(train_ds, plan)
+    val_ds = val_ds.select_classes(plan.classes)
+    if len(val_ds) == 0:
+        raise DataError(f"{args.dataset}: the val split has no faces of classes {', '.join(plan.classes)}")
+    return train_ds, {args.dataset: val_ds}, None, {"before": plan.before, "after": plan.after}
 
 
 def _load_distiller(args: argparse.Namespace, cfg: ModelCfg, device: torch.device) -> Distiller:

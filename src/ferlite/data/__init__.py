@@ -9,6 +9,7 @@ from .readers import (
     read_fer2013_npz,
     read_ferplus,
     read_image_folder,
+    read_packed_jpeg_npz,
     stratified_split,
 )
 from .sources import DATASETS, SPLITS, load_dataset
@@ -27,5 +28,6 @@ __all__ = [
     "read_fer2013_npz",
     "read_ferplus",
     "read_image_folder",
+    "read_packed_jpeg_npz",
     "stratified_split",
 ]

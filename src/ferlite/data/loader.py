@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from .readers import FaceDataset
 
@@ -49,20 +49,34 @@ def make_loader(
     workers: int,
     seed: int = 0,
     soft: bool = False,
+    sample_weights: np.ndarray | None = None,
+    samples_per_epoch: int | None = None,
 ) -> DataLoader:
     """A DataLoader with reproducible shuffling and per-worker augmentation seeds.
+
+    With ``sample_weights`` (one per item, e.g. :meth:`ferlite.data.mixture.MixedFaces.sampling_weights`), each
+    epoch draws ``samples_per_epoch`` items (default: the dataset's size) with replacement in those proportions,
+    from the same seeded generator as the shuffle.
 
     Example:
         >>> loader = make_loader(train, ClassificationPresetTrain(cfg), 64, True, workers=1)  # doctest: +SKIP
     """
     generator = torch.Generator().manual_seed(seed)
+    sampler = None
+    if sample_weights is not None:
+        if len(sample_weights) != len(ds):
+            raise ValueError(f"{len(sample_weights)} sample weights for {len(ds)} items")
+        sampler = WeightedRandomSampler(torch.as_tensor(sample_weights, dtype=torch.double),
+                                        samples_per_epoch or len(ds), replacement=True, generator=generator)
+        shuffle = False
     return DataLoader(
         TorchFaceDataset(ds, transform, soft=soft),
         batch_size=batch_size,
         shuffle=shuffle,
+        sampler=sampler,
         num_workers=workers,
         worker_init_fn=_seed_worker,
         generator=generator,
         persistent_workers=workers > 0,
-        drop_last=shuffle and len(ds) > batch_size,
+        drop_last=(shuffle or sampler is not None) and len(ds) > batch_size,
     )

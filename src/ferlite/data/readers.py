@@ -390,3 +390,81 @@ def stratified_split(ds: FaceDataset, val_fraction: float, seed: int = 0) -> tup
     idx = np.arange(len(ds))
     tr, va = train_test_split(idx, test_size=val_fraction, random_state=seed, stratify=ds.labels)
     return ds.subset(np.sort(tr)), ds.subset(np.sort(va))
+
+
+# AffectNet crops whose 48x48 gray correlation with a FER2013 face is at least this are the same web photo
+# (shared/data/README.md: 433 of them, 71 matching FER2013's test splits); they are left out of training.
+FER2013_MATCH_THRESHOLD = 0.9
+# RAF-DB ships no validation split: this fraction of its train split, stratified and seeded, selects models.
+RAFDB_VAL_FRACTION = 0.10
+_PACKED_SPLITS = ("train", "val", "test")
+
+
+def read_packed_jpeg_npz(
+    path: str | Path,
+    split: str | None = None,
+    *,
+    drop_fer2013_matches: bool = False,
+    strict: bool = False,
+) -> FaceDataset:
+    """Read a packed-JPEG face file (``rafdb_basic.npz``, ``affectnet_yolo96_gray.npz``) as gray faces.
+
+    Images are JPEG bytes concatenated in ``jpeg`` and cut at ``offsets``; labels are in FER order with contempt
+    last (:data:`ferlite.taxonomy.EMOTIONS`). Colour faces become gray as the runtime makes them
+    (:func:`ferlite.runtime.image.to_gray8`). The classes are those the file's labels use, in EMOTIONS order
+    (RAF-DB has no contempt). A JPEG that does not decode to the file's ``image_shape`` is named, skipped and
+    counted, or raises under ``strict``.
+
+    Args:
+        path: the npz file (read without pickle).
+        split: the file's own ``train``, ``val`` or ``test``, or None for all.
+        drop_fer2013_matches: leave out faces whose ``fer2013_match_corr`` is at least
+            :data:`FER2013_MATCH_THRESHOLD` (the same web photo as a FER2013 face).
+
+    Example:
+        >>> ds = read_packed_jpeg_npz("shared/data/affectnet_yolo96_gray.npz", "val")  # doctest: +SKIP
+        >>> len(ds), ds.classes[-1]  # doctest: +SKIP
+        (3508, 'contempt')
+    """
+    from ..runtime.image import to_gray8
+
+    path = Path(path)
+    if split is not None and split not in _PACKED_SPLITS:
+        raise DataError(f"unknown split {split!r}; choose one of {', '.join(_PACKED_SPLITS)}")
+    with _load_npz(path) as z:
+        for key in ("jpeg", "offsets", "labels", "split", "image_shape"):
+            if key not in z.files:
+                raise DataError(f"{path}: missing key {key!r}; not a packed-JPEG face file (shared/data/README.md)")
+        blob, offsets, labels, splits = z["jpeg"], z["offsets"].astype(np.int64), z["labels"].astype(np.int64), z["split"]
+        shape = tuple(int(v) for v in z["image_shape"])
+        names = z["filenames"] if "filenames" in z.files else np.array([f"item {i}" for i in range(len(labels))])
+        corr = z["fer2013_match_corr"].astype(np.float32) if "fer2013_match_corr" in z.files else None
+    n = len(labels)
+    if len(offsets) != n + 1 or offsets[0] != 0 or offsets[-1] != len(blob) or np.any(np.diff(offsets) < 0):
+        raise DataError(f"{path}: offsets must rise from 0 to the JPEG blob's length, one more than the labels")
+    if labels.min(initial=0) < 0 or labels.max(initial=0) >= len(EMOTIONS):
+        raise DataError(f"{path}: labels outside 0..{len(EMOTIONS) - 1}")
+    if len(shape) != 3 or not (8 <= shape[0] <= 1024 and 8 <= shape[1] <= 1024 and shape[2] in (1, 3)):
+        raise DataError(f"{path}: image_shape {shape} is not a face crop (8-1024 px, 1 or 3 channels)")
+    keep = np.ones(n, bool) if split is None else splits == split
+    if drop_fer2013_matches:
+        if corr is None:
+            raise DataError(f"{path}: has no fer2013_match_corr to drop FER2013 matches with")
+        keep &= ~(corr >= FER2013_MATCH_THRESHOLD)
+    rows = np.flatnonzero(keep)
+    images = np.empty((len(rows), shape[0], shape[1]), np.uint8)
+    ok = np.ones(len(rows), bool)
+    flag = cv2.IMREAD_GRAYSCALE if shape[2] == 1 else cv2.IMREAD_COLOR
+    for j, r in enumerate(rows):
+        img = cv2.imdecode(blob[offsets[r] : offsets[r + 1]], flag) if offsets[r + 1] > offsets[r] else None
+        if img is None or img.shape[:2] != shape[:2]:
+            ok[j] = False
+            _bad_item(f"{path}: item {r} ({names[r]}): not a {shape[0]}x{shape[1]} JPEG", strict)
+            continue
+        images[j] = to_gray8(img)
+    skipped = int((~ok).sum())
+    if skipped:
+        _logger.warning("%s: skipped %d corrupt images", path, skipped)
+    rows, images = rows[ok], images[ok]
+    present = int(labels.max(initial=0)) + 1
+    return FaceDataset(images, labels[rows], EMOTIONS[:present], [str(names[r]) for r in rows], skipped=skipped)

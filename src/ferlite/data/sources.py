@@ -13,10 +13,14 @@ from .readers import (
     read_fer2013_npz,
     read_ferplus,
     read_image_folder,
+    read_packed_jpeg_npz,
     stratified_split,
+    RAFDB_VAL_FRACTION,
 )
 
-DATASETS = ("fer2013", "ferplus", "folder", "cew")
+DATASETS = ("fer2013", "ferplus", "rafdb", "affectnet", "folder", "cew")
+# The shared file of each packed in-the-wild dataset (shared/data/README.md).
+PACKED_FILES = {"rafdb": "data/rafdb_basic.npz", "affectnet": "data/affectnet_yolo96_gray.npz"}
 SPLITS = ("train", "val", "test")
 
 
@@ -35,7 +39,11 @@ def load_dataset(
         name: ``fer2013`` (``path``: fer2013.npz or the original CSV; default: the shared npz),
             ``ferplus`` (``path``: fer2013.npz; votes from its ``ferplus_votes``) or
             ``folder`` (``path``: ``root/<class>/`` or ``root/{train,test}/<class>/``) or
-            ``cew`` (eye patches, closed/open, split by face with ``seed``; default: the shared eyes_cew.npz).
+            ``cew`` (eye patches, closed/open, split by face with ``seed``; default: the shared eyes_cew.npz),
+            ``rafdb`` (RAF-DB basic, 7 classes; ``val`` is a stratified 10% of the official train split, seed 0,
+            whatever ``seed`` says, so that every run selects on the same faces) or
+            ``affectnet`` (the AffectNet subset, 8 classes, its own train/val/test; ``train`` leaves out the
+            faces that are FER2013's own web photos).
         split: ``train``, ``val`` or ``test``. FER2013 uses Training, PublicTest and
             PrivateTest. A folder with its own ``train/`` and ``test/`` keeps them and
             carves ``val`` out of ``train/``; a plain folder is split by stratified
@@ -58,6 +66,8 @@ def load_dataset(
         ds = read_ferplus(path, split=split, strict=strict)
     elif name == "cew":
         ds = read_cew_npz(Path(path) if path else find_shared("data/eyes_cew.npz"), split=split, seed=seed)
+    elif name in PACKED_FILES:
+        ds = _packed_split(name, Path(path) if path else find_shared(PACKED_FILES[name]), split, strict)
     elif name == "folder":
         if path is None:
             raise DataError("--dataset folder needs --data-path pointing at the image folder")
@@ -77,4 +87,13 @@ def _folder_split(root: Path, split: str, strict: bool, val_fraction: float, see
     if split == "test":
         return test
     train, val = stratified_split(rest, val_fraction / (1 - val_fraction), seed)
+    return train if split == "train" else val
+
+
+def _packed_split(name: str, path: Path, split: str, strict: bool) -> FaceDataset:
+    if name == "affectnet":
+        return read_packed_jpeg_npz(path, split, drop_fer2013_matches=split == "train", strict=strict)
+    if split == "test":
+        return read_packed_jpeg_npz(path, "test", strict=strict)
+    train, val = stratified_split(read_packed_jpeg_npz(path, "train", strict=strict), RAFDB_VAL_FRACTION, seed=0)
     return train if split == "train" else val

@@ -50,6 +50,8 @@ class ClassificationPresetTrain(_Preset):
         scale: maximum zoom in or out as a fraction.
         brightness_contrast: maximum relative brightness and contrast change.
         random_erase_prob: probability of erasing a random rectangle (occlusion robustness).
+        downscale_prob: probability of shrinking the face to a random side of 32-64 px and back to the input size,
+            so that one model works on tiny faces (FER2013's 48 px, a far face in a video) and on sharp ones.
 
     Example:
         >>> t = ClassificationPresetTrain(ModelCfg(input_size=64))
@@ -67,6 +69,7 @@ class ClassificationPresetTrain(_Preset):
         scale: float = 0.12,
         brightness_contrast: float = 0.3,
         random_erase_prob: float = 0.25,
+        downscale_prob: float = 0.0,
     ) -> None:
         ops = [
             A.HorizontalFlip(p=hflip_prob),
@@ -79,7 +82,13 @@ class ClassificationPresetTrain(_Preset):
             ),
             A.RandomBrightnessContrast(brightness_contrast, brightness_contrast, p=0.8),
         ]
-        ops += _resize_and_normalize(cfg)
+        resize, *normalize = _resize_and_normalize(cfg)
+        ops.append(resize)
+        if downscale_prob > 0:
+            side = cfg.input_size
+            ops.append(A.Downscale(scale_range=(min(1.0, 32 / side), min(1.0, 64 / side)), p=downscale_prob,
+                                   interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR}))
+        ops += normalize
         ops.append(A.Erasing(scale=(0.02, 0.2), fill=0, p=random_erase_prob))
         super().__init__(ops)
 
