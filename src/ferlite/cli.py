@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "export": ("ferlite.export", "export a checkpoint to ONNX (fp32 and int8), verified on real faces"),
     "prune": ("ferlite.prune", "structured channel pruning of MobileNetV2, then fine-tuning"),
     "from-onnx": ("ferlite.from_onnx", "rebuild a trainable checkpoint from an exported (e.g. bundled) ONNX model"),
+    "calibrate": ("ferlite.calibrate", "fit a per-class logit bias and temperature on the validation domains, into the model file"),
     "predict": ("ferlite.commands.predict", "faces and emotions in images, as JSON (and annotated copies)"),
     "watch": ("ferlite.commands.watch", "emotions in a video, webcam or stream: annotated video, JSONL/CSV"),
     "bench": ("ferlite.commands.bench", "measure classifier latency/throughput (fp32, int8) and end-to-end FPS"),
@@ -33,7 +34,7 @@ SUBCOMMANDS = {
 # then pay for fresh page faults on every step. Keeping it (DEVELOPERS.md) makes CPU
 # training about 3x faster on the project's machines. It must be set before Python starts.
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "2147483647", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
-_HEAVY = {"train", "study", "evaluate", "export", "prune", "from-onnx"}
+_HEAVY = {"train", "study", "evaluate", "export", "prune", "from-onnx", "calibrate"}
 
 
 def _ensure_malloc_env(argv: list[str]) -> None:

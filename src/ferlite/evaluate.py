@@ -96,6 +96,42 @@ def load_domains(names: tuple[str, ...], split: str, classes: tuple[str, ...], s
     return out
 
 
+# The final reports of a mixture-trained model: RAF-DB test (7 classes), AffectNet test (8), FERPlus PrivateTest
+# under the official majority rule and under plurality, and FER2013 PrivateTest with its original 7 labels (an
+# 8-class model's argmax restricted to those 7: contempt is never predicted there).
+TEST_DOMAINS = ("rafdb", "affectnet", "ferplus-majority", "ferplus", "fer2013")
+DOMAIN_SETS = {"val": VAL_DOMAINS, "test": TEST_DOMAINS}
+
+
+def onnx_logits(clf: EmotionClassifier, ds: FaceDataset, calibrated: bool = True, batch_size: int = 256) -> np.ndarray:
+    """Logits (N, model classes) of an ONNX classifier for every face of ``ds``, with its runtime preprocessing;
+    ``calibrated=False`` leaves out the file's logit calibration."""
+    from .runtime.classifier import preprocess_faces
+
+    out = [clf.predict_logits(preprocess_faces([ds.images[i] for i in range(s, min(len(ds), s + batch_size))], clf.pre), calibrated)
+           for s in range(0, len(ds), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, len(clf.labels)), np.float32)
+
+
+def domain_metrics(logits: np.ndarray, ds: FaceDataset, model_classes: tuple[str, ...]) -> dict[str, Any]:
+    """Metrics of logits over ``model_classes`` on ``ds``, plus the prediction shares, the largest gap between a
+    class's share of the predictions and of the labels, and the expected calibration error.
+
+    The prediction is the best of the dataset's classes (see :func:`evaluate_model`), and so are the
+    probabilities the ECE reads.
+    """
+    from .metrics import expected_calibration_error, prediction_shares
+    from .runtime.classifier import softmax
+
+    z = logits[:, subset_columns(model_classes, ds.classes)]
+    pred = z.argmax(1)
+    m = classification_metrics(ds.labels, pred, ds.classes)
+    m["shares"] = prediction_shares(ds.labels, pred, ds.classes)
+    m["max_share_gap"] = max(abs(v["predicted"] - v["labels"]) for v in m["shares"].values())
+    m["ece"] = expected_calibration_error(softmax(z), ds.labels)
+    return m
+
+
 def evaluate_domains(
     model: nn.Module, domains: dict[str, FaceDataset], cfg: ModelCfg, batch_size: int = 256, tta: str = "none"
 ) -> dict[str, Any]:
@@ -130,6 +166,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--tta", default="none", choices=TTA_MODES,
                    help="test-time augmentation: average the logits of each face and its mirror image (flip), or of those "
                    "two and both shifted 4%% of the side up, down, left and right (shift-flip, ten views); default none")
+    p.add_argument("--domains", default=None, choices=tuple(DOMAIN_SETS),
+                   help="instead of one --dataset, report every domain of a split: 'val' (FERPlus PublicTest, RAF-DB val, "
+                   "AffectNet val: for selection) or 'test' (RAF-DB, AffectNet, FERPlus PrivateTest by majority and by "
+                   "plurality, FER2013 PrivateTest: final reports); each with prediction shares and calibration error")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
@@ -150,6 +190,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     else:
         model, cfg, _ = model_from_checkpoint(args.checkpoint)
         labels = tuple(cfg.label_names)
+    if args.domains:
+        return _report_domains(args, classifier if is_onnx else None, None if is_onnx else (model, cfg), labels)
     classes = parse_classes(args.classes) or labels
     subset_columns(labels, classes)  # a clear error before any data loads
     ds = load_dataset(args.dataset, args.split, args.data_path, classes, args.strict, args.val_fraction, args.seed)
@@ -173,3 +215,30 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         print(f"skipped {ds.skipped} corrupt items")
     print(f"reports written to {out}/ (report.txt, report.json, confusion.png)")
     return m
+
+
+def _report_domains(args: argparse.Namespace, classifier, torch_model, labels: tuple[str, ...]) -> dict[str, Any]:
+    domains = load_domains(DOMAIN_SETS[args.domains], args.domains, labels, args.strict)
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_domains_{args.domains}"
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"checkpoint": str(args.checkpoint), "split": args.domains, "tta": args.tta, "domains": {}}
+    rows, texts = [], []
+    for name, ds in domains.items():
+        if classifier is not None:
+            logits = onnx_logits(classifier, ds)
+        else:
+            logits = predict_logits(torch_model[0], ds, torch_model[1], args.batch_size, args.workers, args.tta)
+        m = domain_metrics(logits, ds, labels)
+        report["domains"][name] = m
+        rows.append(f"| {name} {args.domains} | {m['n']} | {m['accuracy']:.4f} | {m['macro']['f1']:.4f} | {m['ece']:.4f} | "
+                    f"{m['max_share_gap']:.3f} |")
+        texts.append(f"## {name} {args.domains}\n\n```\n{format_metrics(m)}\n```\n")
+        plot_confusion_matrix(m, out / f"confusion_{name}.png", f"{name} {args.domains}: acc {m['accuracy']:.3f}, macro-F1 {m['macro']['f1']:.3f}")
+    report["mean_macro_f1"] = float(np.mean([m["macro"]["f1"] for m in report["domains"].values()]))
+    table = "\n".join(["| domain | faces | accuracy | macro-F1 | ECE | largest share gap |", "|---|---|---|---|---|---|", *rows])
+    text = f"{table}\n\nmean macro-F1 {report['mean_macro_f1']:.4f}\n\n" + "\n".join(texts)
+    (out / "report.md").write_text(f"# {args.checkpoint}: {args.domains} domains\n\n{text}")
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(text)
+    print(f"reports written to {out}/ (report.md, report.json, confusion_*.png)")
+    return report

@@ -40,6 +40,41 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], classes
     return out
 
 
+def expected_calibration_error(probs: np.ndarray, y_true: Sequence[int], bins: int = 15) -> float:
+    """Expected calibration error of the top-1 confidence: the mean |accuracy - confidence| over ``bins`` equal-width
+    confidence bins, weighted by their share of the faces (Guo et al., 2017).
+
+    Example:
+        >>> round(expected_calibration_error(np.array([[0.9, 0.1], [0.6, 0.4]]), [0, 1]), 3)
+        0.35
+    """
+    probs, y_true = np.asarray(probs, np.float64), np.asarray(y_true)
+    if len(y_true) == 0:
+        return 0.0
+    conf, pred = probs.max(1), probs.argmax(1)
+    right = (pred == y_true).astype(np.float64)
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            ece += inside.mean() * abs(right[inside].mean() - conf[inside].mean())
+    return float(ece)
+
+
+def prediction_shares(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Each class's share of the predictions beside its share of the labels: a model that sends faces to one
+    class ("it always says neutral") shows it here first.
+
+    Example:
+        >>> prediction_shares([0, 0, 1, 1], [0, 0, 0, 1], ["a", "b"])["a"]
+        {'predicted': 0.75, 'labels': 0.5}
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    n = max(len(y_true), 1)
+    return {c: {"predicted": float((y_pred == i).sum() / n), "labels": float((y_true == i).sum() / n)} for i, c in enumerate(classes)}
+
+
 def format_metrics(m: dict[str, Any]) -> str:
     """A printable report: the per-class table, the averages and the confusion matrix."""
     classes = m["classes"]
@@ -54,6 +89,11 @@ def format_metrics(m: dict[str, Any]) -> str:
     lines += ["", "confusion matrix (rows: true, columns: predicted)", " " * w + " " + " ".join(f"{c[:7]:>7}" for c in classes)]
     for c, row in zip(classes, m["confusion_matrix"]):
         lines.append(f"{c:<{w}} " + " ".join(f"{v:7d}" for v in row))
+    if "shares" in m:
+        lines += ["", "share of predictions / share of labels", " ".join(
+            f"{c} {v['predicted']:.1%}/{v['labels']:.1%}" for c, v in m["shares"].items())]
+    if "ece" in m:
+        lines.append(f"expected calibration error {m['ece']:.4f}")
     return "\n".join(lines)
 
 

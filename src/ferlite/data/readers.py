@@ -245,12 +245,17 @@ def read_cew_npz(path: str | Path, split: str | None = None, seed: int = 0) -> F
     return FaceDataset(images[rows], labels[rows], EYE_CLASSES, [str(names[r]) for r in rows])
 
 
-def ferplus_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Majority-vote labels and vote distributions from FERPlus's 10 vote columns.
+FERPLUS_RULES = ("plurality", "majority")
 
-    A row is kept when its most-voted column is one of the 8 emotions (not ``unknown``
+
+def ferplus_targets(votes: np.ndarray, rule: str = "plurality") -> tuple[np.ndarray, np.ndarray]:
+    """Labels and vote distributions from FERPlus's 10 vote columns.
+
+    ``plurality``: a row is kept when its most-voted column is one of the 8 emotions (not ``unknown``
     or ``NF``, not-a-face) and has at least one vote. Ties go to the first column in
-    FERPlus order. Distributions cover the 8 emotions only.
+    FERPlus order. ``majority``: FERPlus's official rule (its ``majority`` mode): single votes are dropped as
+    outliers, and the row is kept only when its top column holds more than half of the remaining votes and is
+    an emotion. Distributions cover the 8 emotions only, from all votes, whatever the rule.
 
     Returns:
         ``(labels, dist)``: int64 (N,) with -1 for dropped rows, and float32 (N, 8).
@@ -262,10 +267,15 @@ def ferplus_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     votes = np.asarray(votes, dtype=np.float32)
     if votes.ndim != 2 or votes.shape[1] != 10:
         raise DataError(f"FERPlus votes must have shape (N, 10), got {votes.shape}")
+    if rule not in FERPLUS_RULES:
+        raise DataError(f"unknown FERPlus rule {rule!r}; choose one of {', '.join(FERPLUS_RULES)}")
     top = votes.argmax(1)
     emo = votes[:, :8]
     mass = emo.sum(1)
     labels = np.where((top < 8) & (mass > 0), top, -1)
+    if rule == "majority":
+        kept = np.where(votes > 1, votes, 0)
+        labels = np.where(kept.max(1) > 0.5 * kept.sum(1), labels, -1)
     dist = np.divide(emo, mass[:, None], out=np.zeros_like(emo), where=mass[:, None] > 0)
     return labels, dist
 
@@ -301,8 +311,9 @@ def read_ferplus(
     split: str | None = None,
     votes_csv: str | Path | None = None,
     strict: bool = False,
+    rule: str = "plurality",
 ) -> FaceDataset:
-    """FER2013 faces with FERPlus labels: majority vote, plus the vote distributions.
+    """FER2013 faces with FERPlus labels (``rule``: see :func:`ferplus_targets`), plus the vote distributions.
 
     Votes come from ``votes_csv`` (``fer2013new.csv``, row-aligned with FER2013) when
     given, else from the npz's ``ferplus_votes``. Rows whose majority is unknown or
@@ -325,7 +336,7 @@ def read_ferplus(
         raise DataError(f"{fer2013_npz}: has no ferplus_votes; pass the FERPlus CSV")
     if len(votes) != len(full):
         raise DataError(f"FERPlus votes have {len(votes)} rows but FER2013 has {len(full)}; they must be row-aligned")
-    labels, dist = ferplus_targets(votes)
+    labels, dist = ferplus_targets(votes, rule)
     keep = labels >= 0
     want = _check_split(split)
     if want is not None:
@@ -438,7 +449,7 @@ def read_packed_jpeg_npz(
         blob, offsets, labels, splits = z["jpeg"], z["offsets"].astype(np.int64), z["labels"].astype(np.int64), z["split"]
         shape = tuple(int(v) for v in z["image_shape"])
         names = z["filenames"] if "filenames" in z.files else np.array([f"item {i}" for i in range(len(labels))])
-        corr = z["fer2013_match_corr"].astype(np.float32) if "fer2013_match_corr" in z.files else None
+        corr = z["fer2013_match_corr"] if "fer2013_match_corr" in z.files else None
     n = len(labels)
     if len(offsets) != n + 1 or offsets[0] != 0 or offsets[-1] != len(blob) or np.any(np.diff(offsets) < 0):
         raise DataError(f"{path}: offsets must rise from 0 to the JPEG blob's length, one more than the labels")
@@ -450,7 +461,8 @@ def read_packed_jpeg_npz(
     if drop_fer2013_matches:
         if corr is None:
             raise DataError(f"{path}: has no fer2013_match_corr to drop FER2013 matches with")
-        keep &= ~(corr >= FER2013_MATCH_THRESHOLD)
+        # In the file's own float16, as the data README counted them: 0.9 is 0.8999 there.
+        keep &= ~(corr >= np.asarray(FER2013_MATCH_THRESHOLD, corr.dtype))
     rows = np.flatnonzero(keep)
     images = np.empty((len(rows), shape[0], shape[1]), np.uint8)
     ok = np.ones(len(rows), bool)

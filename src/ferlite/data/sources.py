@@ -18,7 +18,7 @@ from .readers import (
     RAFDB_VAL_FRACTION,
 )
 
-DATASETS = ("fer2013", "ferplus", "rafdb", "affectnet", "folder", "cew")
+DATASETS = ("fer2013", "ferplus", "ferplus-majority", "rafdb", "affectnet", "folder", "cew")
 # The shared file of each packed in-the-wild dataset (shared/data/README.md).
 PACKED_FILES = {"rafdb": "data/rafdb_basic.npz", "affectnet": "data/affectnet_yolo96_gray.npz"}
 SPLITS = ("train", "val", "test")
@@ -37,7 +37,8 @@ def load_dataset(
 
     Args:
         name: ``fer2013`` (``path``: fer2013.npz or the original CSV; default: the shared npz),
-            ``ferplus`` (``path``: fer2013.npz; votes from its ``ferplus_votes``) or
+            ``ferplus`` (``path``: fer2013.npz; votes from its ``ferplus_votes``; labels by plurality),
+            ``ferplus-majority`` (the same faces under FERPlus's official majority rule: fewer, surer labels),
             ``folder`` (``path``: ``root/<class>/`` or ``root/{train,test}/<class>/``) or
             ``cew`` (eye patches, closed/open, split by face with ``seed``; default: the shared eyes_cew.npz),
             ``rafdb`` (RAF-DB basic, 7 classes; ``val`` is a stratified 10% of the official train split, seed 0,
@@ -61,9 +62,9 @@ def load_dataset(
             ds = read_fer2013_csv(path, split=split, strict=strict)
         else:
             ds = read_fer2013_npz(path, split=split)
-    elif name == "ferplus":
+    elif name in ("ferplus", "ferplus-majority"):
         path = Path(path) if path else find_shared("data/fer2013.npz")
-        ds = read_ferplus(path, split=split, strict=strict)
+        ds = read_ferplus(path, split=split, strict=strict, rule="majority" if name == "ferplus-majority" else "plurality")
     elif name == "cew":
         ds = read_cew_npz(Path(path) if path else find_shared("data/eyes_cew.npz"), split=split, seed=seed)
     elif name in PACKED_FILES:

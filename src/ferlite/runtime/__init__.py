@@ -1,7 +1,7 @@
 """The runtime: detector, aligner, ONNX classifier, tracker, pipeline and label tally. No torch here."""
 
 from .annotate import BoxAnnotator, CaptionAnnotator, FPSAnnotator, LabelAnnotator, annotate_faces
-from .classifier import TTA_MODES, EmotionClassifier, Preprocessing, preprocess_faces, tta_views
+from .classifier import TTA_MODES, EmotionClassifier, LogitCalibration, Preprocessing, preprocess_faces, tta_views
 from .detector import Detector, HaarDetector, SSDDetector, YuNetDetector, create_detector
 from .faces import Faces
 from .image import read_image
@@ -12,7 +12,7 @@ from .video import FPSMonitor, FrameSource, VideoInfo, VideoSink
 
 __all__ = [
     "BUNDLED_MODELS", "TTA_MODES", "BoxAnnotator", "CaptionAnnotator", "Detector", "EmotionClassifier", "FPSAnnotator", "FPSMonitor",
-    "FaceTracker", "Faces", "FrameSource", "HaarDetector", "LabelAnnotator", "LabelTally", "Preprocessing", "Recognizer", "SSDDetector", "VideoInfo",
+    "FaceTracker", "Faces", "FrameSource", "HaarDetector", "LabelAnnotator", "LabelTally", "LogitCalibration", "Preprocessing", "Recognizer", "SSDDetector", "VideoInfo",
     "VideoSink", "YuNetDetector", "annotate_faces", "create_detector", "default_model_path", "preprocess_faces", "read_image",
     "resolve_model_path", "tta_views",
 ]

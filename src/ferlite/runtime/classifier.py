@@ -47,6 +47,49 @@ class Preprocessing:
             raise CheckpointError(f"{source}: not a ferlite emotion model (ONNX metadata lacks {e}); export it with 'ferlite export'") from None
 
 
+@dataclass(frozen=True)
+class LogitCalibration:
+    """A per-class bias and a temperature on the model's logits: ``logits / temperature + bias``.
+
+    Fitted on the validation domains by ``ferlite calibrate`` (never on a test split) and stored in the model
+    file's metadata, so that every user of the file gets the calibrated scores. The bias moves the decision
+    between classes (it undoes a training prior that sends faces to "neutral"); the temperature only sharpens or
+    softens the scores.
+
+    Example:
+        >>> cal = LogitCalibration(2.0, (0.0, 1.0))
+        >>> cal.apply(np.array([[2.0, 2.0]], np.float32)).tolist()
+        [[1.0, 2.0]]
+    """
+
+    temperature: float = 1.0
+    bias: tuple[float, ...] = ()
+
+    def apply(self, logits: np.ndarray) -> np.ndarray:
+        out = logits / np.float32(self.temperature)
+        return out + np.asarray(self.bias, np.float32) if self.bias else out
+
+    def to_metadata(self) -> dict[str, str]:
+        return {META_PREFIX + "logit_temperature": repr(float(self.temperature)),
+                META_PREFIX + "logit_bias": json.dumps([round(float(b), 6) for b in self.bias])}
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str], n_labels: int, source: str) -> "LogitCalibration":
+        """The calibration a model file declares (none: identity); a malformed one is a CheckpointError."""
+        if META_PREFIX + "logit_temperature" not in meta and META_PREFIX + "logit_bias" not in meta:
+            return cls()
+        try:
+            t = float(meta.get(META_PREFIX + "logit_temperature", "1"))
+            bias = tuple(float(b) for b in json.loads(meta.get(META_PREFIX + "logit_bias", "[]")))
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{source}: malformed logit calibration in its metadata ({e})") from None
+        if not (np.isfinite(t) and t > 0) or not all(np.isfinite(bias)):
+            raise CheckpointError(f"{source}: logit calibration must have a finite temperature above 0 and finite biases")
+        if bias and len(bias) != n_labels:
+            raise CheckpointError(f"{source}: logit bias has {len(bias)} values for {n_labels} labels")
+        return cls(t, bias)
+
+
 def preprocess_faces(crops: Sequence[np.ndarray], pre: Preprocessing) -> np.ndarray:
     """Face crops (BGR, BGRA or gray, uint8 or uint16) -> float32 (N, 3, S, S) model input.
 
@@ -147,14 +190,17 @@ class EmotionClassifier:
         if inp.shape[-1] not in (self.pre.input_size, None) and not isinstance(inp.shape[-1], str):
             raise CheckpointError(f"{self.model_path}: input is {inp.shape[-1]}px but its metadata says {self.pre.input_size}")
         self.labels = self.pre.labels
+        self.calibration = LogitCalibration.from_metadata(meta, len(self.labels), str(self.model_path))
 
-    def predict_logits(self, batch: np.ndarray) -> np.ndarray:
-        """Logits for an already preprocessed batch (N, 3, S, S)."""
+    def predict_logits(self, batch: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Logits for an already preprocessed batch (N, 3, S, S), with the file's logit calibration applied
+        (``calibrated=False``: the network's raw output, as calibration fits it)."""
         if len(batch) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         # One call per view: a batch of all views at once would multiply the activation memory by up to ten.
         views = tta_views(batch, self.tta)
-        return sum(self.session.run(None, {self.input_name: v})[0] for v in views) / len(views)
+        logits = sum(self.session.run(None, {self.input_name: v})[0] for v in views) / len(views)
+        return self.calibration.apply(logits) if calibrated else logits
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities for face crops: one batched ONNX Runtime call per test-time view (one without TTA)."""
