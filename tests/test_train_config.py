@@ -21,24 +21,56 @@ def _args(*argv):
 
 def test_config_fills_defaults_and_the_command_line_wins(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text('classes = "fer7"\ninput-size = 112\nlr = 0.01\n')
-    args = train.apply_config(_args("--config", cfg, "--lr", "0.002"))
+    cfg.write_text('classes = "fer7"\ninput-size = 112\nlr = 0.01\nepochs = 14\nout = "runs/fer7"\n')
+    args = train.parse_args(["--config", str(cfg), "--lr", "0.002"])
     assert args.classes == "fer7" and args.input_size == 112 and args.lr == 0.002
+    # A value typed on the command line wins even when it equals the parser's own default (1e-3, 10, runs/train).
+    args = train.parse_args(["--config", str(cfg), "--lr", "1e-3", "--epochs", "10", "--out", "runs/train"])
+    assert (args.lr, args.epochs, args.out) == (1e-3, 10, "runs/train")
 
 
-@pytest.mark.parametrize("text, message", [("bogus-option = 1\n", "unknown option"), ("classes = \n", "not a valid TOML")])
+@pytest.mark.parametrize("text, message", [
+    ("bogus-option = 1\n", "unknown option 'bogus-option'"),
+    ("classes = \n", "not a valid TOML"),
+    ('epochs = "ten"\n', "option 'epochs' must be an integer, got 'ten'"),
+    ("lr = true\n", "option 'lr' must be a number"),
+    ("amp = 1\n", "option 'amp' must be true or false"),
+    ('opt = "sgd"\n', "option 'opt' must be one of adam, adamw"),
+])
 def test_bad_config_names_the_file_and_the_problem(tmp_path, text, message):
     cfg = tmp_path / "bad.toml"
     cfg.write_text(text)
     with pytest.raises(UsageError, match=f"bad.toml.*{message}"):
-        train.apply_config(_args("--config", cfg))
+        train.parse_args(["--config", str(cfg)])
+
+
+def test_a_bad_config_is_one_line_and_exit_2_from_the_command_line(tmp_path, capsys):
+    from ferlite.cli import main
+
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('epochs = "ten"\n')
+    assert main(["train", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "epochs" in err[0] and "Traceback" not in err[0]
+
+
+def test_print_config_shows_the_resolved_options_and_reads_back(tmp_path, capsys):
+    from ferlite.cli import main
+
+    assert main(["train", "--config", "configs/mixture8_112.toml", "--lr", "1e-3", "--print-config"]) == 0
+    text = capsys.readouterr().out
+    assert "lr = 0.001" in text and "input-size = 112" in text and 'dataset = "mixture"' in text
+    again = tmp_path / "again.toml"
+    again.write_text(text)
+    a, b = train.parse_args(["--config", str(again)]), train.parse_args(["--config", "configs/mixture8_112.toml", "--lr", "1e-3"])
+    assert {k: v for k, v in vars(a).items() if k != "config"} == {k: v for k, v in vars(b).items() if k != "config"}
 
 
 def test_repository_configs_parse():
     paths = sorted(Path("configs").glob("*.toml"))
-    assert len(paths) >= 12
+    assert paths
     for path in paths:
-        args = train.apply_config(_args("--config", str(path)))
+        args = train.parse_args(["--config", str(path)])
         assert args.out == f"runs/{path.stem}"  # each config trains into its own folder
 
 

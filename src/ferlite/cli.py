@@ -76,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ferlite {head.command}: needs {e.name!r}, which is not installed; install the training extra: "
               "pip install torch==2.13.0 'ferlite[train]'", file=sys.stderr)
         return 2
-    args = module.get_args_parser().parse_args(rest)
     from .errors import FerliteError
 
     try:
+        # A module with a config file resolves it itself (train: the file gives defaults, the command line wins).
+        args = module.parse_args(rest) if hasattr(module, "parse_args") else module.get_args_parser().parse_args(rest)
         rc = module.main(args)
     except (FerliteError, FileNotFoundError) as e:
         print(f"ferlite {head.command}: error: {e}", file=sys.stderr)

@@ -25,6 +25,7 @@ import torch
 
 from .checkpoint import model_from_checkpoint
 from .data import FaceDataset, load_dataset
+from .errors import UsageError
 from .metrics import classification_metrics
 from .models import ModelCfg
 from .runtime.classifier import META_PREFIX, EmotionClassifier, preprocess_faces, time_inference
@@ -170,7 +171,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--calib-method", default="minmax", choices=("minmax", "percentile", "entropy"),
                    help="activation range calibration (default minmax). percentile and entropy hold every activation "
                    "of every calibration face in memory (256 faces at 224 px did not fit beside a training run in 24 GB): use --calib-size 128 there")
-    p.add_argument("--dataset", default="fer2013", help="dataset for calibration and checks (default fer2013)")
+    p.add_argument("--dataset", default="fer2013",
+                   help="dataset for calibration and checks (default fer2013); 'mixture' draws calibration faces from the "
+                   "checkpoint's training mixture and checks on the cross-domain validation set")
+    p.add_argument("--mixture", default=None, metavar="SPEC", help="with --dataset mixture: the sources (default: the checkpoint's)")
     p.add_argument("--data-path", default=None)
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for the latency check (default 1)")
     p.add_argument("--seed", type=int, default=0)
@@ -179,26 +183,63 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     model, cfg, state = model_from_checkpoint(args.checkpoint)
+    classes = tuple(cfg.label_names)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    vals, calibration_pool = _check_and_calibration_data(args, state, classes)
     fp32 = export_onnx(model, cfg, state["arch"], out / f"{args.name}.onnx")
-    val = load_dataset(args.dataset, "val", args.data_path, tuple(cfg.label_names))
-    report: dict[str, Any] = {"fp32": {"path": str(fp32), "bytes": fp32.stat().st_size, "parity": parity(model, fp32, val)}}
+    first = next(iter(vals.values()))
+    report: dict[str, Any] = {"fp32": {"path": str(fp32), "bytes": fp32.stat().st_size, "parity": parity(model, fp32, first)}}
     print(f"wrote {fp32} ({fp32.stat().st_size / 1e6:.2f} MB); PyTorch parity on {report['fp32']['parity']['n']} real faces: "
           f"max |diff| {report['fp32']['parity']['max_abs_diff']:.2e}, top-1 agreement {report['fp32']['parity']['top1_agreement']:.4f}")
-    m32 = onnx_metrics(fp32, val)
-    report["fp32"].update(val_accuracy=m32["accuracy"], val_macro_f1=m32["macro"]["f1"], latency_ms_b1=latency_ms(fp32, 1, args.threads))
+    paths = {"fp32": fp32}
     if args.int8:
-        train = load_dataset(args.dataset, "train", args.data_path, tuple(cfg.label_names))
-        calibration = train.sample(args.calib_size, args.seed)
-        int8 = quantize_int8(fp32, out / f"{args.name}.int8.onnx", calibration, args.calib_method)
-        m8 = onnx_metrics(int8, val)
-        report["int8"] = {"path": str(int8), "bytes": int8.stat().st_size, "val_accuracy": m8["accuracy"], "val_macro_f1": m8["macro"]["f1"],
-                          "latency_ms_b1": latency_ms(int8, 1, args.threads), "calibration_faces": len(calibration)}
-        print(f"wrote {int8} ({int8.stat().st_size / 1e6:.2f} MB), calibrated on {len(calibration)} real training faces")
-    print(f"\nvalidation ({args.dataset} val, {m32['n']} faces), latency at batch 1 with {args.threads} thread(s):")
+        calibration = calibration_pool()
+        paths["int8"] = quantize_int8(fp32, out / f"{args.name}.int8.onnx", calibration, args.calib_method)
+        report["int8"] = {"path": str(paths["int8"]), "bytes": paths["int8"].stat().st_size, "calibration_faces": len(calibration)}
+        print(f"wrote {paths['int8']} ({paths['int8'].stat().st_size / 1e6:.2f} MB), calibrated on {len(calibration)} real training faces")
+    for kind, path in paths.items():
+        per = {name: onnx_metrics(path, ds) for name, ds in vals.items()}
+        report[kind]["domains"] = {name: {"accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"], "n": m["n"]} for name, m in per.items()}
+        report[kind]["val_accuracy"] = float(np.mean([m["accuracy"] for m in per.values()]))
+        report[kind]["val_macro_f1"] = float(np.mean([m["macro"]["f1"] for m in per.values()]))
+        report[kind]["latency_ms_b1"] = latency_ms(path, 1, args.threads)
+    print(f"\nvalidation ({', '.join(f'{k} val, {len(v)} faces' for k, v in vals.items())}), latency at batch 1 with {args.threads} thread(s):")
     for kind, r in report.items():
-        print(f"  {kind:5s} accuracy {r['val_accuracy']:.4f}  macro-F1 {r['val_macro_f1']:.4f}  {r['latency_ms_b1']:.2f} ms/face  {r['bytes'] / 1e6:.2f} MB")
+        domains = "  ".join(f"{k} {d['accuracy']:.4f}/{d['macro_f1']:.4f}" for k, d in r["domains"].items()) if len(vals) > 1 else ""
+        print(f"  {kind:5s} accuracy {r['val_accuracy']:.4f}  macro-F1 {r['val_macro_f1']:.4f}  {r['latency_ms_b1']:.2f} ms/face  "
+              f"{r['bytes'] / 1e6:.2f} MB  {domains}")
     if "int8" in report:
-        print(f"  int8 - fp32 accuracy: {100 * (report['int8']['val_accuracy'] - report['fp32']['val_accuracy']):+.2f} points")
+        for name in vals:
+            a8, a32 = report["int8"]["domains"][name]["accuracy"], report["fp32"]["domains"][name]["accuracy"]
+            print(f"  int8 - fp32 accuracy on {name} val: {100 * (a8 - a32):+.2f} points")
     (out / f"{args.name}.export.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _check_and_calibration_data(args: argparse.Namespace, state: dict[str, Any], classes: tuple[str, ...]):
+    """The validation faces the export is checked on (one dataset, or the cross-domain set of a mixture-trained
+    model), and a function drawing the int8 calibration faces from the training split."""
+    if args.dataset != "mixture":
+        val = load_dataset(args.dataset, "val", args.data_path, classes)
+
+        def pool() -> FaceDataset:
+            return load_dataset(args.dataset, "train", args.data_path, classes).sample(args.calib_size, args.seed)
+
+        return {args.dataset: val}, pool
+    from .data.mixture import build_mixture, parse_mixture
+    from .evaluate import VAL_DOMAINS, load_domains
+
+    trained = state.get("args", {})
+    spec = args.mixture or trained.get("mixture")
+    if not spec:
+        raise UsageError(f"{args.checkpoint}: was not trained on a mixture; pass --mixture SPEC")
+    sources = parse_mixture(spec)
+
+    def pool() -> FaceDataset:
+        # Calibration faces are drawn as training drew them, so each source and class weighs as it did there.
+        mixed = build_mixture(sources, "train", classes)
+        weights = mixed.sampling_weights(trained.get("class_balance", 0.0))
+        pick = np.random.default_rng(args.seed).choice(len(weights), min(args.calib_size, len(weights)), replace=False, p=weights)
+        return mixed.data.subset(np.sort(pick))
+
+    return load_domains(VAL_DOMAINS, "val", classes), pool

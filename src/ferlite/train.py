@@ -113,8 +113,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--distill-temperature", type=float, default=2.0, help="softmax temperature of the distillation term (default 2)")
     g = p.add_argument_group("run")
     g.add_argument("--config", default=None, metavar="TOML",
-                   help="read options from a TOML file (keys are option names, e.g. input-size = 112); "
-                   "options given on the command line win")
+                   help="read options from a TOML file (keys are option names, e.g. input-size = 112); they become the "
+                   "defaults, and options given on the command line always win")
+    g.add_argument("--print-config", action="store_true", help="print the resolved options (the file's, then the command line's) as TOML and exit")
     g.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
     g.add_argument("--resume", action="store_true", help="continue from OUT/last.pth if it exists")
     g.add_argument("--seed", type=int, default=0)
@@ -129,31 +130,73 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-def apply_config(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
-    """Fill the options that the command line left at their defaults from ``args.config`` (TOML).
+def read_config(path: str | Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The options a TOML file sets, by ``dest``, each checked against ``parser``: an unknown key or a value of the
+    wrong type is a UsageError naming the file, the key and the problem, before any data loads.
 
     Example:
-        >>> args = get_args_parser().parse_args(["--config", "configs/fer7.toml"])  # doctest: +SKIP
-        >>> apply_config(args).classes  # doctest: +SKIP
-        'fer7'
+        >>> read_config("configs/mixture8_112.toml", get_args_parser())["input_size"]  # doctest: +SKIP
+        112
     """
-    if not args.config:
-        return args
-    parser = parser or get_args_parser()
-    path = Path(args.config)
+    path = Path(path)
     try:
         table = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"{path}: config file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{path}: not a valid TOML file ({e})") from None
+    actions = {a.dest: a for a in parser._actions}
+    out = {}
     for key, value in table.items():
         dest = key.replace("-", "_")
-        if dest in ("config", "resume") or not hasattr(args, dest):
+        action = actions.get(dest)
+        if action is None or dest in ("config", "resume", "print_config", "help"):
             raise UsageError(f"{path}: unknown option {key!r}")
-        if getattr(args, dest) == parser.get_default(dest):
-            setattr(args, dest, value)
+        if isinstance(action, argparse._StoreTrueAction):
+            ok, want = isinstance(value, bool), "true or false"
+        elif action.type is int:
+            ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif action.type is float:
+            ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        else:
+            ok, want = isinstance(value, str), "a string"
+        if not ok:
+            raise UsageError(f"{path}: option {key!r} must be {want}, got {value!r}")
+        if action.choices is not None and value not in action.choices:
+            raise UsageError(f"{path}: option {key!r} must be one of {', '.join(map(str, action.choices))}, got {value!r}")
+        out[dest] = float(value) if action.type is float else value
+    return out
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse a ``ferlite train`` command line; the ``--config`` file's values become the defaults, so an option
+    typed on the command line always wins over the file, even when it equals the built-in default (timm's
+    two-pass parse).
+
+    Example:
+        >>> args = parse_args(["--config", "configs/mixture8_112.toml", "--lr", "1e-3", "--epochs", "2"])  # doctest: +SKIP
+        >>> args.lr, args.epochs, args.input_size  # doctest: +SKIP
+        (0.001, 2, 112)
+    """
+    parser = get_args_parser()
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--config", default=None)
+    known, _ = first.parse_known_args(argv)
+    if known.config:
+        parser.set_defaults(**read_config(known.config, parser))
+    args = parser.parse_args(argv)
+    args.config_resolved = True
     return args
+
+
+def format_config(args: argparse.Namespace) -> str:
+    """The resolved options as a TOML file that ``--config`` reads back (unset options left out)."""
+    lines = []
+    for key, value in sorted(vars(args).items()):
+        if value is None or key in ("config", "config_resolved", "print_config", "resume"):
+            continue
+        lines.append(f"{key.replace('_', '-')} = {json.dumps(value) if not isinstance(value, bool) else str(value).lower()}")
+    return "\n".join(lines)
 
 
 def _seed_everything(seed: int) -> None:
@@ -267,8 +310,16 @@ def _model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
-    """Train as ``args`` say; returns the best validation metrics and the run's totals."""
-    args = apply_config(args)
+    """Train as ``args`` say; returns the best validation metrics and the run's totals.
+
+    ``args`` come from :func:`parse_args` (which resolves ``--config``) or from ``get_args_parser().parse_args``
+    without a config file.
+    """
+    if args.config and not getattr(args, "config_resolved", False):
+        raise UsageError(f"{args.config}: resolve the config file with ferlite.train.parse_args, not parse_args of the parser")
+    if getattr(args, "print_config", False):
+        print(format_config(args))
+        return {}
     init = load_checkpoint(args.init) if args.init else None
     if args.input_size is None:
         args.input_size = init["cfg"]["input_size"] if init else 224
