@@ -167,3 +167,23 @@ def test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused(tmp_p
     save_checkpoint(tmp_path / "three.pth", make_checkpoint(three, "cnn_small", {"input_size": 24}))
     with pytest.raises(DataError, match="three.pth.*classes"):
         train.main(_args(*common, "--epochs", 1, "--out", tmp_path / "bad", "--teacher", tmp_path / "three.pth"))
+
+
+@pytest.mark.parametrize("command, option, value, message", [
+    ("watch", "--detect-every", "0", "at least 1"),
+    ("watch", "--margin", "-0.1", "0 or more"),
+    ("watch", "--threads", "0", "at least 1"),
+    ("watch", "--smoothing", "1.5", "above 0 and at most 1"),
+    ("watch", "--smoothing", "0", "above 0 and at most 1"),
+    ("watch", "--max-frames", "-3", "0 or more"),
+    ("predict", "--threads", "two", "not an integer"),
+    ("train", "--epochs", "x", "invalid int value"),
+])
+def test_an_impossible_option_value_is_one_line_and_exit_2(capsys, command, option, value, message):
+    from ferlite.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([command, "in.mp4", option, value] if command != "train" else [command, option, value])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0] and message in err[0], err

@@ -50,10 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="ferlite: lightweight, offline facial emotion recognition. Train, evaluate and benchmark "
         "MobileNetV2 and CNN emotion classifiers on FER2013, FERPlus or image folders.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"ferlite {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _one_line_errors(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """A bad option value gets one line naming it and exit status 2 (argparse adds the whole usage text)."""
+    def error(message: str):
+        print(f"ferlite {command}: error: {message} (see ferlite {command} --help)", file=sys.stderr)
+        sys.exit(2)
+
+    parser.error = error  # type: ignore[method-assign]
     return parser
 
 
@@ -80,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         # A module with a config file resolves it itself (train: the file gives defaults, the command line wins).
-        args = module.parse_args(rest) if hasattr(module, "parse_args") else module.get_args_parser().parse_args(rest)
+        parser = _one_line_errors(module.get_args_parser(), head.command)
+        args = module.parse_args(rest, parser) if hasattr(module, "parse_args") else parser.parse_args(rest)
         rc = module.main(args)
     except (FerliteError, FileNotFoundError) as e:
         print(f"ferlite {head.command}: error: {e}", file=sys.stderr)

@@ -155,7 +155,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a .pth written by ferlite train (best.pth or last.pth), or an .onnx from ferlite export")
     p.add_argument("--dataset", default="fer2013", help="fer2013, ferplus or folder (default: fer2013)")
     p.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
-    p.add_argument("--split", default="test", help="train, val or test (default: test)")
+    p.add_argument("--split", default="val", help="train, val or test (default: val, for selection; ask for test by name for a final report)")
     p.add_argument(
         "--classes",
         default=None,

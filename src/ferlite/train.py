@@ -74,9 +74,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
     g.add_argument("--classes", default=None, help="a preset (ref5, fer7, ferplus8) or a comma list (default: all)")
     g.add_argument("--per-class", type=int, default=1000, help="augment classes below this count up to it; 0 turns balancing off (default 1000)")
-    g.add_argument("--cap", action="store_true", help="also subsample classes above --per-class down to it")
+    g.add_argument("--cap", action=argparse.BooleanOptionalAction, default=False, help="also subsample classes above --per-class down to it")
     g.add_argument("--min-count", type=int, default=0, help="drop classes with fewer real training images than this")
-    g.add_argument("--soft-targets", action="store_true", help="train on vote distributions (FERPlus) instead of majority labels")
+    g.add_argument("--soft-targets", action=argparse.BooleanOptionalAction, default=False, help="train on vote distributions (FERPlus) instead of majority labels")
     g.add_argument("--mixture", default=None, metavar="SPEC",
                    help="with --dataset mixture: sources and their share of each epoch, e.g. "
                    "ferplus:0.3,rafdb:0.4,affectnet:0.3 (FERPlus keeps its vote distributions as targets); the model "
@@ -123,7 +123,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: all cores on the CPU; 2 on CUDA, leaving the cores to the DataLoader workers)")
     g.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    g.add_argument("--amp", action="store_true",
+    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
                    help="bfloat16 autocast, on CUDA or on a CPU with native bfloat16 (AVX512-BF16 or AMX; elsewhere it is "
                    "emulated and slower). With --mode top it about doubles the CPU's 224 px training speed")
     g.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
@@ -152,7 +152,7 @@ def read_config(path: str | Path, parser: argparse.ArgumentParser) -> dict[str, 
         action = actions.get(dest)
         if action is None or dest in ("config", "resume", "print_config", "help"):
             raise UsageError(f"{path}: unknown option {key!r}")
-        if isinstance(action, argparse._StoreTrueAction):
+        if isinstance(action, (argparse._StoreTrueAction, argparse.BooleanOptionalAction)):
             ok, want = isinstance(value, bool), "true or false"
         elif action.type is int:
             ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
@@ -168,7 +168,7 @@ def read_config(path: str | Path, parser: argparse.ArgumentParser) -> dict[str, 
     return out
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
     """Parse a ``ferlite train`` command line; the ``--config`` file's values become the defaults, so an option
     typed on the command line always wins over the file, even when it equals the built-in default (timm's
     two-pass parse).
@@ -178,7 +178,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         >>> args.lr, args.epochs, args.input_size  # doctest: +SKIP
         (0.001, 2, 112)
     """
-    parser = get_args_parser()
+    parser = parser or get_args_parser()
     first = argparse.ArgumentParser(add_help=False)
     first.add_argument("--config", default=None)
     known, _ = first.parse_known_args(argv)

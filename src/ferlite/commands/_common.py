@@ -11,6 +11,26 @@ from ..paths import find_shared
 from ..runtime import TTA_MODES, FrameSource, Recognizer, create_detector
 
 
+def _number(kind: type, low: float | None, high: float | None, low_open: bool, what: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if (low is not None and (value <= low if low_open else value < low)) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {what}")
+        return value
+
+    return parse
+
+
+# Option types that refuse impossible values with one clear line, before anything runs.
+positive_int = _number(int, 1, None, False, "it must be at least 1")
+non_negative_int = _number(int, 0, None, False, "it must be 0 or more")
+non_negative_float = _number(float, 0, None, False, "it must be 0 or more")
+unit_interval = _number(float, 0, 1, True, "it must be above 0 and at most 1")
+
+
 def add_runtime_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("runtime")
     g.add_argument("--model", default=None,
@@ -20,13 +40,13 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detector", default="yunet", choices=("yunet", "haar", "ssd"), help="face detector (default yunet, bundled)")
     g.add_argument("--ssd-model", nargs=2, metavar=("PB", "PBTXT"), default=None,
                    help="res10 SSD files for --detector ssd (default: the shared weights folder)")
-    g.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for the classifier (default: all cores)")
-    g.add_argument("--margin", type=float, default=0.15, help="context around each face box, as a fraction of its side")
+    g.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime threads for the classifier (default: all cores)")
+    g.add_argument("--margin", type=non_negative_float, default=0.15, help="context around each face box, as a fraction of its side")
     g.add_argument("--no-align", action="store_true", help="do not level the eyes before classifying")
     g.add_argument("--tta", default="none", choices=TTA_MODES,
                    help="test-time augmentation of the classifier: flip (each face and its mirror image: twice the "
                    "classifier cost) or shift-flip (ten shifted and mirrored views: ten times the cost); default none")
-    g.add_argument("--detect-every", type=int, default=1,
+    g.add_argument("--detect-every", type=positive_int, default=1,
                    help="video: detect faces on every n-th frame and track in between (default 1: every frame)")
 
 

@@ -22,6 +22,7 @@ from ..paths import find_shared
 from ..reporting import write_block
 from ..runtime.classifier import TTA_MODES
 from ..system import machine_summary
+from ._common import positive_int
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -35,10 +36,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="classifier model(s) to time, a path or a bundled model's name (default, accurate, fer2013); repeat for "
                    "several (default: the bundled default)")
     p.add_argument("--video", default=None, help="video for the end-to-end FPS (default: the shared one-face 640x480 clip)")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
+    p.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--batch", type=int, default=64, help="batch size for throughput (default 64)")
     p.add_argument("--frames", type=int, default=300, help="frames for the end-to-end run (default 300)")
-    p.add_argument("--detect-every", type=int, default=3, help="also time detection on every n-th frame (default 3)")
+    p.add_argument("--detect-every", type=positive_int, default=3, help="also time detection on every n-th frame (default 3)")
     p.add_argument("--runs", type=int, default=200, help="timed calls per latency measurement (default 200)")
     p.add_argument("--tta", action="append", default=[], choices=TTA_MODES[1:],
                    help="also time every model with this test-time augmentation (flip, shift-flip); repeat for both")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..apps.drive import DriveAnnotator, DriveConfig, DriverMonitor
 from ..runtime import FPSMonitor, FrameSource, VideoSink
-from ._common import FrameProgress
+from ._common import FrameProgress, non_negative_int, positive_int
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -29,9 +29,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default=None, help="annotated video to write (.mp4)")
     p.add_argument("--events", default=None, help="alarm events as JSON lines (default: printed to stdout)")
     p.add_argument("--records", default=None, help="per-frame CSV: eye closure, PERCLOS, yaw, pitch, alarms")
-    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--max-frames", type=non_negative_int, default=None, help="stop after this many frames")
     p.add_argument("--eye-model", default=None, help="eye-state ONNX model (default: the bundled one)")
-    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for the eye model")
+    p.add_argument("--threads", type=positive_int, default=1, help="ONNX Runtime threads for the eye model")
     g = p.add_argument_group("thresholds")
     g.add_argument("--min-face", type=float, default=d.min_face, help="smallest face width in pixels taken as the driver")
     g.add_argument("--closed-threshold", type=float, default=d.closed_threshold, help="closed-eye probability for 'closed'")

@@ -9,7 +9,7 @@ import time
 
 from ..apps.mood import MoodRecorder, write_report
 from ..runtime import FrameSource
-from ._common import FrameProgress, add_runtime_args, build_recognizer
+from ._common import FrameProgress, add_runtime_args, build_recognizer, non_negative_int
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     r.add_argument("source", help="video file, webcam index (e.g. 0) or stream URL")
     r.add_argument("--db", default="mood.db", help="SQLite database to append to (created when missing; default mood.db)")
     r.add_argument("--rate", type=float, default=1.0, help="samples per second per tracked face (default 1)")
-    r.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    r.add_argument("--max-frames", type=non_negative_int, default=None, help="stop after this many frames")
     add_runtime_args(r)
     q = sub.add_parser("report", help="plots, per-session and per-day summaries, HTML and CSV from a database",
                        description="Write mood.png, a self-contained mood.html, samples.csv and summary.json.")

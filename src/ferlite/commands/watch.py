@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from ..runtime import CaptionAnnotator, FPSAnnotator, FPSMonitor, FrameSource, LabelTally, VideoSink, annotate_faces
-from ._common import FrameProgress, add_runtime_args, build_recognizer
+from ._common import FrameProgress, add_runtime_args, build_recognizer, non_negative_int, unit_interval
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -31,8 +31,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default=None, help="annotated video to write (.mp4)")
     p.add_argument("--records", default=None, help="per-frame records: .jsonl or .csv (one row per face per frame)")
     p.add_argument("--show", choices=("auto", "yes", "no"), default="auto", help="live window (auto: when a display exists)")
-    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    p.add_argument("--smoothing", type=float, default=0.3, help="weight of the newest frame in each track's moving average")
+    p.add_argument("--max-frames", type=non_negative_int, default=None, help="stop after this many frames")
+    p.add_argument("--smoothing", type=unit_interval, default=0.3, help="weight of the newest frame in each track's moving average")
     a = p.add_argument_group("accessibility")
     a.add_argument("--captions", action="store_true", help="large high-contrast captions of each person's emotion on the video")
     a.add_argument("--speak", action="store_true", help="spoken cues through espeak-ng when a person's emotion changes")
