@@ -140,7 +140,7 @@ def onnx_metrics(
 
 def parity(model: torch.nn.Module, onnx_path: str | Path, ds: FaceDataset, n: int = 256) -> dict[str, float]:
     """Compare PyTorch and ONNX Runtime logits on the first ``n`` real faces of ``ds``."""
-    clf = EmotionClassifier(onnx_path)
+    clf = EmotionClassifier(onnx_path, tta="none")
     x = preprocess_faces([ds.images[i] for i in range(min(n, len(ds)))], clf.pre)
     with torch.inference_mode():
         ref = model(torch.from_numpy(x)).numpy()

@@ -159,7 +159,7 @@ def checkpoint_from_onnx(path: str | Path, calibration: FaceDataset, batch_size:
         >>> state = checkpoint_from_onnx("src/ferlite/assets/emotion_accurate.int8.onnx", faces)  # doctest: +SKIP
         >>> save_checkpoint("runs/from_accurate/best.pth", state)  # doctest: +SKIP
     """
-    clf = EmotionClassifier(path)
+    clf = EmotionClassifier(path, tta="none")
     meta = clf.session.get_modelmeta().custom_metadata_map
     arch = meta.get(META_PREFIX + "arch")
     if not arch:

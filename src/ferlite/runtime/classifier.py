@@ -23,28 +23,57 @@ from .image import to_gray8
 META_PREFIX = "ferlite."
 
 
+# The colour modes the runtime can honour; a model file declaring another is refused, never fed the wrong input.
+COLOR_MODES = ("gray2rgb",)
+
+
 @dataclass(frozen=True)
 class Preprocessing:
-    """How a face crop becomes the model input; read from the model's metadata."""
+    """How a face crop becomes the model input; read from the model's metadata and checked there.
+
+    ``tta`` is the test-time augmentation the model's published number used (``fer2013``: ten views); a
+    classifier uses it unless its caller asks for another.
+    """
 
     input_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     color_mode: str
     labels: tuple[str, ...]
+    tta: str = "none"
 
     @classmethod
     def from_metadata(cls, meta: dict[str, str], source: str) -> "Preprocessing":
         try:
-            return cls(
+            pre = cls(
                 input_size=int(meta[META_PREFIX + "input_size"]),
-                mean=tuple(json.loads(meta[META_PREFIX + "mean"])),
-                std=tuple(json.loads(meta[META_PREFIX + "std"])),
+                mean=tuple(float(v) for v in json.loads(meta[META_PREFIX + "mean"])),
+                std=tuple(float(v) for v in json.loads(meta[META_PREFIX + "std"])),
                 color_mode=meta.get(META_PREFIX + "color_mode", "gray2rgb"),
-                labels=tuple(json.loads(meta[META_PREFIX + "labels"])),
+                labels=tuple(str(v) for v in json.loads(meta[META_PREFIX + "labels"])),
+                tta=meta.get(META_PREFIX + "tta", "none"),
             )
-        except (KeyError, ValueError) as e:
-            raise CheckpointError(f"{source}: not a ferlite emotion model (ONNX metadata lacks {e}); export it with 'ferlite export'") from None
+        except (KeyError, ValueError, TypeError) as e:
+            raise CheckpointError(f"{source}: not a ferlite emotion model (ONNX metadata lacks or garbles {e}); export it with 'ferlite export'") from None
+        problem = pre._problem()
+        if problem:
+            raise CheckpointError(f"{source}: its metadata is inconsistent: {problem}")
+        return pre
+
+    def _problem(self) -> str | None:
+        if not 8 <= self.input_size <= 1024:
+            return f"input size {self.input_size} is not 8-1024 px"
+        if len(self.mean) != 3 or len(self.std) != 3:
+            return f"mean and std need one value per channel (3), got {len(self.mean)} and {len(self.std)}"
+        if min(self.std) <= 0:
+            return f"std values must be above 0, got {list(self.std)}"
+        if self.color_mode not in COLOR_MODES:
+            return f"colour mode {self.color_mode!r} is not one the runtime honours ({', '.join(COLOR_MODES)})"
+        if not self.labels or len(set(self.labels)) != len(self.labels):
+            return f"labels must be distinct and at least one, got {list(self.labels)}"
+        if self.tta not in TTA_MODES:
+            return f"test-time augmentation {self.tta!r} is not one of {', '.join(TTA_MODES)}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -158,7 +187,8 @@ class EmotionClassifier:
     Args:
         model_path: an ONNX file written by ``ferlite export`` (fp32 or int8).
         threads: intra-op threads for ONNX Runtime (default: ONNX Runtime's choice).
-        tta: test-time augmentation, averaging the logits of several views of each face: ``"none"``,
+        tta: test-time augmentation, averaging the logits of several views of each face (default: the one the
+            model file declares, with which its published number was measured; ``"none"`` for most): ``"none"``,
             ``"flip"`` (the mirror image too: twice the classifier cost) or ``"shift-flip"`` (ten views: ten
             times the cost); see :func:`tta_views`.
 
@@ -168,10 +198,11 @@ class EmotionClassifier:
         (1, 7)
     """
 
-    def __init__(self, model_path: str | Path, threads: int | None = None, tta: str = "none") -> None:
+    def __init__(self, model_path: str | Path, threads: int | None = None, tta: str | None = None) -> None:
         import onnxruntime as ort
 
-        self.tta = check_tta(tta)
+        if tta is not None:
+            check_tta(tta)
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise CheckpointError(f"{self.model_path}: model file not found")
@@ -189,6 +220,10 @@ class EmotionClassifier:
         self.input_name = inp.name
         if inp.shape[-1] not in (self.pre.input_size, None) and not isinstance(inp.shape[-1], str):
             raise CheckpointError(f"{self.model_path}: input is {inp.shape[-1]}px but its metadata says {self.pre.input_size}")
+        self.tta = self.pre.tta if tta is None else tta
+        width = self.session.get_outputs()[0].shape[-1]
+        if isinstance(width, int) and width != len(self.pre.labels):
+            raise CheckpointError(f"{self.model_path}: the model has {width} outputs but its metadata names {len(self.pre.labels)} labels")
         self.labels = self.pre.labels
         self.calibration = LogitCalibration.from_metadata(meta, len(self.labels), str(self.model_path))
 

@@ -1,0 +1,43 @@
+"""The model file describes itself, and the runtime checks what it says before trusting it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ferlite.errors import CheckpointError
+from ferlite.export import set_metadata
+from ferlite.paths import asset_path
+from ferlite.runtime import EmotionClassifier, Recognizer
+
+
+@pytest.fixture()
+def copy_of_default(tmp_path):
+    src = asset_path("emotion_default.int8.onnx")
+    out = tmp_path / "model.onnx"
+    out.write_bytes(src.read_bytes())
+    return out, dict(EmotionClassifier(src).session.get_modelmeta().custom_metadata_map)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"ferlite.labels": json.dumps(["a", "b", "c"])}, "8 outputs but its metadata names 3 labels"),
+    ({"ferlite.mean": "[0.5]"}, "one value per channel"),
+    ({"ferlite.std": "[0.2, 0.0, 0.2]"}, "std values must be above 0"),
+    ({"ferlite.color_mode": "bgr"}, "colour mode 'bgr' is not one the runtime honours"),
+    ({"ferlite.labels": json.dumps(["happy"] * 8)}, "labels must be distinct"),
+    ({"ferlite.tta": "twenty-views"}, "test-time augmentation 'twenty-views'"),
+    ({"ferlite.input_size": "big"}, "not a ferlite emotion model"),
+])
+def test_a_model_file_that_contradicts_itself_is_refused_with_one_clear_error(copy_of_default, change, message):
+    path, meta = copy_of_default
+    set_metadata(path, {**meta, **change})
+    with pytest.raises(CheckpointError, match=message) as e:
+        EmotionClassifier(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_fer2013_uses_the_ten_views_its_published_number_needs_unless_told_otherwise():
+    assert Recognizer("fer2013").classifier.tta == "shift-flip"
+    assert Recognizer("fer2013", tta="none").classifier.tta == "none"
+    assert Recognizer().classifier.tta == "none" and Recognizer("accurate").classifier.tta == "none"
