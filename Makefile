@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export MALLOC_MMAP_THRESHOLD_ := 2147483647
 export MALLOC_TRIM_THRESHOLD_ := 100000000000
 
-.PHONY: setup system-deps test demo study models models-in-the-wild tflite clean
+.PHONY: setup system-deps lint test demo study models models-in-the-wild tflite clean
 
 $(BIN)/ferlite: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ system-deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	fi
 
-test: setup system-deps
+# ruff (lint and format) on everything; mypy on the torch-free runtime.
+lint: setup
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/mypy src/ferlite/runtime
+
+test: setup system-deps lint
 	$(BIN)/python -m pytest -q
 
 SHARED ?= ../shared

@@ -51,7 +51,9 @@ def main() -> None:
     fps = FrameSource(video).info.fps
     frames = _frames(video)  # decoded once, so that only the application is timed
     m = machine_summary()
-    print(f"{m['cpu']}, {m['cores']} cores, Python {m['python']}; {args.threads} ONNX Runtime thread(s); {video.name}, {len(frames)} frames")
+    print(
+        f"{m['cpu']}, {m['cores']} cores, Python {m['python']}; {args.threads} ONNX Runtime thread(s); {video.name}, {len(frames)} frames"
+    )
     for name, fn in (("drive", bench_drive), ("mood", bench_mood)):
         fn(frames[:30], fps, args.threads)  # warm-up
         print(f"{name}: {fn(frames, fps, args.threads):.1f} frames/s")

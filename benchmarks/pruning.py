@@ -44,7 +44,9 @@ def main() -> None:
         run = out / f"ratio_{ratio:.2f}"
         ckpt = Path(args.checkpoint) if ratio == 0 else run / "best.pth"
         if ratio > 0 and not ckpt.exists():
-            ferlite("prune", args.checkpoint, "--ratio", str(ratio), "--epochs", str(args.epochs), "--out", str(run), "--no-progress")
+            ferlite(
+                "prune", args.checkpoint, "--ratio", str(ratio), "--epochs", str(args.epochs), "--out", str(run), "--no-progress"
+            )
         report_path = run / "model.export.json"
         if not report_path.exists():
             ferlite("export", str(ckpt), "--out", str(run), "--int8")
@@ -53,8 +55,11 @@ def main() -> None:
         lat = latency(run / "model.int8.onnx", args.threads)
         lat32 = latency(run / "model.onnx", args.threads)
         rows.append({"ratio": ratio, "params": prune_info.get("params_after"), "report": report, "int8": lat, "fp32": lat32})
-        print(f"ratio {ratio:.2f}: val acc fp32 {report['fp32']['val_accuracy']:.4f} int8 {report['int8']['val_accuracy']:.4f}, "
-              f"int8 {lat['latency_ms_b1']:.3f} ms/face b1, {lat['faces_per_s_batched']:.0f} faces/s b64", flush=True)
+        print(
+            f"ratio {ratio:.2f}: val acc fp32 {report['fp32']['val_accuracy']:.4f} int8 {report['int8']['val_accuracy']:.4f}, "
+            f"int8 {lat['latency_ms_b1']:.3f} ms/face b1, {lat['faces_per_s_batched']:.0f} faces/s b64",
+            flush=True,
+        )
     base_params = json.loads((out / f"ratio_{args.ratios[0]:.2f}" / "prune.json").read_text())["params_before"]
     lines = [
         "# Structured pruning of MobileNetV2",
@@ -71,9 +76,11 @@ def main() -> None:
     ]
     for r in rows:
         params = r["params"] or base_params
-        lines.append(f"| {r['ratio']:.0%} of hidden channels | {params / 1e6:.2f} M | {r['report']['fp32']['val_accuracy']:.2%} | "
-                     f"{r['report']['int8']['val_accuracy']:.2%} | {r['report']['int8']['bytes'] / 1e6:.2f} MB | {r['int8']['latency_ms_b1']:.3f} ms | "
-                     f"{r['int8']['faces_per_s_batched']:.0f} | {r['fp32']['latency_ms_b1']:.3f} ms |")
+        lines.append(
+            f"| {r['ratio']:.0%} of hidden channels | {params / 1e6:.2f} M | {r['report']['fp32']['val_accuracy']:.2%} | "
+            f"{r['report']['int8']['val_accuracy']:.2%} | {r['report']['int8']['bytes'] / 1e6:.2f} MB | {r['int8']['latency_ms_b1']:.3f} ms | "
+            f"{r['int8']['faces_per_s_batched']:.0f} | {r['fp32']['latency_ms_b1']:.3f} ms |"
+        )
     Path(args.write).parent.mkdir(parents=True, exist_ok=True)
     Path(args.write).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.write}")

@@ -54,14 +54,19 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     m = machine_summary()
-    print(f"{m['cpu']}, {m['cores']} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"MobileNetV2 {args.input_size}px, batch {args.batch_size}")
+    print(
+        f"{m['cpu']}, {m['cores']} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"MobileNetV2 {args.input_size}px, batch {args.batch_size}"
+    )
     base = None
     for channels_last, bf16, frozen in SETTINGS:
         speed = images_per_s(channels_last, bf16, frozen, args.input_size, args.batch_size, args.steps)
         base = base or speed
-        print(f"{'channels-last' if channels_last else 'NCHW':13s} {'bf16' if bf16 else 'fp32'}  "
-              f"{frozen:2d} frozen blocks: {speed:6.1f} images/s ({speed / base:.2f}x)", flush=True)
+        print(
+            f"{'channels-last' if channels_last else 'NCHW':13s} {'bf16' if bf16 else 'fp32'}  "
+            f"{frozen:2d} frozen blocks: {speed:6.1f} images/s ({speed / base:.2f}x)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

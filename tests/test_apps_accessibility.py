@@ -15,8 +15,10 @@ LABELS = ("angry", "happy", "sad")
 
 def _faces(labels_by_track: dict[int, str]) -> Faces:
     ids = list(labels_by_track)
-    scores = np.array([[0.9 if l == lab else 0.05 for l in LABELS] for lab in labels_by_track.values()], np.float32)
-    return Faces(np.tile([[10, 10, 110, 110]], (len(ids), 1)), np.ones(len(ids)), scores=scores, tracker_id=np.array(ids), labels=LABELS)
+    scores = np.array([[0.9 if name == lab else 0.05 for name in LABELS] for lab in labels_by_track.values()], np.float32)
+    return Faces(
+        np.tile([[10, 10, 110, 110]], (len(ids), 1)), np.ones(len(ids)), scores=scores, tracker_id=np.array(ids), labels=LABELS
+    )
 
 
 def test_spoken_cues_only_on_changes_and_rate_limited(tmp_path):
@@ -45,9 +47,25 @@ def test_caption_band_is_large_and_high_contrast():
 
 
 def test_watch_with_captions_and_spoken_cues_on_real_footage(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "ferlite", "watch", str(find_shared("media/face1_emotions_pexels_640x480.mp4")),
-                          "-o", str(tmp_path / "v.mp4"), "--captions", "--speak-to", str(tmp_path / "cues"), "--threads", "1"],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ferlite",
+            "watch",
+            str(find_shared("media/face1_emotions_pexels_640x480.mp4")),
+            "-o",
+            str(tmp_path / "v.mp4"),
+            "--captions",
+            "--speak-to",
+            str(tmp_path / "cues"),
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     said = [line for line in out.stderr.splitlines() if "said" in line]
     assert any("looks sad" in s for s in said) and "looks happy" in said[-1]  # crying first, laughing at the end

@@ -87,8 +87,26 @@ def test_drive_monitor_on_real_footage_shut_eyes_then_smiling():
 
 def test_drive_cli_flags_distraction_when_no_driver_is_visible(tmp_path):
     events, records, video = tmp_path / "events.jsonl", tmp_path / "frames.csv", tmp_path / "drive.mp4"
-    out = subprocess.run([sys.executable, "-m", "ferlite", "drive", str(HIKERS), "--events", str(events), "--records",
-                          str(records), "-o", str(video), "--max-frames", "240"], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ferlite",
+            "drive",
+            str(HIKERS),
+            "--events",
+            str(events),
+            "--records",
+            str(records),
+            "-o",
+            str(video),
+            "--max-frames",
+            "240",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in events.read_text().splitlines()]
     assert any(e["event"] == "distracted" and e["state"] == "on" and e["reason"] == "no face" for e in lines)

@@ -55,8 +55,12 @@ def test_commits_within_a_second_so_a_crash_loses_at_most_that(tmp_path):
 
 def test_killed_recorder_leaves_a_sound_database(tmp_path):
     db = tmp_path / "mood.db"
-    proc = subprocess.Popen([sys.executable, "-m", "ferlite", "mood", "record", str(FACE1), "--db", str(db), "--rate", "10",
-                             "--threads", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferlite", "mood", "record", str(FACE1), "--db", str(db), "--rate", "10", "--threads", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while time.time() < deadline:  # wait until samples are committed, then kill it mid-run
         time.sleep(0.5)
@@ -98,8 +102,12 @@ def test_foreign_or_newer_files_are_refused_and_left_untouched(tmp_path, kind):
     with pytest.raises(DataError):
         load_samples(path)
     assert path.read_bytes() == before
-    out = subprocess.run([sys.executable, "-m", "ferlite", "mood", "report", str(path), "--out", str(tmp_path / "r")],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "ferlite", "mood", "report", str(path), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "x.db" in out.stderr and "Traceback" not in out.stderr
     assert path.read_bytes() == before
 
@@ -113,8 +121,12 @@ def test_smooth_is_a_centred_moving_average():
 
 def test_record_and_report_on_real_footage(tmp_path):
     db, out = tmp_path / "mood.db", tmp_path / "report"
-    rec = subprocess.run([sys.executable, "-m", "ferlite", "mood", "record", str(FACE1), "--db", str(db)],
-                         capture_output=True, text=True, timeout=300)
+    rec = subprocess.run(
+        [sys.executable, "-m", "ferlite", "mood", "record", str(FACE1), "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rec.returncode == 0, rec.stderr
     s = load_samples(db)
     assert 18 <= len(s) <= 21  # one sample a second for 19.7 s of one face
@@ -124,8 +136,12 @@ def test_record_and_report_on_real_footage(tmp_path):
     assert np.nanmean(happy[t >= 11]) > 0.6  # smiling after
     summary = summarize(s)
     assert summary["per_session"][0]["samples"] == len(s) and len(summary["per_day"]) == 1
-    rep = subprocess.run([sys.executable, "-m", "ferlite", "mood", "report", str(db), "--out", str(out)],
-                         capture_output=True, text=True, timeout=120)
+    rep = subprocess.run(
+        [sys.executable, "-m", "ferlite", "mood", "report", str(db), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert rep.returncode == 0, rep.stderr
     page = (out / "mood.html").read_text()
     assert "data:image/png;base64," in page and "Per day" in page and "<script" not in page  # self-contained

@@ -98,12 +98,24 @@ def test_real_page_in_headless_chromium_shows_happy_while_she_smiles(tmp_path):
     y4m = tmp_path / "smiling.y4m"
     video_to_y4m(FACE1, y4m, 10.0, 16.0)  # the smiling segment (shared/media/README.md)
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "ferlite", "serve", "--port", str(port), "--threads", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ferlite", "serve", "--port", str(port), "--threads", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={y4m}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,800",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+    ):
         opts.add_argument(arg)
     driver = None
     try:

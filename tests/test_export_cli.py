@@ -53,9 +53,28 @@ def test_onnx_export_matches_pytorch_on_real_faces(tmp_path):
 def trained_head(tmp_path_factory):
     """A real FER2013 model trained for seconds: frozen MobileNetV2, head on happy vs surprise."""
     out = tmp_path_factory.mktemp("head")
-    args = train.get_args_parser().parse_args([
-        "--mode", "head", "--classes", "happy,surprise", "--per-class", "300", "--cap", "--input-size", "64",
-        "--epochs", "2", "--lr", "3e-3", "--workers", "0", "--no-progress", "--out", str(out)])
+    args = train.get_args_parser().parse_args(
+        [
+            "--mode",
+            "head",
+            "--classes",
+            "happy,surprise",
+            "--per-class",
+            "300",
+            "--cap",
+            "--input-size",
+            "64",
+            "--epochs",
+            "2",
+            "--lr",
+            "3e-3",
+            "--workers",
+            "0",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
     return Path(train.main(args)["best_path"])
 
 
@@ -97,7 +116,9 @@ def test_cli_predict_json_and_annotated_image(tmp_path):
 
 
 def test_cli_watch_on_real_video(tmp_path):
-    proc = _ferlite("watch", VIDEO, "-o", tmp_path / "out.mp4", "--records", tmp_path / "rec.jsonl", "--max-frames", 48, "--threads", "1")
+    proc = _ferlite(
+        "watch", VIDEO, "-o", tmp_path / "out.mp4", "--records", tmp_path / "rec.jsonl", "--max-frames", 48, "--threads", "1"
+    )
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(line) for line in (tmp_path / "rec.jsonl").read_text().splitlines()]
     assert [r["frame"] for r in records] == list(range(48))
@@ -126,7 +147,9 @@ def test_cli_watch_bad_video(tmp_path, content, message):
 
 
 def test_cli_bench_runs_and_writes_markdown(tmp_path):
-    proc = _ferlite("bench", "--frames", 20, "--runs", 5, "--batch", 8, "--threads", 1, "--tta", "shift-flip", "--write", tmp_path / "B.md")
+    proc = _ferlite(
+        "bench", "--frames", 20, "--runs", 5, "--batch", 8, "--threads", 1, "--tta", "shift-flip", "--write", tmp_path / "B.md"
+    )
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "B.md").read_text()
     assert "faces/s" in text and "FPS" in text and "1 ONNX Runtime threads" in text
@@ -155,7 +178,11 @@ def test_bundled_accurate_model_by_name(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[0])["faces"][0]["label"] == "happy"
     typo = _ferlite("predict", FIXTURES / "astronaut_nasa_512.png", "--model", "accurat")
-    assert typo.returncode == 2 and "not a bundled model (default, accurate, fer2013)" in typo.stderr and "Traceback" not in typo.stderr
+    assert (
+        typo.returncode == 2
+        and "not a bundled model (default, accurate, fer2013)" in typo.stderr
+        and "Traceback" not in typo.stderr
+    )
 
 
 def test_bundled_fer2013_model_reproduces_its_publictest_score(tmp_path):
@@ -200,7 +227,9 @@ def test_runtime_preprocessing_matches_the_training_eval_preset(fer2013_npz):
     cfg = ModelCfg(input_size=96, label_names=("a",))
     pre = Preprocessing(cfg.input_size, cfg.mean, cfg.std, cfg.color_mode, cfg.label_names)
     faces = load_dataset("fer2013", "val", fer2013_npz).images[:32]
-    np.testing.assert_allclose(preprocess_faces(list(faces), pre), np.stack([ClassificationPresetEval(cfg)(f) for f in faces]), atol=1e-5)
+    np.testing.assert_allclose(
+        preprocess_faces(list(faces), pre), np.stack([ClassificationPresetEval(cfg)(f) for f in faces]), atol=1e-5
+    )
 
 
 def test_kept_five_class_model_reproduces_its_publictest_score(tmp_path):

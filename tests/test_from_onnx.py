@@ -80,7 +80,11 @@ def test_int8_round_trip_is_close(exported, tmp_path):
 
 
 def test_cli_from_onnx_names_a_missing_file(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "ferlite", "from-onnx", str(tmp_path / "nope.onnx"), "--out", str(tmp_path / "x.pth")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ferlite", "from-onnx", str(tmp_path / "nope.onnx"), "--out", str(tmp_path / "x.pth")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "nope.onnx: model file not found" in proc.stderr and "Traceback" not in proc.stderr

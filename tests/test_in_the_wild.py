@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from ferlite.data import load_dataset, read_packed_jpeg_npz
 from ferlite.data.loader import make_loader
@@ -69,23 +68,44 @@ def test_packed_reader_skips_and_counts_a_corrupt_jpeg_or_stops_under_strict(tmp
     start, end = parts["offsets"][2], parts["offsets"][3]
     blob[start:end] = 0  # item 2's bytes are no longer a JPEG
     bad = tmp_path / "bad.npz"
-    np.savez(bad, jpeg=blob, offsets=parts["offsets"][: n + 1], labels=parts["labels"][:n], split=parts["split"][:n],
-             image_shape=parts["image_shape"], filenames=parts["filenames"][:n])
+    np.savez(
+        bad,
+        jpeg=blob,
+        offsets=parts["offsets"][: n + 1],
+        labels=parts["labels"][:n],
+        split=parts["split"][:n],
+        image_shape=parts["image_shape"],
+        filenames=parts["filenames"][:n],
+    )
     ds = read_packed_jpeg_npz(bad)
     assert len(ds) == 4 and ds.skipped == 1 and str(parts["filenames"][2]) not in ds.ids
     with pytest.raises(DataError, match=r"item 2 .*not a 100x100 JPEG"):
         read_packed_jpeg_npz(bad, strict=True)
-    np.savez(bad, jpeg=blob, offsets=parts["offsets"][: n + 1][::-1], labels=parts["labels"][:n],
-             split=parts["split"][:n], image_shape=parts["image_shape"])
+    np.savez(
+        bad,
+        jpeg=blob,
+        offsets=parts["offsets"][: n + 1][::-1],
+        labels=parts["labels"][:n],
+        split=parts["split"][:n],
+        image_shape=parts["image_shape"],
+    )
     with pytest.raises(DataError, match="offsets"):
         read_packed_jpeg_npz(bad)
 
 
 def test_parse_mixture_normalises_weights_and_names_a_bad_source():
     assert [(s.dataset, s.weight) for s in parse_mixture("ferplus:1, rafdb:2,affectnet:1")] == [
-        ("ferplus", 0.25), ("rafdb", 0.5), ("affectnet", 0.25)]
-    for spec, msg in (("ckplus:1", "unknown source 'ckplus'"), ("rafdb:x", "not a number"), ("rafdb:0", "above 0"),
-                      ("rafdb:1,rafdb:2", "twice"), ("", "at least one")):
+        ("ferplus", 0.25),
+        ("rafdb", 0.5),
+        ("affectnet", 0.25),
+    ]
+    for spec, msg in (
+        ("ckplus:1", "unknown source 'ckplus'"),
+        ("rafdb:x", "not a number"),
+        ("rafdb:0", "above 0"),
+        ("rafdb:1,rafdb:2", "twice"),
+        ("", "at least one"),
+    ):
         with pytest.raises(UsageError, match=msg):
             parse_mixture(spec)
 
@@ -101,8 +121,17 @@ def test_mixture_sampler_draws_the_declared_source_shares_and_keeps_ferplus_vote
     assert np.all(soft[~fer].max(1) == 1)  # hard labels elsewhere
     assert soft[mixed.source == 1][:, PRESETS["ferplus8"].index("contempt")].sum() == 0  # RAF-DB has no contempt
     weights = mixed.sampling_weights(class_balance=0.5)
-    loader = make_loader(mixed.data, lambda im: np.zeros((1, 1, 1), np.float32), 500, True, 0, seed=3,
-                         soft=True, sample_weights=weights, samples_per_epoch=20000)
+    loader = make_loader(
+        mixed.data,
+        lambda im: np.zeros((1, 1, 1), np.float32),
+        500,
+        True,
+        0,
+        seed=3,
+        soft=True,
+        sample_weights=weights,
+        samples_per_epoch=20000,
+    )
     drawn = np.array(list(loader.sampler))
     share = np.bincount(mixed.source[drawn], minlength=3) / len(drawn)
     assert np.abs(share - [0.3, 0.5, 0.2]).max() < 0.015, share
@@ -114,8 +143,9 @@ def test_mixture_sampler_draws_the_declared_source_shares_and_keeps_ferplus_vote
 
 def test_class_balance_flattens_classes_within_a_source():
     labels = np.array([0] * 90 + [1] * 10)
-    mixed = MixedFaces(FaceDataset(np.zeros((100, 4, 4), np.uint8), labels, ("a", "b")), np.zeros(100, np.int64),
-                       (MixtureSource("x", 1.0),))
+    mixed = MixedFaces(
+        FaceDataset(np.zeros((100, 4, 4), np.uint8), labels, ("a", "b")), np.zeros(100, np.int64), (MixtureSource("x", 1.0),)
+    )
     for beta, want_b in ((0.0, 0.1), (0.5, 0.25), (1.0, 0.5)):
         assert mixed.shares(mixed.sampling_weights(beta))["class"]["b"] == pytest.approx(want_b)
 
@@ -150,11 +180,14 @@ def test_a_calibration_stored_in_the_model_file_changes_the_runtime_output_as_de
     assert (cal.predict(list(x)).argmax(1) == n).sum() < (plain.predict(list(x)).argmax(1) == n).sum()
 
 
-@pytest.mark.parametrize("extra, msg", [
-    ({"ferlite.logit_bias": "[1, 2]"}, "2 values for 8 labels"),
-    ({"ferlite.logit_temperature": "0"}, "temperature above 0"),
-    ({"ferlite.logit_bias": "nope"}, "malformed logit calibration"),
-])
+@pytest.mark.parametrize(
+    "extra, msg",
+    [
+        ({"ferlite.logit_bias": "[1, 2]"}, "2 values for 8 labels"),
+        ({"ferlite.logit_temperature": "0"}, "temperature above 0"),
+        ({"ferlite.logit_bias": "nope"}, "malformed logit calibration"),
+    ],
+)
 def test_a_malformed_calibration_is_one_clear_error(calibrated_copy, extra, msg):
     _, out, meta, set_metadata = calibrated_copy
     set_metadata(out, {**meta, **extra})

@@ -15,14 +15,32 @@ def test_runtime_only_install_predicts_without_torch(tmp_path):
     pip = subprocess.run([venv / "bin" / "pip", "install", "-q", str(ROOT)], capture_output=True, text=True, timeout=900)
     assert pip.returncode == 0, pip.stderr[-2000:]
     ferlite = venv / "bin" / "ferlite"
-    out = subprocess.run([ferlite, "predict", ROOT / "tests" / "fixtures" / "astronaut_nasa_512.png"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    out = subprocess.run(
+        [ferlite, "predict", ROOT / "tests" / "fixtures" / "astronaut_nasa_512.png"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert '"label": "happy"' in out.stdout
     no_torch = subprocess.run([venv / "bin" / "python", "-c", "import torch"], capture_output=True)
     assert no_torch.returncode != 0
-    drive = subprocess.run([ferlite, "drive", find_shared("media/face1_emotions_pexels_640x480.mp4"), "--max-frames", "30",
-                            "--events", tmp_path / "events.jsonl"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    drive = subprocess.run(
+        [
+            ferlite,
+            "drive",
+            find_shared("media/face1_emotions_pexels_640x480.mp4"),
+            "--max-frames",
+            "30",
+            "--events",
+            tmp_path / "events.jsonl",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert drive.returncode == 0, drive.stderr  # the bundled eye-state model ships with the runtime
     assert '"event": "microsleep"' in (tmp_path / "events.jsonl").read_text()
     serve = subprocess.run([ferlite, "serve"], capture_output=True, text=True, cwd=tmp_path, timeout=120)

@@ -50,9 +50,39 @@ def test_reseeding_repeats_the_same_mixing():
 
 
 def test_training_with_cutmix_and_mixup_still_learns(tmp_path):
-    argv = ["--dataset", "cew", "--model", "cnn_small", "--pretrained", "none", "--input-size", 24, "--per-class", 0,
-            "--batch-size", 64, "--lr", 2e-3, "--epochs", 3, "--select-metric", "accuracy", "--no-progress",
-            "--workers", 0, "--threads", 2, "--cutmix", 1.0, "--mixup", 0.2, "--mix-prob", 0.5, "--out", tmp_path]
+    argv = [
+        "--dataset",
+        "cew",
+        "--model",
+        "cnn_small",
+        "--pretrained",
+        "none",
+        "--input-size",
+        24,
+        "--per-class",
+        0,
+        "--batch-size",
+        64,
+        "--lr",
+        2e-3,
+        "--epochs",
+        3,
+        "--select-metric",
+        "accuracy",
+        "--no-progress",
+        "--workers",
+        0,
+        "--threads",
+        2,
+        "--cutmix",
+        1.0,
+        "--mixup",
+        0.2,
+        "--mix-prob",
+        0.5,
+        "--out",
+        tmp_path,
+    ]
     result = train.main(train.get_args_parser().parse_args([str(a) for a in argv]))
     assert result["best"]["val_accuracy"] > 0.8
 

@@ -20,15 +20,18 @@ def copy_of_default(tmp_path):
     return out, dict(EmotionClassifier(src).session.get_modelmeta().custom_metadata_map)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"ferlite.labels": json.dumps(["a", "b", "c"])}, "8 outputs but its metadata names 3 labels"),
-    ({"ferlite.mean": "[0.5]"}, "one value per channel"),
-    ({"ferlite.std": "[0.2, 0.0, 0.2]"}, "std values must be above 0"),
-    ({"ferlite.color_mode": "bgr"}, "colour mode 'bgr' is not one the runtime honours"),
-    ({"ferlite.labels": json.dumps(["happy"] * 8)}, "labels must be distinct"),
-    ({"ferlite.tta": "twenty-views"}, "test-time augmentation 'twenty-views'"),
-    ({"ferlite.input_size": "big"}, "not a ferlite emotion model"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"ferlite.labels": json.dumps(["a", "b", "c"])}, "8 outputs but its metadata names 3 labels"),
+        ({"ferlite.mean": "[0.5]"}, "one value per channel"),
+        ({"ferlite.std": "[0.2, 0.0, 0.2]"}, "std values must be above 0"),
+        ({"ferlite.color_mode": "bgr"}, "colour mode 'bgr' is not one the runtime honours"),
+        ({"ferlite.labels": json.dumps(["happy"] * 8)}, "labels must be distinct"),
+        ({"ferlite.tta": "twenty-views"}, "test-time augmentation 'twenty-views'"),
+        ({"ferlite.input_size": "big"}, "not a ferlite emotion model"),
+    ],
+)
 def test_a_model_file_that_contradicts_itself_is_refused_with_one_clear_error(copy_of_default, change, message):
     path, meta = copy_of_default
     set_metadata(path, {**meta, **change})

@@ -20,11 +20,29 @@ def test_ratio_zero_is_identity_and_pruning_shrinks_real_convs():
 
 
 def test_prune_command_fine_tunes_and_rebuilds(tmp_path, synthetic_faces):
-    targs = train.get_args_parser().parse_args([
-        "--dataset", "folder", "--data-path", str(synthetic_faces), "--input-size", "48", "--per-class", "0",
-        "--epochs", "1", "--workers", "0", "--no-progress", "--out", str(tmp_path / "base")])
+    targs = train.get_args_parser().parse_args(
+        [
+            "--dataset",
+            "folder",
+            "--data-path",
+            str(synthetic_faces),
+            "--input-size",
+            "48",
+            "--per-class",
+            "0",
+            "--epochs",
+            "1",
+            "--workers",
+            "0",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "base"),
+        ]
+    )
     base = train.main(targs)["best_path"]
-    args = prune.get_args_parser().parse_args([base, "--ratio", "0.5", "--epochs", "1", "--out", str(tmp_path / "p"), "--no-progress"])
+    args = prune.get_args_parser().parse_args(
+        [base, "--ratio", "0.5", "--epochs", "1", "--out", str(tmp_path / "p"), "--no-progress"]
+    )
     summary = prune.main(args)
     assert summary["params_after"] < 0.7 * summary["params_before"]
     model, cfg, state = model_from_checkpoint(tmp_path / "p" / "best.pth")

@@ -66,12 +66,14 @@ def test_npz_counts_match_published(fer2013_npz, split):
 
 
 def test_ferplus_majority_vote_and_drops():
-    votes = np.array([
-        [1, 8, 1, 0, 0, 0, 0, 0, 0, 0],   # happiness
-        [0, 0, 0, 0, 0, 0, 0, 0, 10, 0],  # unknown -> dropped
-        [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face -> dropped
-        [0, 0, 0, 0, 0, 0, 0, 6, 4, 0],   # contempt
-    ])
+    votes = np.array(
+        [
+            [1, 8, 1, 0, 0, 0, 0, 0, 0, 0],  # happiness
+            [0, 0, 0, 0, 0, 0, 0, 0, 10, 0],  # unknown -> dropped
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face -> dropped
+            [0, 0, 0, 0, 0, 0, 0, 6, 4, 0],  # contempt
+        ]
+    )
     labels, dist = ferplus_targets(votes)
     assert labels.tolist() == [1, -1, -1, 7]
     np.testing.assert_allclose(dist[0], [0.1, 0.8, 0.1, 0, 0, 0, 0, 0])
@@ -155,7 +157,9 @@ def test_csv_and_npz_readers_agree_on_real_rows(tmp_path, fer2013_npz):
 
 
 def test_sample_draws_distinct_items_in_order_reproducibly():
-    ds = FaceDataset(np.arange(20, dtype=np.uint8).reshape(20, 1, 1).repeat(4, 1).repeat(4, 2), np.arange(20) % 2, ("happy", "sad"))
+    ds = FaceDataset(
+        np.arange(20, dtype=np.uint8).reshape(20, 1, 1).repeat(4, 1).repeat(4, 2), np.arange(20) % 2, ("happy", "sad")
+    )
     a, b = ds.sample(8, seed=3), ds.sample(8, seed=3)
     rows = a.images[:, 0, 0].astype(int)
     assert len(a) == 8 and len(set(rows)) == 8 and list(rows) == sorted(rows)

@@ -10,7 +10,17 @@ import pytest
 
 from ferlite.errors import CheckpointError, DataError
 from ferlite.paths import find_shared
-from ferlite.runtime import Faces, FaceTracker, FrameSource, HaarDetector, LabelTally, Recognizer, SSDDetector, YuNetDetector, read_image
+from ferlite.runtime import (
+    Faces,
+    FaceTracker,
+    FrameSource,
+    HaarDetector,
+    LabelTally,
+    Recognizer,
+    SSDDetector,
+    YuNetDetector,
+    read_image,
+)
 from ferlite.runtime.tracker import box_iou
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -22,11 +32,16 @@ def astronaut():
     return cv2.imread(str(FIXTURES / "astronaut_nasa_512.png"))
 
 
-@pytest.mark.parametrize("make", [
-    YuNetDetector,
-    HaarDetector,
-    lambda: SSDDetector(find_shared("weights/opencv_face_detector_uint8.pb"), find_shared("weights/opencv_face_detector.pbtxt")),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        YuNetDetector,
+        HaarDetector,
+        lambda: SSDDetector(
+            find_shared("weights/opencv_face_detector_uint8.pb"), find_shared("weights/opencv_face_detector.pbtxt")
+        ),
+    ],
+)
 def test_detectors_find_the_one_real_face(astronaut, make):
     faces = make().detect(astronaut)
     assert len(faces) == 1
@@ -47,11 +62,14 @@ def test_recognizer_reads_smile_on_real_photo(astronaut):
     np.testing.assert_allclose(faces.scores.sum(1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("convert", [
-    lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2GRAY),
-    lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2BGRA),
-    lambda im: im.astype(np.uint16) * 257,
-])
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2GRAY),
+        lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2BGRA),
+        lambda im: im.astype(np.uint16) * 257,
+    ],
+)
 def test_gray_alpha_and_16bit_images_work(tmp_path, astronaut, convert):
     path = tmp_path / "x.png"
     cv2.imwrite(str(path), convert(astronaut))
@@ -139,7 +157,7 @@ def test_track_ids_stable_on_real_multi_face_video():
     rec = Recognizer(threads=1)
     video = find_shared("media/faces_multi_event_ccby_640x480.mp4")
     first_ids, largest_ids = None, []
-    for i, frame, faces in rec.stream(video):
+    for _i, _frame, faces in rec.stream(video):
         if len(faces) == 0:
             continue
         areas = np.prod(faces.xyxy[:, 2:] - faces.xyxy[:, :2], axis=1)
@@ -173,9 +191,11 @@ def test_empty_and_missing_videos_are_clear_errors(tmp_path):
 
 
 def test_runtime_never_imports_torch():
-    code = ("import sys, cv2, ferlite.runtime, ferlite.commands.predict, ferlite.commands.watch, ferlite.commands.bench; "
-            "from ferlite.runtime import Recognizer; Recognizer(threads=1).predict(cv2.imread(sys.argv[1])); "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        "import sys, cv2, ferlite.runtime, ferlite.commands.predict, ferlite.commands.watch, ferlite.commands.bench; "
+        "from ferlite.runtime import Recognizer; Recognizer(threads=1).predict(cv2.imread(sys.argv[1])); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     subprocess.run([sys.executable, "-c", code, str(FIXTURES / "astronaut_nasa_512.png")], check=True, timeout=120)
 
 
@@ -184,7 +204,7 @@ def test_corrupt_frames_mid_video_are_skipped_and_counted(tmp_path):
     data = bytearray(video.read_bytes())
     rng = np.random.default_rng(0)
     for start in (len(data) // 3, len(data) // 2, 2 * len(data) // 3):
-        data[start:start + 4000] = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
+        data[start : start + 4000] = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
     path = tmp_path / "corrupt.mp4"
     path.write_bytes(bytes(data))
     source = FrameSource(path)
@@ -231,6 +251,8 @@ def test_flip_tta_averages_the_face_and_its_mirror(astronaut):
     mirrored = [c[:, ::-1] for c in crops]
     from ferlite.runtime.classifier import preprocess_faces
 
-    expected = (plain.predict_logits(preprocess_faces(crops, plain.pre)) + plain.predict_logits(preprocess_faces(mirrored, plain.pre))) / 2
+    expected = (
+        plain.predict_logits(preprocess_faces(crops, plain.pre)) + plain.predict_logits(preprocess_faces(mirrored, plain.pre))
+    ) / 2
     np.testing.assert_allclose(tta.predict_logits(preprocess_faces(crops, tta.pre)), expected, atol=1e-5)
     assert tta.predict(crops).argmax(1)[0] == tta.labels.index("happy")

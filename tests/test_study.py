@@ -9,16 +9,39 @@ from ferlite.errors import UsageError
 
 def test_study_runs_every_configuration_and_writes_the_report(tmp_path, synthetic_faces):
     report = tmp_path / "RESULTS.md"
-    args = study.get_args_parser().parse_args([
-        "--dataset", "folder", "--data-path", str(synthetic_faces), "--classes", "angry,happy,sad,surprise",
-        "--input-size", "48", "--epochs", "1", "--per-class", "70", "--workers", "0", "--no-progress",
-        "--out", str(tmp_path / "runs"), "--report", str(report)])
+    args = study.get_args_parser().parse_args(
+        [
+            "--dataset",
+            "folder",
+            "--data-path",
+            str(synthetic_faces),
+            "--classes",
+            "angry,happy,sad,surprise",
+            "--input-size",
+            "48",
+            "--epochs",
+            "1",
+            "--per-class",
+            "70",
+            "--workers",
+            "0",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "runs"),
+            "--report",
+            str(report),
+        ]
+    )
     results = study.main(args)
     for name in study.CONFIGS:
         r = results[name]
         assert 0 <= r["accuracy"] <= 1 and r["train_seconds"] > 0 and r["latency_ms"] > 0
         assert r["parameters"] >= r["trainable_parameters"] > 0
-    assert results["mobilenetv2_head"]["trainable_parameters"] < results["mobilenetv2_top"]["trainable_parameters"] < results["mobilenetv2_full"]["parameters"]
+    assert (
+        results["mobilenetv2_head"]["trainable_parameters"]
+        < results["mobilenetv2_top"]["trainable_parameters"]
+        < results["mobilenetv2_full"]["parameters"]
+    )
     long_opts = results["mobilenetv2_full_long"]["train_options"]
     assert (long_opts["mixup"], long_opts["cutmix"], long_opts["ema"], long_opts["epochs"]) == (0.2, 1.0, 0.999, 1)
     assert json.loads((tmp_path / "runs" / "results.json").read_text()).keys() >= set(study.CONFIGS)

@@ -29,14 +29,17 @@ def test_config_fills_defaults_and_the_command_line_wins(tmp_path):
     assert (args.lr, args.epochs, args.out) == (1e-3, 10, "runs/train")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("bogus-option = 1\n", "unknown option 'bogus-option'"),
-    ("classes = \n", "not a valid TOML"),
-    ('epochs = "ten"\n', "option 'epochs' must be an integer, got 'ten'"),
-    ("lr = true\n", "option 'lr' must be a number"),
-    ("amp = 1\n", "option 'amp' must be true or false"),
-    ('opt = "sgd"\n', "option 'opt' must be one of adam, adamw"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("bogus-option = 1\n", "unknown option 'bogus-option'"),
+        ("classes = \n", "not a valid TOML"),
+        ('epochs = "ten"\n', "option 'epochs' must be an integer, got 'ten'"),
+        ("lr = true\n", "option 'lr' must be a number"),
+        ("amp = 1\n", "option 'amp' must be true or false"),
+        ('opt = "sgd"\n', "option 'opt' must be one of adam, adamw"),
+    ],
+)
 def test_bad_config_names_the_file_and_the_problem(tmp_path, text, message):
     cfg = tmp_path / "bad.toml"
     cfg.write_text(text)
@@ -119,23 +122,65 @@ def test_init_with_classes_it_does_not_have_is_refused_by_name(tmp_path):
     seven.pretrained_cfg.label_names = PRESETS["fer7"]
     path = tmp_path / "fer7.pth"
     save_checkpoint(path, make_checkpoint(seven, "cnn_small", {"input_size": 24}))
-    args = _args("--dataset", "cew", "--model", "cnn_small", "--init", path, "--per-class", 0, "--epochs", 1,
-                 "--out", tmp_path / "eyes", "--no-progress", "--workers", 0)
+    args = _args(
+        "--dataset",
+        "cew",
+        "--model",
+        "cnn_small",
+        "--init",
+        path,
+        "--per-class",
+        0,
+        "--epochs",
+        1,
+        "--out",
+        tmp_path / "eyes",
+        "--no-progress",
+        "--workers",
+        0,
+    )
     with pytest.raises(DataError, match=r"fer7.pth: is cnn_small on angry, .*not on closed, open"):
         train.main(args)
 
 
 def test_eye_state_model_trains_on_cew_with_ema_and_resumes(tmp_path):
     out = tmp_path / "eyes"
-    common = ["--dataset", "cew", "--model", "cnn_small", "--pretrained", "none", "--input-size", 24, "--per-class", 0,
-              "--batch-size", 64, "--lr", 2e-3, "--ema", 0.9, "--select-metric", "accuracy", "--out", out,
-              "--no-progress", "--workers", 0, "--threads", 2]
+    common = [
+        "--dataset",
+        "cew",
+        "--model",
+        "cnn_small",
+        "--pretrained",
+        "none",
+        "--input-size",
+        24,
+        "--per-class",
+        0,
+        "--batch-size",
+        64,
+        "--lr",
+        2e-3,
+        "--ema",
+        0.9,
+        "--select-metric",
+        "accuracy",
+        "--out",
+        out,
+        "--no-progress",
+        "--workers",
+        0,
+        "--threads",
+        2,
+    ]
     train.main(_args(*common, "--epochs", 2))
     result = train.main(_args(*common, "--epochs", 3, "--resume"))
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1, 2]
     assert result["best"]["val_accuracy"] > 0.8  # closed vs open eyes of held-out faces, after 3 short epochs
-    assert "ema" in load_checkpoint(out / "last.pth") and load_checkpoint(out / "best.pth")["cfg"]["label_names"] == ["closed", "open"]
+    assert "ema" in load_checkpoint(out / "last.pth") and load_checkpoint(out / "best.pth")["cfg"]["label_names"] == [
+        "closed",
+        "open",
+    ]
 
 
 def test_distiller_loss_is_zero_against_itself_and_resizes_for_the_teacher():
@@ -155,11 +200,43 @@ def test_distiller_loss_is_zero_against_itself_and_resizes_for_the_teacher():
 
 
 def test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused(tmp_path):
-    common = ["--dataset", "cew", "--model", "cnn_small", "--pretrained", "none", "--input-size", 24, "--per-class", 0,
-              "--batch-size", 64, "--lr", 2e-3, "--select-metric", "accuracy", "--no-progress", "--workers", 0, "--threads", 2]
+    common = [
+        "--dataset",
+        "cew",
+        "--model",
+        "cnn_small",
+        "--pretrained",
+        "none",
+        "--input-size",
+        24,
+        "--per-class",
+        0,
+        "--batch-size",
+        64,
+        "--lr",
+        2e-3,
+        "--select-metric",
+        "accuracy",
+        "--no-progress",
+        "--workers",
+        0,
+        "--threads",
+        2,
+    ]
     train.main(_args(*common, "--epochs", 2, "--out", tmp_path / "teacher"))
-    result = train.main(_args(*common, "--epochs", 2, "--out", tmp_path / "student",
-                              "--teacher", tmp_path / "teacher" / "best.pth", "--distill-alpha", 0.7))
+    result = train.main(
+        _args(
+            *common,
+            "--epochs",
+            2,
+            "--out",
+            tmp_path / "student",
+            "--teacher",
+            tmp_path / "teacher" / "best.pth",
+            "--distill-alpha",
+            0.7,
+        )
+    )
     assert result["best"]["val_accuracy"] > 0.8
     assert load_checkpoint(tmp_path / "student" / "best.pth")["args"]["teacher"].endswith("best.pth")
     three = create_model("cnn_small", num_classes=3, pretrained=False, input_size=24)
@@ -169,16 +246,19 @@ def test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused(tmp_p
         train.main(_args(*common, "--epochs", 1, "--out", tmp_path / "bad", "--teacher", tmp_path / "three.pth"))
 
 
-@pytest.mark.parametrize("command, option, value, message", [
-    ("watch", "--detect-every", "0", "at least 1"),
-    ("watch", "--margin", "-0.1", "0 or more"),
-    ("watch", "--threads", "0", "at least 1"),
-    ("watch", "--smoothing", "1.5", "above 0 and at most 1"),
-    ("watch", "--smoothing", "0", "above 0 and at most 1"),
-    ("watch", "--max-frames", "-3", "0 or more"),
-    ("predict", "--threads", "two", "not an integer"),
-    ("train", "--epochs", "x", "invalid int value"),
-])
+@pytest.mark.parametrize(
+    "command, option, value, message",
+    [
+        ("watch", "--detect-every", "0", "at least 1"),
+        ("watch", "--margin", "-0.1", "0 or more"),
+        ("watch", "--threads", "0", "at least 1"),
+        ("watch", "--smoothing", "1.5", "above 0 and at most 1"),
+        ("watch", "--smoothing", "0", "above 0 and at most 1"),
+        ("watch", "--max-frames", "-3", "0 or more"),
+        ("predict", "--threads", "two", "not an integer"),
+        ("train", "--epochs", "x", "invalid int value"),
+    ],
+)
 def test_an_impossible_option_value_is_one_line_and_exit_2(capsys, command, option, value, message):
     from ferlite.cli import main
 

@@ -15,11 +15,30 @@ from ferlite.evaluate import evaluate_model, predict_logits
 
 
 def _train_args(out, data, *extra):
-    return train.get_args_parser().parse_args([
-        "--dataset", "folder", "--data-path", str(data), "--model", "cnn_small", "--input-size", "48",
-        "--per-class", "0", "--batch-size", "32", "--lr", "2e-3", "--workers", "0", "--no-progress",
-        "--out", str(out), *extra,
-    ])
+    return train.get_args_parser().parse_args(
+        [
+            "--dataset",
+            "folder",
+            "--data-path",
+            str(data),
+            "--model",
+            "cnn_small",
+            "--input-size",
+            "48",
+            "--per-class",
+            "0",
+            "--batch-size",
+            "32",
+            "--lr",
+            "2e-3",
+            "--workers",
+            "0",
+            "--no-progress",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_cnn_learns_synthetic_faces_well_above_chance(tmp_path, synthetic_faces):
@@ -47,18 +66,47 @@ def test_resume_continues_without_losing_epochs(tmp_path, synthetic_faces):
 @pytest.mark.parametrize("mode", [["--mode", "head"], ["--mode", "top", "--top-blocks", "3", "--amp"]], ids=["head", "top-bf16"])
 def test_mobilenet_learns_real_fer2013_above_chance(tmp_path, mode):
     """Real data: an ImageNet MobileNetV2, its head or its top blocks trained (under bfloat16 autocast on the CPU), 300 faces per class."""
-    args = train.get_args_parser().parse_args([
-        *mode, "--classes", "happy,surprise", "--per-class", "300", "--cap", "--input-size", "64",
-        "--epochs", "2", "--lr", "3e-3", "--workers", "0", "--no-progress", "--out", str(tmp_path / "fer"),
-    ])
+    args = train.get_args_parser().parse_args(
+        [
+            *mode,
+            "--classes",
+            "happy,surprise",
+            "--per-class",
+            "300",
+            "--cap",
+            "--input-size",
+            "64",
+            "--epochs",
+            "2",
+            "--lr",
+            "3e-3",
+            "--workers",
+            "0",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "fer"),
+        ]
+    )
     summary = train.main(args)
     assert summary["best"]["val_accuracy"] > 0.7  # chance is 0.5 on balanced classes; PublicTest is 68% happy
 
 
 def test_cli_evaluate_writes_reports(tmp_path, synthetic_faces, capsys):
     summary = train.main(_train_args(tmp_path / "run", synthetic_faces, "--epochs", "2"))
-    rc = cli_main(["evaluate", summary["best_path"], "--dataset", "folder", "--data-path", str(synthetic_faces),
-                   "--split", "test", "--out", str(tmp_path / "ev")])
+    rc = cli_main(
+        [
+            "evaluate",
+            summary["best_path"],
+            "--dataset",
+            "folder",
+            "--data-path",
+            str(synthetic_faces),
+            "--split",
+            "test",
+            "--out",
+            str(tmp_path / "ev"),
+        ]
+    )
     assert rc == 0
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert report["n"] == 48 and set(report["per_class"]) == {"angry", "happy", "sad", "surprise"}
@@ -74,21 +122,38 @@ def test_cli_evaluate_scores_a_model_on_a_subset_of_its_classes(tmp_path, synthe
     logits = predict_logits(model, pair, cfg)
     sad, happy = cfg.label_names.index("sad"), cfg.label_names.index("happy")
     expected = (np.where(logits[:, sad] >= logits[:, happy], 0, 1) == pair.labels).mean()
-    rc = cli_main(["evaluate", summary["best_path"], "--dataset", "folder", "--data-path", str(synthetic_faces),
-                   "--split", "test", "--classes", "sad,happy", "--out", str(tmp_path / "ev")])
+    rc = cli_main(
+        [
+            "evaluate",
+            summary["best_path"],
+            "--dataset",
+            "folder",
+            "--data-path",
+            str(synthetic_faces),
+            "--split",
+            "test",
+            "--classes",
+            "sad,happy",
+            "--out",
+            str(tmp_path / "ev"),
+        ]
+    )
     assert rc == 0
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert report["n"] == len(pair) == 24 and list(report["per_class"]) == ["sad", "happy"]
     assert report["accuracy"] == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["evaluate", "nope.pth"], "nope.pth: checkpoint not found"),
-    (["train", "--dataset", "folder", "--data-path", "/no/such/dir"], "/no/such/dir: not a folder"),
-    (["train", "--dataset", "fer2013", "--data-path", "/no/such.csv"], "/no/such.csv: file not found"),
-    (["train", "--classes", "boredom"], "unknown emotion"),
-    (["evaluate", "src/ferlite/assets/emotion_default.int8.onnx", "--classes", "happy,boredom"], "unknown emotion"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["evaluate", "nope.pth"], "nope.pth: checkpoint not found"),
+        (["train", "--dataset", "folder", "--data-path", "/no/such/dir"], "/no/such/dir: not a folder"),
+        (["train", "--dataset", "fer2013", "--data-path", "/no/such.csv"], "/no/such.csv: file not found"),
+        (["train", "--classes", "boredom"], "unknown emotion"),
+        (["evaluate", "src/ferlite/assets/emotion_default.int8.onnx", "--classes", "happy,boredom"], "unknown emotion"),
+    ],
+)
 def test_cli_bad_input_is_one_clear_line(argv, message):
     proc = subprocess.run([sys.executable, "-m", "ferlite", *argv], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2

@@ -58,12 +58,30 @@ def main() -> None:
             it.set_tensor(inp["index"], x[i : i + 1].transpose(0, 2, 3, 1))
             it.invoke()
             got[i] = it.get_tensor(outp["index"])[0]
-        report[name] = {"bytes": (out / name).stat().st_size, "max_abs_diff": float(np.abs(got - ref).max()),
-                        "top1_agreement": float((got.argmax(1) == ref.argmax(1)).mean()), "faces": len(x)}
-        print(f"{name}: {report[name]['bytes'] / 1e6:.2f} MB, vs ONNX on {len(x)} real faces: max |diff| "
-              f"{report[name]['max_abs_diff']:.2e}, top-1 agreement {report[name]['top1_agreement']:.4f}")
-    (out / "tflite.json").write_text(json.dumps({"labels": list(clf.labels), "input_size": clf.pre.input_size,
-                                                 "mean": list(clf.pre.mean), "std": list(clf.pre.std), "layout": "NHWC", **report}, indent=2) + "\n")
+        report[name] = {
+            "bytes": (out / name).stat().st_size,
+            "max_abs_diff": float(np.abs(got - ref).max()),
+            "top1_agreement": float((got.argmax(1) == ref.argmax(1)).mean()),
+            "faces": len(x),
+        }
+        print(
+            f"{name}: {report[name]['bytes'] / 1e6:.2f} MB, vs ONNX on {len(x)} real faces: max |diff| "
+            f"{report[name]['max_abs_diff']:.2e}, top-1 agreement {report[name]['top1_agreement']:.4f}"
+        )
+    (out / "tflite.json").write_text(
+        json.dumps(
+            {
+                "labels": list(clf.labels),
+                "input_size": clf.pre.input_size,
+                "mean": list(clf.pre.mean),
+                "std": list(clf.pre.std),
+                "layout": "NHWC",
+                **report,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ def pack(src: str, dst: str, quality: int) -> None:
     with np.load(src) as z:
         rows = np.flatnonzero(np.isin(z["usage"], CARRIED_SPLITS))
         faces = z["images"][rows]
-        blobs = [cv2.imencode(".jpg", _to_mosaic(faces[i:i + GRID * GRID]), [cv2.IMWRITE_JPEG_QUALITY, quality])[1].ravel()
-                 for i in range(0, len(faces), GRID * GRID)]
+        blobs = [
+            cv2.imencode(".jpg", _to_mosaic(faces[i : i + GRID * GRID]), [cv2.IMWRITE_JPEG_QUALITY, quality])[1].ravel()
+            for i in range(0, len(faces), GRID * GRID)
+        ]
         labels = {k: z[k][rows] if z[k].shape[:1] == z["usage"].shape else z[k] for k in LABEL_KEYS}
     offsets = np.cumsum([0] + [len(b) for b in blobs])
     np.savez(dst, jpeg=np.concatenate(blobs), offsets=offsets, count=len(rows), **labels)

@@ -49,7 +49,7 @@ def load_rafdb_test(npz: Path) -> tuple[list[np.ndarray], np.ndarray]:
     with np.load(npz, allow_pickle=False) as z:
         rows = np.flatnonzero(z["split"] == "test")
         blob, offsets = z["jpeg"], z["offsets"]
-        crops = [cv2.imdecode(blob[offsets[r]:offsets[r + 1]], cv2.IMREAD_COLOR) for r in rows]
+        crops = [cv2.imdecode(blob[offsets[r] : offsets[r + 1]], cv2.IMREAD_COLOR) for r in rows]
         return crops, z["labels"][rows].astype(np.int64)
 
 
@@ -60,12 +60,14 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
     return accuracy_score(y_true, y_pred), f1_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0)
 
 
-def ferlite_predictions(images, model: Path, threads: int, restrict_to: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+def ferlite_predictions(
+    images, model: Path, threads: int, restrict_to: tuple[str, ...] | None = None
+) -> tuple[np.ndarray, tuple[str, ...]]:
     """ferlite's predictions; with ``restrict_to``, the best of those classes, as indices into ``restrict_to``."""
     from ferlite.runtime import EmotionClassifier
 
     clf = EmotionClassifier(model, threads=threads)
-    probs = np.concatenate([clf.predict(list(images[i:i + 256])) for i in range(0, len(images), 256)])
+    probs = np.concatenate([clf.predict(list(images[i : i + 256])) for i in range(0, len(images), 256)])
     if restrict_to is None:
         return probs.argmax(1), clf.labels
     columns = [clf.labels.index(c) for c in restrict_to]
@@ -101,19 +103,28 @@ def time_frames(fn, frames: list[np.ndarray]) -> tuple[float, float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", default=None, help="the shared folder (default: found like ferlite does)")
-    p.add_argument("--model", action="append", default=None,
-                   help="ferlite ONNX model(s) to score, repeat for several (default: the bundled one); the first is also timed")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="ferlite ONNX model(s) to score, repeat for several (default: the bundled one); the first is also timed",
+    )
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="ONNX Runtime threads for ferlite (default: all cores)")
     p.add_argument("--frames", type=int, default=300, help="frames of the clip for the FPS runs")
-    p.add_argument("--fer-offsets", type=int, nargs=2, default=(0, 0),
-                   help="fer's padding around a given face rectangle; 0 0 for FER2013's already cropped faces (fer's default 10 10 is for detector boxes)")
+    p.add_argument(
+        "--fer-offsets",
+        type=int,
+        nargs=2,
+        default=(0, 0),
+        help="fer's padding around a given face rectangle; 0 0 for FER2013's already cropped faces (fer's default 10 10 is for detector boxes)",
+    )
     p.add_argument("--write", default=None, metavar="MD", help="write the results into this Markdown file's 'peers' block")
     args = p.parse_args()
 
     import cv2
+    import fer as fer_package
     import onnxruntime
     import tensorflow as tf
-    import fer as fer_package
     from fer import __version__ as fer_version
     from fer.fer import FER
 
@@ -163,22 +174,32 @@ def main() -> None:
     fer_video = FER()  # its defaults: Haar cascade, TFLite model, offsets (10, 10)
     ferlite_fps, ferlite_faces = time_frames(lambda f: len(rec.update(f)), frames)
     fer_fps, fer_faces = time_frames(lambda f: len(fer_video.detect_emotions(f)), frames)
-    print(f"end to end on {video.name}: ferlite {ferlite_fps:.1f} FPS ({ferlite_faces:.2f} faces/frame), "
-          f"fer {fer_fps:.1f} FPS ({fer_faces:.2f} faces/frame)", flush=True)
+    print(
+        f"end to end on {video.name}: ferlite {ferlite_fps:.1f} FPS ({ferlite_faces:.2f} faces/frame), "
+        f"fer {fer_fps:.1f} FPS ({fer_faces:.2f} faces/frame)",
+        flush=True,
+    )
 
     fer_dir = Path(fer_package.__file__).parent / "data"
     sizes = {
         "ferlite": (model.stat().st_size, bundled_yunet_path().stat().st_size),
-        "fer": ((fer_dir / "emotion_model_quantized.tflite").stat().st_size, (fer_dir / "haarcascade_frontalface_default.xml").stat().st_size),
+        "fer": (
+            (fer_dir / "emotion_model_quantized.tflite").stat().st_size,
+            (fer_dir / "haarcascade_frontalface_default.xml").stat().st_size,
+        ),
     }
-    machine = (f"{cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}, "
-               f"TensorFlow {tf.__version__}, OpenCV {cv2.__version__}, fer {fer_version}")
+    machine = (
+        f"{cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}, "
+        f"TensorFlow {tf.__version__}, OpenCV {cv2.__version__}, fer {fer_version}"
+    )
     print(machine)
     if args.write:
         lines = [
             "## Peer comparison: ferlite and `fer`",
             "",
-            "Generated by `benchmarks/peers/run.sh" + "".join(f" --model {m}" for m in args.model or []) + f" --write {args.write}` "
+            "Generated by `benchmarks/peers/run.sh"
+            + "".join(f" --model {m}" for m in args.model or [])
+            + f" --write {args.write}` "
             "(fer 25.10.3 in its own venv: `pip install --no-deps fer==25.10.3`, then tensorflow-cpu, opencv-contrib-python<5, "
             "setuptools<81, pandas); do not edit this block by hand.",
             "",

@@ -19,8 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -93,22 +94,41 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     clf = EmotionClassifier(args.model, threads=args.threads)
     domains = load_domains(VAL_DOMAINS, "val", clf.labels, args.strict)
     raw = {name: onnx_logits(clf, ds, calibrated=False) for name, ds in domains.items()}
-    cal = fit_logit_calibration([raw[n] for n in domains], [ds.labels for ds in domains.values()],
-                                [subset_columns(clf.labels, ds.classes) for ds in domains.values()], len(clf.labels))
-    report: dict[str, Any] = {"model": str(args.model), "temperature": cal.temperature,
-                              "bias": dict(zip(clf.labels, cal.bias)), "domains": {}}
+    cal = fit_logit_calibration(
+        [raw[n] for n in domains],
+        [ds.labels for ds in domains.values()],
+        [subset_columns(clf.labels, ds.classes) for ds in domains.values()],
+        len(clf.labels),
+    )
+    report: dict[str, Any] = {
+        "model": str(args.model),
+        "temperature": cal.temperature,
+        "bias": dict(zip(clf.labels, cal.bias)),
+        "domains": {},
+    }
     print(f"temperature {cal.temperature:.3f}; bias " + ", ".join(f"{c} {b:+.3f}" for c, b in zip(clf.labels, cal.bias)))
-    print("| domain | accuracy before / after | macro-F1 before / after | ECE before / after | largest share gap before / after |")
+    print(
+        "| domain | accuracy before / after | macro-F1 before / after | ECE before / after | largest share gap before / after |"
+    )
     print("|---|---|---|---|---|")
     for name, ds in domains.items():
         before = domain_metrics(raw[name], ds, clf.labels)
         after = domain_metrics(cal.apply(raw[name].astype(np.float32)), ds, clf.labels)
-        report["domains"][name] = {k: {"accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"], "ece": m["ece"],
-                                       "max_share_gap": m["max_share_gap"], "shares": m["shares"]}
-                                   for k, m in (("before", before), ("after", after))}
-        print(f"| {name} val | {before['accuracy']:.4f} / {after['accuracy']:.4f} | {before['macro']['f1']:.4f} / "
-              f"{after['macro']['f1']:.4f} | {before['ece']:.4f} / {after['ece']:.4f} | "
-              f"{before['max_share_gap']:.3f} / {after['max_share_gap']:.3f} |")
+        report["domains"][name] = {
+            k: {
+                "accuracy": m["accuracy"],
+                "macro_f1": m["macro"]["f1"],
+                "ece": m["ece"],
+                "max_share_gap": m["max_share_gap"],
+                "shares": m["shares"],
+            }
+            for k, m in (("before", before), ("after", after))
+        }
+        print(
+            f"| {name} val | {before['accuracy']:.4f} / {after['accuracy']:.4f} | {before['macro']['f1']:.4f} / "
+            f"{after['macro']['f1']:.4f} | {before['ece']:.4f} / {after['ece']:.4f} | "
+            f"{before['max_share_gap']:.3f} / {after['max_share_gap']:.3f} |"
+        )
     for k in ("before", "after"):
         report[f"mean_macro_f1_{k}"] = float(np.mean([d[k]["macro_f1"] for d in report["domains"].values()]))
     print(f"mean macro-F1 {report['mean_macro_f1_before']:.4f} before, {report['mean_macro_f1_after']:.4f} after")

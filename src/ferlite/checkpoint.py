@@ -60,8 +60,9 @@ def make_checkpoint(model: nn.Module, arch: str, model_kwargs: dict[str, Any], *
     }
 
 
-def keep_classes(state: dict[str, Any], classes: Sequence[str],
-                 new_rows: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+def keep_classes(
+    state: dict[str, Any], classes: Sequence[str], new_rows: dict[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
     """The weights of checkpoint ``state`` for ``classes``: each class the checkpoint has keeps its classifier row.
 
     This is how a 5-class model starts from a 7-class one: every weight is reused, and each kept class keeps its

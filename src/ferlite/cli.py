@@ -21,7 +21,10 @@ SUBCOMMANDS = {
     "export": ("ferlite.export", "export a checkpoint to ONNX (fp32 and int8), verified on real faces"),
     "prune": ("ferlite.prune", "structured channel pruning of MobileNetV2, then fine-tuning"),
     "from-onnx": ("ferlite.from_onnx", "rebuild a trainable checkpoint from an exported (e.g. bundled) ONNX model"),
-    "calibrate": ("ferlite.calibrate", "fit a per-class logit bias and temperature on the validation domains, into the model file"),
+    "calibrate": (
+        "ferlite.calibrate",
+        "fit a per-class logit bias and temperature on the validation domains, into the model file",
+    ),
     "predict": ("ferlite.commands.predict", "faces and emotions in images, as JSON (and annotated copies)"),
     "watch": ("ferlite.commands.watch", "emotions in a video, webcam or stream: annotated video, JSONL/CSV"),
     "bench": ("ferlite.commands.bench", "measure classifier latency/throughput (fp32, int8) and end-to-end FPS"),
@@ -55,13 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ferlite {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text) in SUBCOMMANDS.items():
+    for name, (_module, help_text) in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def _one_line_errors(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
     """A bad option value gets one line naming it and exit status 2 (argparse adds the whole usage text)."""
+
     def error(message: str):
         print(f"ferlite {command}: error: {message} (see ferlite {command} --help)", file=sys.stderr)
         sys.exit(2)
@@ -86,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         module = import_module(SUBCOMMANDS[head.command][0])
     except ModuleNotFoundError as e:
         # The runtime install has no torch; training-side commands need the extra.
-        print(f"ferlite {head.command}: needs {e.name!r}, which is not installed; install the training extra: "
-              "pip install torch==2.13.0 'ferlite[train]'", file=sys.stderr)
+        print(
+            f"ferlite {head.command}: needs {e.name!r}, which is not installed; install the training extra: "
+            "pip install torch==2.13.0 'ferlite[train]'",
+            file=sys.stderr,
+        )
         return 2
     from .errors import FerliteError
 

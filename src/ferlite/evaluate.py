@@ -108,8 +108,10 @@ def onnx_logits(clf: EmotionClassifier, ds: FaceDataset, calibrated: bool = True
     ``calibrated=False`` leaves out the file's logit calibration."""
     from .runtime.classifier import preprocess_faces
 
-    out = [clf.predict_logits(preprocess_faces([ds.images[i] for i in range(s, min(len(ds), s + batch_size))], clf.pre), calibrated)
-           for s in range(0, len(ds), batch_size)]
+    out = [
+        clf.predict_logits(preprocess_faces([ds.images[i] for i in range(s, min(len(ds), s + batch_size))], clf.pre), calibrated)
+        for s in range(0, len(ds), batch_size)
+    ]
     return np.concatenate(out) if out else np.zeros((0, len(clf.labels)), np.float32)
 
 
@@ -155,7 +157,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a .pth written by ferlite train (best.pth or last.pth), or an .onnx from ferlite export")
     p.add_argument("--dataset", default="fer2013", help="fer2013, ferplus or folder (default: fer2013)")
     p.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
-    p.add_argument("--split", default="val", help="train, val or test (default: val, for selection; ask for test by name for a final report)")
+    p.add_argument(
+        "--split", default="val", help="train, val or test (default: val, for selection; ask for test by name for a final report)"
+    )
     p.add_argument(
         "--classes",
         default=None,
@@ -163,20 +167,30 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "the model on that task: faces of those classes only, the prediction being the best of those classes "
         "(e.g. a 7-class model on the 5-class study task)",
     )
-    p.add_argument("--tta", default="none", choices=TTA_MODES,
-                   help="test-time augmentation: average the logits of each face and its mirror image (flip), or of those "
-                   "two and both shifted 4%% of the side up, down, left and right (shift-flip, ten views); default none")
-    p.add_argument("--domains", default=None, choices=tuple(DOMAIN_SETS),
-                   help="instead of one --dataset, report every domain of a split: 'val' (FERPlus PublicTest, RAF-DB val, "
-                   "AffectNet val: for selection) or 'test' (RAF-DB, AffectNet, FERPlus PrivateTest by majority and by "
-                   "plurality, FER2013 PrivateTest: final reports); each with prediction shares and calibration error")
+    p.add_argument(
+        "--tta",
+        default="none",
+        choices=TTA_MODES,
+        help="test-time augmentation: average the logits of each face and its mirror image (flip), or of those "
+        "two and both shifted 4%% of the side up, down, left and right (shift-flip, ten views); default none",
+    )
+    p.add_argument(
+        "--domains",
+        default=None,
+        choices=tuple(DOMAIN_SETS),
+        help="instead of one --dataset, report every domain of a split: 'val' (FERPlus PublicTest, RAF-DB val, "
+        "AffectNet val: for selection) or 'test' (RAF-DB, AffectNet, FERPlus PrivateTest by majority and by "
+        "plurality, FER2013 PrivateTest: final reports); each with prediction shares and calibration error",
+    )
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--strict", action="store_true", help="stop at the first corrupt row or image instead of skipping it")
     p.add_argument("--val-fraction", type=float, default=0.15, help="held-out fraction for folders without train/test")
     p.add_argument("--seed", type=int, default=0, help="seed of the folder split")
-    p.add_argument("--out", default=None, help="folder for report.json, report.txt and confusion.png (default: beside the checkpoint)")
+    p.add_argument(
+        "--out", default=None, help="folder for report.json, report.txt and confusion.png (default: beside the checkpoint)"
+    )
     return p
 
 
@@ -209,7 +223,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     text = format_metrics(m)
     (out / "report.txt").write_text(text + "\n")
     (out / "report.json").write_text(json.dumps(m, indent=2) + "\n")
-    plot_confusion_matrix(m, out / "confusion.png", f"{args.dataset} {args.split}: acc {m['accuracy']:.3f}, macro-F1 {m['macro']['f1']:.3f}")
+    plot_confusion_matrix(
+        m, out / "confusion.png", f"{args.dataset} {args.split}: acc {m['accuracy']:.3f}, macro-F1 {m['macro']['f1']:.3f}"
+    )
     print(text)
     if ds.skipped:
         print(f"skipped {ds.skipped} corrupt items")
@@ -230,10 +246,14 @@ def _report_domains(args: argparse.Namespace, classifier, torch_model, labels: t
             logits = predict_logits(torch_model[0], ds, torch_model[1], args.batch_size, args.workers, args.tta)
         m = domain_metrics(logits, ds, labels)
         report["domains"][name] = m
-        rows.append(f"| {name} {args.domains} | {m['n']} | {m['accuracy']:.4f} | {m['macro']['f1']:.4f} | {m['ece']:.4f} | "
-                    f"{m['max_share_gap']:.3f} |")
+        rows.append(
+            f"| {name} {args.domains} | {m['n']} | {m['accuracy']:.4f} | {m['macro']['f1']:.4f} | {m['ece']:.4f} | "
+            f"{m['max_share_gap']:.3f} |"
+        )
         texts.append(f"## {name} {args.domains}\n\n```\n{format_metrics(m)}\n```\n")
-        plot_confusion_matrix(m, out / f"confusion_{name}.png", f"{name} {args.domains}: acc {m['accuracy']:.3f}, macro-F1 {m['macro']['f1']:.3f}")
+        plot_confusion_matrix(
+            m, out / f"confusion_{name}.png", f"{name} {args.domains}: acc {m['accuracy']:.3f}, macro-F1 {m['macro']['f1']:.3f}"
+        )
     report["mean_macro_f1"] = float(np.mean([m["macro"]["f1"] for m in report["domains"].values()]))
     table = "\n".join(["| domain | faces | accuracy | macro-F1 | ECE | largest share gap |", "|---|---|---|---|---|---|", *rows])
     text = f"{table}\n\nmean macro-F1 {report['mean_macro_f1']:.4f}\n\n" + "\n".join(texts)

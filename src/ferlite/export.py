@@ -69,9 +69,15 @@ def export_onnx(model: torch.nn.Module, cfg: ModelCfg, arch: str, out_path: str 
     # The TorchScript exporter gives a plain, self-contained graph that ONNX Runtime's
     # quantization tools handle well; the dynamo exporter needs onnxscript.
     torch.onnx.export(
-        model, (dummy,), str(out_path), dynamo=False, opset_version=opset,
-        input_names=["input"], output_names=["logits"],
-        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, do_constant_folding=True,
+        model,
+        (dummy,),
+        str(out_path),
+        dynamo=False,
+        opset_version=opset,
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        do_constant_folding=True,
     )
     set_metadata(out_path, metadata_for(cfg, arch))
     onnx.checker.check_model(str(out_path))
@@ -107,15 +113,22 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: Face
 
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     clf = EmotionClassifier(fp32_path)
-    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile, "entropy": CalibrationMethod.Entropy}
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         prepped = Path(tmp) / "prepped.onnx"
         quant_pre_process(str(fp32_path), str(prepped), skip_symbolic_shape=True)
         quantize_static(
-            str(prepped), str(out_path),
+            str(prepped),
+            str(out_path),
             FaceCalibrationReader(calibration, clf.pre, clf.input_name),
-            quant_format=QuantFormat.QDQ, per_channel=True,
-            weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8,
             calibrate_method=methods[method],
         )
     meta = clf.session.get_modelmeta().custom_metadata_map
@@ -145,7 +158,11 @@ def parity(model: torch.nn.Module, onnx_path: str | Path, ds: FaceDataset, n: in
     with torch.inference_mode():
         ref = model(torch.from_numpy(x)).numpy()
     got = clf.predict_logits(x)
-    return {"max_abs_diff": float(np.abs(ref - got).max()), "top1_agreement": float((ref.argmax(1) == got.argmax(1)).mean()), "n": len(x)}
+    return {
+        "max_abs_diff": float(np.abs(ref - got).max()),
+        "top1_agreement": float((ref.argmax(1) == got.argmax(1)).mean()),
+        "n": len(x),
+    }
 
 
 def latency_ms(model_path: str | Path, batch: int, threads: int, runs: int = 50) -> float:
@@ -168,13 +185,22 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--calib-size", type=int, default=512, help="real training faces used for calibration (default 512)")
     # minmax stays the default: on PublicTest, percentile (99.999%) was no better for the bundled models, nor for the
     # 7-class one with its TTA, and entropy was worse (EDGE.md). Both keep every activation in memory until the end.
-    p.add_argument("--calib-method", default="minmax", choices=("minmax", "percentile", "entropy"),
-                   help="activation range calibration (default minmax). percentile and entropy hold every activation "
-                   "of every calibration face in memory (256 faces at 224 px did not fit beside a training run in 24 GB): use --calib-size 128 there")
-    p.add_argument("--dataset", default="fer2013",
-                   help="dataset for calibration and checks (default fer2013); 'mixture' draws calibration faces from the "
-                   "checkpoint's training mixture and checks on the cross-domain validation set")
-    p.add_argument("--mixture", default=None, metavar="SPEC", help="with --dataset mixture: the sources (default: the checkpoint's)")
+    p.add_argument(
+        "--calib-method",
+        default="minmax",
+        choices=("minmax", "percentile", "entropy"),
+        help="activation range calibration (default minmax). percentile and entropy hold every activation "
+        "of every calibration face in memory (256 faces at 224 px did not fit beside a training run in 24 GB): use --calib-size 128 there",
+    )
+    p.add_argument(
+        "--dataset",
+        default="fer2013",
+        help="dataset for calibration and checks (default fer2013); 'mixture' draws calibration faces from the "
+        "checkpoint's training mixture and checks on the cross-domain validation set",
+    )
+    p.add_argument(
+        "--mixture", default=None, metavar="SPEC", help="with --dataset mixture: the sources (default: the checkpoint's)"
+    )
     p.add_argument("--data-path", default=None)
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for the latency check (default 1)")
     p.add_argument("--seed", type=int, default=0)
@@ -189,25 +215,41 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     fp32 = export_onnx(model, cfg, state["arch"], out / f"{args.name}.onnx")
     first = next(iter(vals.values()))
     report: dict[str, Any] = {"fp32": {"path": str(fp32), "bytes": fp32.stat().st_size, "parity": parity(model, fp32, first)}}
-    print(f"wrote {fp32} ({fp32.stat().st_size / 1e6:.2f} MB); PyTorch parity on {report['fp32']['parity']['n']} real faces: "
-          f"max |diff| {report['fp32']['parity']['max_abs_diff']:.2e}, top-1 agreement {report['fp32']['parity']['top1_agreement']:.4f}")
+    print(
+        f"wrote {fp32} ({fp32.stat().st_size / 1e6:.2f} MB); PyTorch parity on {report['fp32']['parity']['n']} real faces: "
+        f"max |diff| {report['fp32']['parity']['max_abs_diff']:.2e}, top-1 agreement {report['fp32']['parity']['top1_agreement']:.4f}"
+    )
     paths = {"fp32": fp32}
     if args.int8:
         calibration = calibration_pool()
         paths["int8"] = quantize_int8(fp32, out / f"{args.name}.int8.onnx", calibration, args.calib_method)
-        report["int8"] = {"path": str(paths["int8"]), "bytes": paths["int8"].stat().st_size, "calibration_faces": len(calibration)}
-        print(f"wrote {paths['int8']} ({paths['int8'].stat().st_size / 1e6:.2f} MB), calibrated on {len(calibration)} real training faces")
+        report["int8"] = {
+            "path": str(paths["int8"]),
+            "bytes": paths["int8"].stat().st_size,
+            "calibration_faces": len(calibration),
+        }
+        print(
+            f"wrote {paths['int8']} ({paths['int8'].stat().st_size / 1e6:.2f} MB), calibrated on {len(calibration)} real training faces"
+        )
     for kind, path in paths.items():
         per = {name: onnx_metrics(path, ds) for name, ds in vals.items()}
-        report[kind]["domains"] = {name: {"accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"], "n": m["n"]} for name, m in per.items()}
+        report[kind]["domains"] = {
+            name: {"accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"], "n": m["n"]} for name, m in per.items()
+        }
         report[kind]["val_accuracy"] = float(np.mean([m["accuracy"] for m in per.values()]))
         report[kind]["val_macro_f1"] = float(np.mean([m["macro"]["f1"] for m in per.values()]))
         report[kind]["latency_ms_b1"] = latency_ms(path, 1, args.threads)
-    print(f"\nvalidation ({', '.join(f'{k} val, {len(v)} faces' for k, v in vals.items())}), latency at batch 1 with {args.threads} thread(s):")
+    print(
+        f"\nvalidation ({', '.join(f'{k} val, {len(v)} faces' for k, v in vals.items())}), latency at batch 1 with {args.threads} thread(s):"
+    )
     for kind, r in report.items():
-        domains = "  ".join(f"{k} {d['accuracy']:.4f}/{d['macro_f1']:.4f}" for k, d in r["domains"].items()) if len(vals) > 1 else ""
-        print(f"  {kind:5s} accuracy {r['val_accuracy']:.4f}  macro-F1 {r['val_macro_f1']:.4f}  {r['latency_ms_b1']:.2f} ms/face  "
-              f"{r['bytes'] / 1e6:.2f} MB  {domains}")
+        domains = (
+            "  ".join(f"{k} {d['accuracy']:.4f}/{d['macro_f1']:.4f}" for k, d in r["domains"].items()) if len(vals) > 1 else ""
+        )
+        print(
+            f"  {kind:5s} accuracy {r['val_accuracy']:.4f}  macro-F1 {r['val_macro_f1']:.4f}  {r['latency_ms_b1']:.2f} ms/face  "
+            f"{r['bytes'] / 1e6:.2f} MB  {domains}"
+        )
     if "int8" in report:
         for name in vals:
             a8, a32 = report["int8"]["domains"][name]["accuracy"], report["fp32"]["domains"][name]["accuracy"]

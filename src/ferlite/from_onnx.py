@@ -97,8 +97,9 @@ def load_folded_weights(model: nn.Module, params: list[tuple[str, np.ndarray, np
     convs = [p for p in params if p[0] == "Conv"]
     gemms = [p for p in params if p[0] == "Gemm"]
     if len(convs) != len(pairs) or len(gemms) != len(linears):
-        raise CheckpointError(f"{source}: {len(convs)} convolutions and {len(gemms)} dense layers; "
-                              f"the model has {len(pairs)} and {len(linears)}")
+        raise CheckpointError(
+            f"{source}: {len(convs)} convolutions and {len(gemms)} dense layers; the model has {len(pairs)} and {len(linears)}"
+        )
     for i, ((conv, bn), (_, weight, bias)) in enumerate(zip(pairs, convs)):
         if tuple(conv.weight.shape) != weight.shape:
             raise CheckpointError(f"{source}: convolution {i} has weights {weight.shape}, the model {tuple(conv.weight.shape)}")
@@ -204,8 +205,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     model, cfg, _ = model_from_checkpoint(args.out)
     rebuilt = evaluate_model(model, val, cfg, batch_size=128)
     original = onnx_metrics(args.onnx, val)
-    print(f"wrote {args.out}: {state['arch']}, {len(labels)} classes ({', '.join(labels)}), {cfg.input_size}px, "
-          f"BatchNorm statistics from {len(calibration)} {args.dataset} training faces")
-    print(f"{args.dataset} val ({len(val)} faces): checkpoint accuracy {rebuilt['accuracy']:.4f}, "
-          f"the ONNX model {original['accuracy']:.4f}")
+    print(
+        f"wrote {args.out}: {state['arch']}, {len(labels)} classes ({', '.join(labels)}), {cfg.input_size}px, "
+        f"BatchNorm statistics from {len(calibration)} {args.dataset} training faces"
+    )
+    print(
+        f"{args.dataset} val ({len(val)} faces): checkpoint accuracy {rebuilt['accuracy']:.4f}, "
+        f"the ONNX model {original['accuracy']:.4f}"
+    )
     return {"out": args.out, "val_accuracy": rebuilt["accuracy"], "onnx_val_accuracy": original["accuracy"]}

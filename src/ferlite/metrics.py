@@ -6,8 +6,9 @@ and plotting live in separate functions so that reports, tests and the study sha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
@@ -72,7 +73,9 @@ def prediction_shares(y_true: Sequence[int], y_pred: Sequence[int], classes: Seq
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     n = max(len(y_true), 1)
-    return {c: {"predicted": float((y_pred == i).sum() / n), "labels": float((y_true == i).sum() / n)} for i, c in enumerate(classes)}
+    return {
+        c: {"predicted": float((y_pred == i).sum() / n), "labels": float((y_true == i).sum() / n)} for i, c in enumerate(classes)
+    }
 
 
 def format_metrics(m: dict[str, Any]) -> str:
@@ -90,8 +93,11 @@ def format_metrics(m: dict[str, Any]) -> str:
     for c, row in zip(classes, m["confusion_matrix"]):
         lines.append(f"{c:<{w}} " + " ".join(f"{v:7d}" for v in row))
     if "shares" in m:
-        lines += ["", "share of predictions / share of labels", " ".join(
-            f"{c} {v['predicted']:.1%}/{v['labels']:.1%}" for c, v in m["shares"].items())]
+        lines += [
+            "",
+            "share of predictions / share of labels",
+            " ".join(f"{c} {v['predicted']:.1%}/{v['labels']:.1%}" for c, v in m["shares"].items()),
+        ]
     if "ece" in m:
         lines.append(f"expected calibration error {m['ece']:.4f}")
     return "\n".join(lines)
@@ -115,8 +121,15 @@ def plot_confusion_matrix(m: dict[str, Any], path: str | Path, title: str = "") 
     ax.set_ylabel("true")
     for i in range(len(classes)):
         for j in range(len(classes)):
-            ax.text(j, i, f"{norm[i, j]:.2f}\n{int(cm[i, j])}", ha="center", va="center", fontsize=8,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}\n{int(cm[i, j])}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     ax.set_title(title or f"accuracy {m['accuracy']:.3f}, macro-F1 {m['macro']['f1']:.3f}")
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()

@@ -38,8 +38,7 @@ def find_shared(relpath: str) -> Path:
             return d / relpath
     searched = ", ".join(str(d) for d in shared_dirs())
     raise FileNotFoundError(
-        f"{relpath} not found in any shared folder ({searched}); "
-        "set FERLITE_SHARED or pass the file's path explicitly"
+        f"{relpath} not found in any shared folder ({searched}); set FERLITE_SHARED or pass the file's path explicitly"
     )
 
 

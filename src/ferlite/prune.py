@@ -120,11 +120,29 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         # Fine-tune with the original run's data options, from the pruned weights.
         orig = state.get("args", {})
         targs = train.get_args_parser().parse_args([])
-        for k in ("dataset", "data_path", "classes", "per_class", "cap", "min_count", "label_smoothing", "seed", "soft_targets", "workers", "threads"):
+        for k in (
+            "dataset",
+            "data_path",
+            "classes",
+            "per_class",
+            "cap",
+            "min_count",
+            "label_smoothing",
+            "seed",
+            "soft_targets",
+            "workers",
+            "threads",
+        ):
             if k in orig:
                 setattr(targs, k, orig[k])
         targs.model, targs.init, targs.epochs, targs.lr = state["arch"], str(init_path), args.epochs, args.lr
-        targs.input_size, targs.out, targs.resume, targs.no_progress, targs.warmup_epochs = cfg.input_size, str(out), True, args.no_progress, 0.0
+        targs.input_size, targs.out, targs.resume, targs.no_progress, targs.warmup_epochs = (
+            cfg.input_size,
+            str(out),
+            True,
+            args.no_progress,
+            0.0,
+        )
         summary["train"] = train.main(targs)
     (out / "prune.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary

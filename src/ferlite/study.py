@@ -50,8 +50,16 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     # mixed by MixUp or CutMix, and EMA weights. It beat the 10-epoch schedule on PublicTest there.
     "mobilenetv2_full_long": (
         "MobileNetV2 full fine-tuning, 30 epochs, MixUp/CutMix, EMA (ferlite)",
-        {"mode": "full", "lr": 5e-4, "epochs": 30, "warmup_epochs": 1.0,
-         "mixup": 0.2, "cutmix": 1.0, "mix_prob": 0.5, "ema": 0.999},
+        {
+            "mode": "full",
+            "lr": 5e-4,
+            "epochs": 30,
+            "warmup_epochs": 1.0,
+            "mixup": 0.2,
+            "cutmix": 1.0,
+            "mix_prob": 0.5,
+            "ema": 0.999,
+        },
     ),
 }
 # Run order: the most informative configuration first, so an interrupted study has it; the long schedule
@@ -73,7 +81,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--configs", default=",".join(ORDER), help=f"comma list of configurations (default: {','.join(ORDER)})")
     p.add_argument("--classes", default="ref5", help="class preset or list (default ref5)")
     p.add_argument("--per-class", type=int, default=4000, help="augment classes below this count up to it (default 4000)")
-    p.add_argument("--cap", action="store_true", help="also cap larger classes at --per-class (the reference's ~1000-per-class protocol)")
+    p.add_argument(
+        "--cap", action="store_true", help="also cap larger classes at --per-class (the reference's ~1000-per-class protocol)"
+    )
     p.add_argument("--input-size", type=int, default=96, help="input side for every model (default 96)")
     p.add_argument("--epochs", type=int, default=None, help="override every configuration's epoch count")
     p.add_argument("--label-smoothing", type=float, default=0.1)
@@ -84,10 +94,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: all cores)")
     p.add_argument("--latency-threads", type=int, default=1, help="threads for the per-face latency (default 1)")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--note", default=None, metavar="MARKDOWN_FILE",
-                   help="a Markdown file whose text goes into the report after the bar (e.g. how the machine was shared, "
-                   "later runs); kept in the repository so that the report can be regenerated")
-    p.add_argument("--report-only", action="store_true", help="only rewrite --report from OUT/results.json; train and evaluate nothing")
+    p.add_argument(
+        "--note",
+        default=None,
+        metavar="MARKDOWN_FILE",
+        help="a Markdown file whose text goes into the report after the bar (e.g. how the machine was shared, "
+        "later runs); kept in the repository so that the report can be regenerated",
+    )
+    p.add_argument(
+        "--report-only", action="store_true", help="only rewrite --report from OUT/results.json; train and evaluate nothing"
+    )
     return p
 
 
@@ -101,7 +117,22 @@ def _read_note(path: str) -> str:
 def _train_args(name: str, args: argparse.Namespace) -> argparse.Namespace:
     _, overrides = CONFIGS[name]
     targs = train.get_args_parser().parse_args([])
-    shared = {k: getattr(args, k) for k in ("classes", "per_class", "cap", "input_size", "label_smoothing", "dataset", "data_path", "seed", "workers", "threads", "no_progress")}
+    shared = {
+        k: getattr(args, k)
+        for k in (
+            "classes",
+            "per_class",
+            "cap",
+            "input_size",
+            "label_smoothing",
+            "dataset",
+            "data_path",
+            "seed",
+            "workers",
+            "threads",
+            "no_progress",
+        )
+    }
     vars(targs).update(shared)
     vars(targs).update(overrides)
     if args.epochs is not None:
@@ -245,7 +276,8 @@ def write_report(results: dict[str, Any], args: argparse.Namespace, path: Path) 
         f"- Data: FER2013, classes {classes}. Trained on Training, the best epoch chosen on PublicTest "
         f"(macro-F1), and reported here on **PrivateTest** ({next((r['test_faces'] for k, r in results.items() if not k.startswith('_')), 0)} faces), used for nothing else.",
         f"- Balancing: classes below {args.per_class} training images augmented up to it"
-        + (f", larger classes capped at {args.per_class}" if args.cap else ", larger classes kept whole") + ".",
+        + (f", larger classes capped at {args.per_class}" if args.cap else ", larger classes kept whole")
+        + ".",
         f"- Preprocessing: grayscale to RGB, resize to {args.input_size}x{args.input_size}, normalise (ImageNet mean/std for "
         "MobileNetV2, 0.5/0.5 for the CNN). Augmentation: flip, rotation, shift/scale, brightness/contrast, random erasing (albumentations).",
         f"- Training: Adam, cross-entropy with label smoothing {args.label_smoothing}, cosine schedule, batch 64.",
@@ -275,9 +307,11 @@ def write_report(results: dict[str, Any], args: argparse.Namespace, path: Path) 
     best = max((r for k, r in results.items() if k.startswith("mobilenetv2")), key=lambda r: r["accuracy"], default=None)
     if best is not None:
         verdict = "reached" if best["accuracy"] >= 0.80 else "**not reached**"
-        lines.append(f"The target for ferlite's fine-tuned MobileNetV2 is at least 80% PrivateTest accuracy on these 5 classes. "
-                     f"Best in the table above: {best['label']}, {best['accuracy']:.1%} ({best['accuracy_hflip_tta']:.1%} with flip TTA): "
-                     f"{verdict} by the study's own runs.")
+        lines.append(
+            f"The target for ferlite's fine-tuned MobileNetV2 is at least 80% PrivateTest accuracy on these 5 classes. "
+            f"Best in the table above: {best['label']}, {best['accuracy']:.1%} ({best['accuracy_hflip_tta']:.1%} with flip TTA): "
+            f"{verdict} by the study's own runs."
+        )
     if args.note:
         lines += ["", _read_note(args.note)]
     lines += [

@@ -34,9 +34,9 @@ from .checkpoint import keep_classes, load_checkpoint, make_checkpoint, model_fr
 from .data import DataError, apply_balance, balance_classes, load_dataset
 from .data.loader import make_loader
 from .data.mixing import MixupCutmix, check_mixing
+from .data.mixture import build_mixture, parse_mixture
 from .data.transforms import ClassificationPresetTrain
 from .errors import UsageError
-from .data.mixture import build_mixture, parse_mixture
 from .evaluate import VAL_DOMAINS, evaluate_domains, load_domains
 from .models import MODES, ModelCfg, count_parameters, create_model, list_models
 from .runtime.classifier import TTA_MODES
@@ -59,34 +59,76 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("model")
     g.add_argument("--model", default="mobilenetv2_fer", help=f"architecture: {', '.join(list_models())}")
-    g.add_argument("--mode", default=None, choices=MODES, help="MobileNetV2: head (frozen backbone), top (last --top-blocks blocks + head) or full (default)")
-    g.add_argument("--top-blocks", type=int, default=None, help="feature blocks trained in --mode top (MobileNetV2 has 19; default 5)")
-    g.add_argument("--pretrained", default="auto",
-                   help="initial backbone weights: 'auto' (the shared ImageNet file for MobileNetV2), 'none', a torchvision "
-                   "state_dict, or a ferlite checkpoint of the same architecture (its classifier is replaced)")
-    g.add_argument("--input-size", type=int, default=None, help="square input side, 24 to 224 (default: 224 as the reference, or --init's)")
-    g.add_argument("--init", default=None, metavar="CHECKPOINT",
-                   help="start from this checkpoint's architecture and weights (e.g. a pruned model to fine-tune); the "
-                   "classes both share keep their classifier rows (a 7-class model starts a 5-class one), other classes "
-                   "get new rows")
+    g.add_argument(
+        "--mode",
+        default=None,
+        choices=MODES,
+        help="MobileNetV2: head (frozen backbone), top (last --top-blocks blocks + head) or full (default)",
+    )
+    g.add_argument(
+        "--top-blocks", type=int, default=None, help="feature blocks trained in --mode top (MobileNetV2 has 19; default 5)"
+    )
+    g.add_argument(
+        "--pretrained",
+        default="auto",
+        help="initial backbone weights: 'auto' (the shared ImageNet file for MobileNetV2), 'none', a torchvision "
+        "state_dict, or a ferlite checkpoint of the same architecture (its classifier is replaced)",
+    )
+    g.add_argument(
+        "--input-size", type=int, default=None, help="square input side, 24 to 224 (default: 224 as the reference, or --init's)"
+    )
+    g.add_argument(
+        "--init",
+        default=None,
+        metavar="CHECKPOINT",
+        help="start from this checkpoint's architecture and weights (e.g. a pruned model to fine-tune); the "
+        "classes both share keep their classifier rows (a 7-class model starts a 5-class one), other classes "
+        "get new rows",
+    )
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default="fer2013", help="fer2013, ferplus, rafdb, affectnet, folder, cew (eye patches) or mixture")
+    g.add_argument(
+        "--dataset", default="fer2013", help="fer2013, ferplus, rafdb, affectnet, folder, cew (eye patches) or mixture"
+    )
     g.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
     g.add_argument("--classes", default=None, help="a preset (ref5, fer7, ferplus8) or a comma list (default: all)")
-    g.add_argument("--per-class", type=int, default=1000, help="augment classes below this count up to it; 0 turns balancing off (default 1000)")
-    g.add_argument("--cap", action=argparse.BooleanOptionalAction, default=False, help="also subsample classes above --per-class down to it")
+    g.add_argument(
+        "--per-class",
+        type=int,
+        default=1000,
+        help="augment classes below this count up to it; 0 turns balancing off (default 1000)",
+    )
+    g.add_argument(
+        "--cap", action=argparse.BooleanOptionalAction, default=False, help="also subsample classes above --per-class down to it"
+    )
     g.add_argument("--min-count", type=int, default=0, help="drop classes with fewer real training images than this")
-    g.add_argument("--soft-targets", action=argparse.BooleanOptionalAction, default=False, help="train on vote distributions (FERPlus) instead of majority labels")
-    g.add_argument("--mixture", default=None, metavar="SPEC",
-                   help="with --dataset mixture: sources and their share of each epoch, e.g. "
-                   "ferplus:0.3,rafdb:0.4,affectnet:0.3 (FERPlus keeps its vote distributions as targets); the model "
-                   "is then selected on the cross-domain validation set, by the mean of the domains' macro-F1")
-    g.add_argument("--class-balance", type=float, default=0.5,
-                   help="with --mixture: draw an item of a class with n_c items with weight n_c**-B within its source "
-                   "(0: as is, 1: classes equal; default 0.5)")
+    g.add_argument(
+        "--soft-targets",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="train on vote distributions (FERPlus) instead of majority labels",
+    )
+    g.add_argument(
+        "--mixture",
+        default=None,
+        metavar="SPEC",
+        help="with --dataset mixture: sources and their share of each epoch, e.g. "
+        "ferplus:0.3,rafdb:0.4,affectnet:0.3 (FERPlus keeps its vote distributions as targets); the model "
+        "is then selected on the cross-domain validation set, by the mean of the domains' macro-F1",
+    )
+    g.add_argument(
+        "--class-balance",
+        type=float,
+        default=0.5,
+        help="with --mixture: draw an item of a class with n_c items with weight n_c**-B within its source "
+        "(0: as is, 1: classes equal; default 0.5)",
+    )
     g.add_argument("--epoch-size", type=int, default=None, help="with --mixture: faces drawn per epoch (default: all)")
-    g.add_argument("--downscale-prob", type=float, default=0.0,
-                   help="probability of shrinking a training face to 32-64 px and back (robustness to tiny faces)")
+    g.add_argument(
+        "--downscale-prob",
+        type=float,
+        default=0.0,
+        help="probability of shrinking a training face to 32-64 px and back (robustness to tiny faces)",
+    )
     g.add_argument("--val-fraction", type=float, default=0.15, help="held-out fraction for folder datasets")
     g.add_argument("--strict", action="store_true", help="stop at the first corrupt row or image instead of skipping it")
     g = p.add_argument_group("optimisation")
@@ -98,34 +140,81 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--sched", default="cosine", choices=SCHEDULES, help="per-step learning-rate schedule")
     g.add_argument("--warmup-epochs", type=float, default=0.5, help="linear warm-up for the cosine schedule")
     g.add_argument("--label-smoothing", type=float, default=0.0)
-    g.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA", help="MixUp with Beta(ALPHA, ALPHA) mixing weights (0: off; 0.2 is usual)")
-    g.add_argument("--cutmix", type=float, default=0.0, metavar="ALPHA", help="CutMix with Beta(ALPHA, ALPHA) patch areas (0: off; 1.0 is usual)")
-    g.add_argument("--mix-prob", type=float, default=1.0, help="share of batches mixed when --mixup or --cutmix is on (default 1)")
-    g.add_argument("--class-weights", default="none", choices=("none", "balanced"), help="weight the loss by inverse class frequency")
+    g.add_argument(
+        "--mixup",
+        type=float,
+        default=0.0,
+        metavar="ALPHA",
+        help="MixUp with Beta(ALPHA, ALPHA) mixing weights (0: off; 0.2 is usual)",
+    )
+    g.add_argument(
+        "--cutmix",
+        type=float,
+        default=0.0,
+        metavar="ALPHA",
+        help="CutMix with Beta(ALPHA, ALPHA) patch areas (0: off; 1.0 is usual)",
+    )
+    g.add_argument(
+        "--mix-prob", type=float, default=1.0, help="share of batches mixed when --mixup or --cutmix is on (default 1)"
+    )
+    g.add_argument(
+        "--class-weights", default="none", choices=("none", "balanced"), help="weight the loss by inverse class frequency"
+    )
     g.add_argument("--patience", type=int, default=0, help="stop after this many epochs without a better val score (0: never)")
-    g.add_argument("--select-metric", default="macro_f1", choices=SELECT_METRICS, help="val metric for best.pth and early stopping")
-    g.add_argument("--tta", default="none", choices=TTA_MODES, help="validate with this test-time augmentation (see ferlite evaluate --help)")
-    g.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
-                   help="keep an exponential moving average of the weights (e.g. 0.999) and validate and save it (0: off)")
-    g.add_argument("--teacher", default=None, metavar="CHECKPOINT",
-                   help="knowledge distillation: a trained ferlite checkpoint on the same classes (any architecture and input size)")
+    g.add_argument(
+        "--select-metric", default="macro_f1", choices=SELECT_METRICS, help="val metric for best.pth and early stopping"
+    )
+    g.add_argument(
+        "--tta", default="none", choices=TTA_MODES, help="validate with this test-time augmentation (see ferlite evaluate --help)"
+    )
+    g.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="keep an exponential moving average of the weights (e.g. 0.999) and validate and save it (0: off)",
+    )
+    g.add_argument(
+        "--teacher",
+        default=None,
+        metavar="CHECKPOINT",
+        help="knowledge distillation: a trained ferlite checkpoint on the same classes (any architecture and input size)",
+    )
     g.add_argument("--distill-alpha", type=float, default=0.5, help="weight of the teacher's term in the loss (default 0.5)")
-    g.add_argument("--distill-temperature", type=float, default=2.0, help="softmax temperature of the distillation term (default 2)")
+    g.add_argument(
+        "--distill-temperature", type=float, default=2.0, help="softmax temperature of the distillation term (default 2)"
+    )
     g = p.add_argument_group("run")
-    g.add_argument("--config", default=None, metavar="TOML",
-                   help="read options from a TOML file (keys are option names, e.g. input-size = 112); they become the "
-                   "defaults, and options given on the command line always win")
-    g.add_argument("--print-config", action="store_true", help="print the resolved options (the file's, then the command line's) as TOML and exit")
+    g.add_argument(
+        "--config",
+        default=None,
+        metavar="TOML",
+        help="read options from a TOML file (keys are option names, e.g. input-size = 112); they become the "
+        "defaults, and options given on the command line always win",
+    )
+    g.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved options (the file's, then the command line's) as TOML and exit",
+    )
     g.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
     g.add_argument("--resume", action="store_true", help="continue from OUT/last.pth if it exists")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: cores - 1, at most 8)")
-    g.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: all cores on the CPU; 2 on CUDA, leaving the cores to the DataLoader workers)")
+    g.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: all cores on the CPU; 2 on CUDA, leaving the cores to the DataLoader workers)",
+    )
     g.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
-                   help="bfloat16 autocast, on CUDA or on a CPU with native bfloat16 (AVX512-BF16 or AMX; elsewhere it is "
-                   "emulated and slower). With --mode top it about doubles the CPU's 224 px training speed")
+    g.add_argument(
+        "--amp",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="bfloat16 autocast, on CUDA or on a CPU with native bfloat16 (AVX512-BF16 or AMX; elsewhere it is "
+        "emulated and slower). With --mode top it about doubles the CPU's 224 px training speed",
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     return p
 
@@ -263,13 +352,25 @@ class Distiller(nn.Module):
                 x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
             teacher_logits = self.teacher(x)
         t = self.temperature
-        kd = F.kl_div(F.log_softmax(student_logits / t, 1), F.log_softmax(teacher_logits / t, 1), reduction="batchmean", log_target=True)
+        kd = F.kl_div(
+            F.log_softmax(student_logits / t, 1), F.log_softmax(teacher_logits / t, 1), reduction="batchmean", log_target=True
+        )
         return (1 - self.alpha) * task_loss + self.alpha * t * t * kd
 
 
 def train_one_epoch(
-    model, criterion, optimizer, scheduler, loader, device, epoch: int, progress: bool = True, ema=None,
-    distiller: Distiller | None = None, mixer: MixupCutmix | None = None, amp: bool = False,
+    model,
+    criterion,
+    optimizer,
+    scheduler,
+    loader,
+    device,
+    epoch: int,
+    progress: bool = True,
+    ema=None,
+    distiller: Distiller | None = None,
+    mixer: MixupCutmix | None = None,
+    amp: bool = False,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns mean loss, accuracy and images/s.
 
@@ -302,11 +403,20 @@ def train_one_epoch(
         correct += (logits.argmax(1) == hard).sum().item()
         bar.set_postfix(loss=f"{loss_sum / seen:.3f}", img_s=f"{seen / (time.perf_counter() - start):.0f}")
     seconds = time.perf_counter() - start
-    return {"train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1), "images_per_s": seen / seconds, "epoch_seconds": seconds}
+    return {
+        "train_loss": loss_sum / max(seen, 1),
+        "train_acc": correct / max(seen, 1),
+        "images_per_s": seen / seconds,
+        "epoch_seconds": seconds,
+    }
 
 
 def _model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in {"mode": args.mode, "top_blocks": args.top_blocks, "input_size": args.input_size}.items() if v is not None}
+    return {
+        k: v
+        for k, v in {"mode": args.mode, "top_blocks": args.top_blocks, "input_size": args.input_size}.items()
+        if v is not None
+    }
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -342,14 +452,18 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     train_ds, val_sets, sample_weights, balance = _load_data(args, classes)
     classes = train_ds.classes
     skipped = train_ds.skipped + sum(v.skipped for v in val_sets.values())
-    print(f"train {len(train_ds)} faces, val {', '.join(f'{k} {len(v)}' for k, v in val_sets.items())} faces"
-          + (f", {skipped} corrupt items skipped" if skipped else ""))
+    print(
+        f"train {len(train_ds)} faces, val {', '.join(f'{k} {len(v)}' for k, v in val_sets.items())} faces"
+        + (f", {skipped} corrupt items skipped" if skipped else "")
+    )
 
     model_kwargs = _model_kwargs(args)
     if init:
         if init["arch"] != args.model or not set(classes) & set(init["cfg"]["label_names"]):
-            raise DataError(f"{args.init}: is {init['arch']} on {', '.join(init['cfg']['label_names'])}; it can start "
-                            f"{args.model} on classes it shares with them, not on {', '.join(classes)}")
+            raise DataError(
+                f"{args.init}: is {init['arch']} on {', '.join(init['cfg']['label_names'])}; it can start "
+                f"{args.model} on classes it shares with them, not on {', '.join(classes)}"
+            )
         model_kwargs = {**init["model_kwargs"], **model_kwargs}
     model = create_model(args.model, num_classes=len(classes), pretrained=_pretrained_arg(args) and not init, **model_kwargs)
     if init:
@@ -364,13 +478,24 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     amp = args.amp
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
-    print(f"{args.model} ({getattr(model, 'finetune_mode', 'full')}): {count_parameters(model):,} parameters, "
-          f"{count_parameters(model, trainable_only=True):,} trainable; input {cfg.input_size}px; {torch.get_num_threads()} threads, {workers} workers")
+    print(
+        f"{args.model} ({getattr(model, 'finetune_mode', 'full')}): {count_parameters(model):,} parameters, "
+        f"{count_parameters(model, trainable_only=True):,} trainable; input {cfg.input_size}px; {torch.get_num_threads()} threads, {workers} workers"
+    )
 
     train_tf = ClassificationPresetTrain(cfg, downscale_prob=args.downscale_prob)
     train_tf.transform.set_random_seed(args.seed)
-    loader = make_loader(train_ds, train_tf, args.batch_size, True, workers, args.seed, soft=args.soft_targets or sample_weights is not None,
-                         sample_weights=sample_weights, samples_per_epoch=args.epoch_size)
+    loader = make_loader(
+        train_ds,
+        train_tf,
+        args.batch_size,
+        True,
+        workers,
+        args.seed,
+        soft=args.soft_targets or sample_weights is not None,
+        sample_weights=sample_weights,
+        samples_per_epoch=args.epoch_size,
+    )
     weight = None
     if args.class_weights == "balanced":
         counts = np.bincount(train_ds.labels, minlength=len(classes)).astype(np.float64)
@@ -390,7 +515,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.resume and last_path.is_file():
         state = load_checkpoint(last_path)
         if state.get("arch") != args.model or state["cfg"]["label_names"] != list(classes):
-            raise DataError(f"{last_path}: was trained as {state.get('arch')} on {state['cfg']['label_names']}; cannot resume as {args.model} on {list(classes)}")
+            raise DataError(
+                f"{last_path}: was trained as {state.get('arch')} on {state['cfg']['label_names']}; cannot resume as {args.model} on {list(classes)}"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["lr_scheduler"])
@@ -401,7 +528,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         start_epoch, best, bad_epochs = state["epoch"] + 1, state.get("best"), state.get("bad_epochs", 0)
         train_seconds = state.get("train_seconds", 0.0)
         torch.set_rng_state(state["rng_state"])
-        print(f"resumed from {last_path} after epoch {state['epoch']} (best {args.select_metric} so far: {best and best['score']:.4f})")
+        print(
+            f"resumed from {last_path} after epoch {state['epoch']} (best {args.select_metric} so far: {best and best['score']:.4f})"
+        )
         _truncate_log(log_path, start_epoch)
     elif log_path.exists():
         log_path.unlink()
@@ -411,7 +540,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         loader.generator.manual_seed(epoch_seed)
         if mixer is not None:
             mixer.reseed(epoch_seed)
-        stats = train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema, distiller, mixer, amp)
+        stats = train_one_epoch(
+            model, criterion, optimizer, scheduler, loader, device, epoch, progress, ema, distiller, mixer, amp
+        )
         train_seconds += stats["epoch_seconds"]
         m = evaluate_domains(scored, val_sets, cfg, batch_size=256, tta=args.tta)
         per = m["domains"]
@@ -424,15 +555,25 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             **{k: round(v, 5) for k, v in stats.items()},
             "val_accuracy": round(val_acc, 5),
             "val_macro_f1": round(m["mean_macro_f1"], 5),
-            **({f"val_{k}_{q}": round(d[q] if q == "accuracy" else d["macro"]["f1"], 5)
-                for k, d in per.items() for q in ("accuracy", "macro_f1")} if len(per) > 1 else {}),
+            **(
+                {
+                    f"val_{k}_{q}": round(d[q] if q == "accuracy" else d["macro"]["f1"], 5)
+                    for k, d in per.items()
+                    for q in ("accuracy", "macro_f1")
+                }
+                if len(per) > 1
+                else {}
+            ),
             "train_seconds": round(train_seconds, 1),
             "best": improved,
         }
         domains = " ".join(f"{k} {d['accuracy']:.4f}/{d['macro']['f1']:.4f}" for k, d in per.items()) if len(per) > 1 else ""
-        print(f"epoch {epoch}: loss {stats['train_loss']:.4f} train acc {stats['train_acc']:.4f} | "
-              f"val acc {val_acc:.4f} macro-F1 {m['mean_macro_f1']:.4f} {domains}| {stats['images_per_s']:.0f} images/s, "
-              f"{stats['epoch_seconds']:.0f} s" + (" *" if improved else ""), flush=True)
+        print(
+            f"epoch {epoch}: loss {stats['train_loss']:.4f} train acc {stats['train_acc']:.4f} | "
+            f"val acc {val_acc:.4f} macro-F1 {m['mean_macro_f1']:.4f} {domains}| {stats['images_per_s']:.0f} images/s, "
+            f"{stats['epoch_seconds']:.0f} s" + (" *" if improved else ""),
+            flush=True,
+        )
         meta = {"args": vars(args), "train_seconds": train_seconds, "classes": list(classes), "balance": balance}
         if improved:
             best = {"score": score, "epoch": epoch, "val_accuracy": val_acc, "val_macro_f1": m["mean_macro_f1"]}
@@ -440,10 +581,22 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             save_checkpoint(best_path, make_checkpoint(scored, args.model, model_kwargs, epoch=epoch, best=best, **meta))
         else:
             bad_epochs += 1
-        save_checkpoint(last_path, make_checkpoint(
-            model, args.model, model_kwargs, epoch=epoch, best=best, bad_epochs=bad_epochs,
-            optimizer=optimizer.state_dict(), lr_scheduler=scheduler.state_dict(), rng_state=torch.get_rng_state(),
-            **({"ema": ema.state_dict()} if ema is not None else {}), **meta))
+        save_checkpoint(
+            last_path,
+            make_checkpoint(
+                model,
+                args.model,
+                model_kwargs,
+                epoch=epoch,
+                best=best,
+                bad_epochs=bad_epochs,
+                optimizer=optimizer.state_dict(),
+                lr_scheduler=scheduler.state_dict(),
+                rng_state=torch.get_rng_state(),
+                **({"ema": ema.state_dict()} if ema is not None else {}),
+                **meta,
+            ),
+        )
         with open(log_path, "a") as f:
             f.write(json.dumps(record) + "\n")
         if args.patience and bad_epochs >= args.patience:
@@ -465,8 +618,10 @@ def _load_data(args: argparse.Namespace, classes: tuple[str, ...] | None):
         mixed = build_mixture(sources, "train", classes, args.strict)
         weights = mixed.sampling_weights(args.class_balance)
         shares = mixed.shares(weights)
-        print("mixture, expected share of each epoch by source and by class (class balance "
-              f"{args.class_balance}): " + ", ".join(f"{k} {v:.1%}" for k, v in shares["source"].items()))
+        print(
+            "mixture, expected share of each epoch by source and by class (class balance "
+            f"{args.class_balance}): " + ", ".join(f"{k} {v:.1%}" for k, v in shares["source"].items())
+        )
         print("  " + ", ".join(f"{k} {v:.1%}" for k, v in shares["class"].items()))
         return mixed.data, load_domains(VAL_DOMAINS, "val", classes, args.strict), weights, shares
     train_ds = load_dataset(args.dataset, "train", args.data_path, classes, args.strict, args.val_fraction, args.seed)
@@ -488,11 +643,17 @@ def _load_distiller(args: argparse.Namespace, cfg: ModelCfg, device: torch.devic
         raise UsageError("--distill-alpha must be in (0, 1] and --distill-temperature above 0")
     teacher, tcfg, state = model_from_checkpoint(args.teacher)
     if tuple(tcfg.label_names) != tuple(cfg.label_names):
-        raise DataError(f"{args.teacher}: the teacher's classes {list(tcfg.label_names)} differ from the student's {list(cfg.label_names)}")
+        raise DataError(
+            f"{args.teacher}: the teacher's classes {list(tcfg.label_names)} differ from the student's {list(cfg.label_names)}"
+        )
     if tuple(tcfg.mean) != tuple(cfg.mean) or tuple(tcfg.std) != tuple(cfg.std):
-        raise DataError(f"{args.teacher}: the teacher normalises with mean {tcfg.mean} / std {tcfg.std}, the student with {cfg.mean} / {cfg.std}")
-    print(f"distilling from {args.teacher} ({state['arch']}, {tcfg.input_size}px, {count_parameters(teacher):,} parameters), "
-          f"alpha {args.distill_alpha}, temperature {args.distill_temperature}")
+        raise DataError(
+            f"{args.teacher}: the teacher normalises with mean {tcfg.mean} / std {tcfg.std}, the student with {cfg.mean} / {cfg.std}"
+        )
+    print(
+        f"distilling from {args.teacher} ({state['arch']}, {tcfg.input_size}px, {count_parameters(teacher):,} parameters), "
+        f"alpha {args.distill_alpha}, temperature {args.distill_temperature}"
+    )
     return Distiller(teacher.to(device), tcfg.input_size, args.distill_alpha, args.distill_temperature)
 
 

@@ -118,8 +118,13 @@ class DriverMonitor:
         >>> state.eyes_closed, state.perclos, state.pose  # doctest: +SKIP
     """
 
-    def __init__(self, detector: Detector | None = None, eye_model: str | Path | None = None,
-                 config: DriveConfig | None = None, threads: int | None = 1) -> None:
+    def __init__(
+        self,
+        detector: Detector | None = None,
+        eye_model: str | Path | None = None,
+        config: DriveConfig | None = None,
+        threads: int | None = 1,
+    ) -> None:
         self.detector = detector or YuNetDetector()
         self.eyes = EmotionClassifier(eye_model or bundled_eye_model_path(), threads=threads)
         if "closed" not in self.eyes.labels:
@@ -150,7 +155,9 @@ class DriverMonitor:
             state.p_closed = float(probs[:, self._closed_col].mean())
             state.eyes_closed = state.p_closed >= c.closed_threshold
             state.pose = head_pose(state.landmarks, (bgr.shape[1], bgr.shape[0]))
-            state.looking_away = state.pose is not None and (abs(state.pose.yaw) > c.yaw_limit or abs(state.pose.pitch) > c.pitch_limit)
+            state.looking_away = state.pose is not None and (
+                abs(state.pose.yaw) > c.yaw_limit or abs(state.pose.pitch) > c.pitch_limit
+            )
             self._history.append((t, state.eyes_closed))
         while self._history and self._history[0][0] < t - c.perclos_window:
             self._history.popleft()
@@ -163,17 +170,22 @@ class DriverMonitor:
             state.closed_for = t - self._closed_since
             if state.closed_for >= c.microsleep_s and not self._microsleep_reported:
                 self._microsleep_reported = True
-                state.events.append({"t": round(t, 3), "event": "microsleep", "state": "on", "closed_since": round(self._closed_since, 3)})
+                state.events.append(
+                    {"t": round(t, 3), "event": "microsleep", "state": "on", "closed_since": round(self._closed_since, 3)}
+                )
         elif self._closed_since is not None:
             if self._microsleep_reported:
-                state.events.append({"t": round(t, 3), "event": "microsleep", "state": "off",
-                                     "duration_s": round(t - self._closed_since, 3)})
+                state.events.append(
+                    {"t": round(t, 3), "event": "microsleep", "state": "off", "duration_s": round(t - self._closed_since, 3)}
+                )
             self._closed_since, self._microsleep_reported = None, False
         state.microsleep = self._microsleep_reported
 
         # PERCLOS over a nearly empty window is one blink away from 100%: wait for half a window of data.
         span = t - self._history[0][0] if self._history else 0.0
-        perclos_condition = span >= c.perclos_window / 2 and state.perclos >= (c.perclos_off if self.drowsy.active else c.perclos_on)
+        perclos_condition = span >= c.perclos_window / 2 and state.perclos >= (
+            c.perclos_off if self.drowsy.active else c.perclos_on
+        )
         change = self.drowsy.update(perclos_condition, t)
         if change:
             state.events.append({"t": round(t, 3), "event": "drowsy", "state": change, "perclos": round(state.perclos, 3)})
@@ -223,7 +235,9 @@ class DriveAnnotator:
         self._text(scene, f"PERCLOS {state.perclos:.0%}", (10, 62))
         if state.pose is not None:
             self._text(scene, f"yaw {state.pose.yaw:+.0f}  pitch {state.pose.pitch:+.0f}", (10, 94))
-        banners = [b for b, on in (("MICROSLEEP", state.microsleep), ("DROWSY", state.drowsy), ("EYES OFF ROAD", state.distracted)) if on]
+        banners = [
+            b for b, on in (("MICROSLEEP", state.microsleep), ("DROWSY", state.drowsy), ("EYES OFF ROAD", state.distracted)) if on
+        ]
         for k, banner in enumerate(banners):
             (tw, th), _ = cv2.getTextSize(banner, cv2.FONT_HERSHEY_SIMPLEX, 1.4, 3)
             y = h - 20 - k * (th + 24)

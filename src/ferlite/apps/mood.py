@@ -28,8 +28,8 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +95,10 @@ def _check_database(path: Path) -> None:
     if app_id != APPLICATION_ID or not {"sessions", "samples"} <= tables:
         raise DataError(f"{path}: a SQLite database, but not a ferlite mood log; the file was not changed")
     if version > SCHEMA_VERSION:
-        raise DataError(f"{path}: written with mood schema version {version}, newer than this ferlite's {SCHEMA_VERSION}; "
-                        "upgrade ferlite (the file was not changed)")
+        raise DataError(
+            f"{path}: written with mood schema version {version}, newer than this ferlite's {SCHEMA_VERSION}; "
+            "upgrade ferlite (the file was not changed)"
+        )
     if version < 1:
         raise DataError(f"{path}: mood log with unknown schema version {version}; the file was not changed")
 
@@ -141,8 +143,15 @@ class MoodRecorder:
         ...     log.add(t, faces)
     """
 
-    def __init__(self, db_path: str | Path, source: str, labels: tuple[str, ...], model: str = "",
-                 sample_every: float = 1.0, commit_every: float = 1.0) -> None:
+    def __init__(
+        self,
+        db_path: str | Path,
+        source: str,
+        labels: tuple[str, ...],
+        model: str = "",
+        sample_every: float = 1.0,
+        commit_every: float = 1.0,
+    ) -> None:
         unknown = [c for c in labels if c not in EMOTIONS]
         if unknown:
             raise DataError(f"the model's classes {unknown} are not emotions ferlite knows")
@@ -151,11 +160,14 @@ class MoodRecorder:
         with self.con:
             cur = self.con.execute(
                 "INSERT INTO sessions (started_at, source, model, labels, sample_every) VALUES (?, ?, ?, ?, ?)",
-                (time.time(), source, model, json.dumps(list(labels)), sample_every))
+                (time.time(), source, model, json.dumps(list(labels)), sample_every),
+            )
         self.session_id = cur.lastrowid
         self._columns = [f"p_{c}" for c in self.labels]
-        self._insert = (f"INSERT INTO samples (session_id, t, track_id, {', '.join(self._columns)}) "
-                        f"VALUES (?, ?, ?, {', '.join('?' * len(self._columns))})")
+        self._insert = (
+            f"INSERT INTO samples (session_id, t, track_id, {', '.join(self._columns)}) "
+            f"VALUES (?, ?, ?, {', '.join('?' * len(self._columns))})"
+        )
         self._last_sample: dict[int, float] = {}
         self._pending: list[tuple] = []
         self._last_commit = time.monotonic()
@@ -191,7 +203,7 @@ class MoodRecorder:
             self.con.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (time.time(), self.session_id))
         self.con.close()
 
-    def __enter__(self) -> "MoodRecorder":
+    def __enter__(self) -> MoodRecorder:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -257,7 +269,9 @@ def load_samples(db_path: str | Path, session: int | None = None) -> MoodSamples
         con.row_factory = sqlite3.Row
         sessions = [dict(r) for r in con.execute("SELECT * FROM sessions ORDER BY id")]
         where, params = ("WHERE session_id = ?", (session,)) if session is not None else ("", ())
-        rows = con.execute(f"SELECT session_id, t, track_id, {', '.join(PROB_COLUMNS)} FROM samples {where} ORDER BY session_id, t", params).fetchall()
+        rows = con.execute(
+            f"SELECT session_id, t, track_id, {', '.join(PROB_COLUMNS)} FROM samples {where} ORDER BY session_id, t", params
+        ).fetchall()
     finally:
         con.close()
     if session is not None:
@@ -294,8 +308,10 @@ def summarize(s: MoodSamples) -> dict[str, list[dict[str, Any]]]:
         'happy'
     """
     va = s.valence_arousal()
-    per_session = [{"session": sess["id"], "source": sess["source"], **_summary_row(s, va, s.session_id == sess["id"])}
-                   for sess in s.sessions]
+    per_session = [
+        {"session": sess["id"], "source": sess["source"], **_summary_row(s, va, s.session_id == sess["id"])}
+        for sess in s.sessions
+    ]
     days = np.array([datetime.fromtimestamp(t).date().isoformat() for t in s.t]) if len(s) else np.array([])
     per_day = [{"day": d, **_summary_row(s, va, days == d)} for d in sorted(set(days.tolist()))]
     return {"per_session": per_session, "per_day": per_day}
@@ -322,8 +338,16 @@ def export_csv(s: MoodSamples, path: str | Path) -> Path:
         w = csv.writer(f)
         w.writerow(["session_id", "time", "track_id", *classes, "valence", "arousal"])
         for i in range(len(s)):
-            w.writerow([s.session_id[i], datetime.fromtimestamp(s.t[i]).isoformat(timespec="milliseconds"), s.track_id[i],
-                        *(round(float(s.probs[i, c]), 5) for c in cols), round(float(va[i, 0]), 4), round(float(va[i, 1]), 4)])
+            w.writerow(
+                [
+                    s.session_id[i],
+                    datetime.fromtimestamp(s.t[i]).isoformat(timespec="milliseconds"),
+                    s.track_id[i],
+                    *(round(float(s.probs[i, c]), 5) for c in cols),
+                    round(float(va[i, 0]), 4),
+                    round(float(va[i, 1]), 4),
+                ]
+            )
     return path
 
 
@@ -348,8 +372,12 @@ def plot_report(s: MoodSamples, smooth_s: float = 10.0):
     rgb = {e: tuple(c / 255 for c in EMOTION_COLORS[e][::-1]) for e in EMOTIONS}
     for e in classes:
         ax.plot(minutes, sm[:, EMOTIONS.index(e)], label=e, color=rgb[e], lw=2)
-    ax.set(title=f"Emotion probabilities over time ({smooth_s:g} s moving average, all tracks)", xlabel="minutes from the first sample",
-           ylabel="probability", ylim=(0, 1))
+    ax.set(
+        title=f"Emotion probabilities over time ({smooth_s:g} s moving average, all tracks)",
+        xlabel="minutes from the first sample",
+        ylabel="probability",
+        ylim=(0, 1),
+    )
     ax.legend(loc="upper right", ncol=4, fontsize=9)
     ax = axes[1]
     mean = probs.mean(0) if len(probs) else np.zeros(len(EMOTIONS))
@@ -360,7 +388,11 @@ def plot_report(s: MoodSamples, smooth_s: float = 10.0):
     ax.plot(minutes, va[:, 0], label="valence (unpleasant - pleasant)", color="tab:green", lw=2)
     ax.plot(minutes, va[:, 1], label="arousal (calm - excited)", color="tab:red", lw=2)
     ax.axhline(0, color="gray", lw=0.8)
-    ax.set(title="Valence / arousal proxy (circumplex coordinates weighted by probability)", xlabel="minutes from the first sample", ylim=(-1, 1))
+    ax.set(
+        title="Valence / arousal proxy (circumplex coordinates weighted by probability)",
+        xlabel="minutes from the first sample",
+        ylim=(-1, 1),
+    )
     ax.legend(loc="lower right", fontsize=9)
     fig.tight_layout()
     return fig

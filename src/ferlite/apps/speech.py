@@ -34,8 +34,14 @@ class SpokenCues:
         binary: the espeak-ng executable.
     """
 
-    def __init__(self, min_interval: float = 4.0, voice: str = "en", rate: int = 160,
-                 wav_dir: str | Path | None = None, binary: str = "espeak-ng") -> None:
+    def __init__(
+        self,
+        min_interval: float = 4.0,
+        voice: str = "en",
+        rate: int = 160,
+        wav_dir: str | Path | None = None,
+        binary: str = "espeak-ng",
+    ) -> None:
         self.binary = shutil.which(binary)
         if self.binary is None:
             raise UsageError(f"spoken cues need {binary!r}: install it (Debian/Ubuntu: apt install espeak-ng)")
@@ -52,8 +58,11 @@ class SpokenCues:
         """What would be said for these faces now (labels that changed since last announced), or None."""
         if faces.tracker_id is None or faces.scores is None:
             return None
-        changed = [(int(tid), label) for tid, label in zip(faces.tracker_id, faces.label)
-                   if tid >= 0 and label and self._announced.get(int(tid)) != label]
+        changed = [
+            (int(tid), label)
+            for tid, label in zip(faces.tracker_id, faces.label)
+            if tid >= 0 and label and self._announced.get(int(tid)) != label
+        ]
         if not changed:
             return None
         return ", ".join(f"person {tid} looks {ADJECTIVES.get(label, label)}" for tid, label in changed)

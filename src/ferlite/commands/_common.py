@@ -33,32 +33,62 @@ unit_interval = _number(float, 0, 1, True, "it must be above 0 and at most 1")
 
 def add_runtime_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("runtime")
-    g.add_argument("--model", default=None,
-                   help="emotion ONNX model from 'ferlite export', or a bundled one by name: default (FERPlus classes, 96 px, "
-                   "fast; the default), accurate (FERPlus classes, 224 px, about 4x the cost per face) or fer2013 "
-                   "(FER2013's 7 classes, 224 px; ten-view TTA by default)")
+    g.add_argument(
+        "--model",
+        default=None,
+        help="emotion ONNX model from 'ferlite export', or a bundled one by name: default (FERPlus classes, 96 px, "
+        "fast; the default), accurate (FERPlus classes, 224 px, about 4x the cost per face) or fer2013 "
+        "(FER2013's 7 classes, 224 px; ten-view TTA by default)",
+    )
     g.add_argument("--detector", default="yunet", choices=("yunet", "haar", "ssd"), help="face detector (default yunet, bundled)")
-    g.add_argument("--ssd-model", nargs=2, metavar=("PB", "PBTXT"), default=None,
-                   help="res10 SSD files for --detector ssd (default: the shared weights folder)")
-    g.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime threads for the classifier (default: all cores)")
-    g.add_argument("--margin", type=non_negative_float, default=0.15, help="context around each face box, as a fraction of its side")
+    g.add_argument(
+        "--ssd-model",
+        nargs=2,
+        metavar=("PB", "PBTXT"),
+        default=None,
+        help="res10 SSD files for --detector ssd (default: the shared weights folder)",
+    )
+    g.add_argument(
+        "--threads", type=positive_int, default=None, help="ONNX Runtime threads for the classifier (default: all cores)"
+    )
+    g.add_argument(
+        "--margin", type=non_negative_float, default=0.15, help="context around each face box, as a fraction of its side"
+    )
     g.add_argument("--no-align", action="store_true", help="do not level the eyes before classifying")
-    g.add_argument("--tta", default=None, choices=TTA_MODES,
-                   help="test-time augmentation of the classifier: none, flip (each face and its mirror image: twice the "
-                   "classifier cost) or shift-flip (ten shifted and mirrored views: ten times the cost); default: the "
-                   "model's own (shift-flip for fer2013, with which its number was measured; none for the others)")
-    g.add_argument("--detect-every", type=positive_int, default=1,
-                   help="video: detect faces on every n-th frame and track in between (default 1: every frame)")
+    g.add_argument(
+        "--tta",
+        default=None,
+        choices=TTA_MODES,
+        help="test-time augmentation of the classifier: none, flip (each face and its mirror image: twice the "
+        "classifier cost) or shift-flip (ten shifted and mirrored views: ten times the cost); default: the "
+        "model's own (shift-flip for fer2013, with which its number was measured; none for the others)",
+    )
+    g.add_argument(
+        "--detect-every",
+        type=positive_int,
+        default=1,
+        help="video: detect faces on every n-th frame and track in between (default 1: every frame)",
+    )
 
 
 def build_recognizer(args: argparse.Namespace) -> Recognizer:
     kwargs = {}
     if args.detector == "ssd":
-        pb, pbtxt = args.ssd_model or (find_shared("weights/opencv_face_detector_uint8.pb"), find_shared("weights/opencv_face_detector.pbtxt"))
+        pb, pbtxt = args.ssd_model or (
+            find_shared("weights/opencv_face_detector_uint8.pb"),
+            find_shared("weights/opencv_face_detector.pbtxt"),
+        )
         kwargs = {"pb_path": pb, "pbtxt_path": pbtxt}
     detector = create_detector(args.detector, **kwargs)
-    return Recognizer(args.model, detector=detector, threads=args.threads, margin=args.margin, align=not args.no_align,
-                      detect_every=args.detect_every, tta=args.tta)
+    return Recognizer(
+        args.model,
+        detector=detector,
+        threads=args.threads,
+        margin=args.margin,
+        align=not args.no_align,
+        detect_every=args.detect_every,
+        tta=args.tta,
+    )
 
 
 class FrameProgress:

@@ -32,17 +32,27 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "and end-to-end FPS (detect + align + classify + track) on a real 640x480 video. One process per measurement.",
         add_help=add_help,
     )
-    p.add_argument("--model", action="append", default=None, metavar="ONNX",
-                   help="classifier model(s) to time, a path or a bundled model's name (default, accurate, fer2013); repeat for "
-                   "several (default: the bundled default)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        metavar="ONNX",
+        help="classifier model(s) to time, a path or a bundled model's name (default, accurate, fer2013); repeat for "
+        "several (default: the bundled default)",
+    )
     p.add_argument("--video", default=None, help="video for the end-to-end FPS (default: the shared one-face 640x480 clip)")
     p.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--batch", type=int, default=64, help="batch size for throughput (default 64)")
     p.add_argument("--frames", type=int, default=300, help="frames for the end-to-end run (default 300)")
     p.add_argument("--detect-every", type=positive_int, default=3, help="also time detection on every n-th frame (default 3)")
     p.add_argument("--runs", type=int, default=200, help="timed calls per latency measurement (default 200)")
-    p.add_argument("--tta", action="append", default=[], choices=TTA_MODES[1:],
-                   help="also time every model with this test-time augmentation (flip, shift-flip); repeat for both")
+    p.add_argument(
+        "--tta",
+        action="append",
+        default=[],
+        choices=TTA_MODES[1:],
+        help="also time every model with this test-time augmentation (flip, shift-flip); repeat for both",
+    )
     p.add_argument("--write", default=None, metavar="MD", help="write the results as Markdown (e.g. docs/BENCHMARKS.md)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p
@@ -61,9 +71,16 @@ def _classifier_worker(model: str, threads: int, batch: int, runs: int, tta: str
     clf = EmotionClassifier(model, threads=threads, tta=tta)
     lat = time_inference(clf, 1, runs, warmup=20)
     batched = time_inference(clf, batch, max(5, runs // 10), warmup=3)
-    return {"model": model, "tta": tta, "bytes": Path(model).stat().st_size, "input_size": clf.pre.input_size,
-            "latency_ms_b1": 1000 * float(np.median(lat)), "latency_ms_b1_p90": 1000 * float(np.percentile(lat, 90)),
-            "faces_per_s_batched": batch * len(batched) / float(batched.sum()), "batch": batch}
+    return {
+        "model": model,
+        "tta": tta,
+        "bytes": Path(model).stat().st_size,
+        "input_size": clf.pre.input_size,
+        "latency_ms_b1": 1000 * float(np.median(lat)),
+        "latency_ms_b1_p90": 1000 * float(np.percentile(lat, 90)),
+        "faces_per_s_batched": batch * len(batched) / float(batched.sum()),
+        "batch": batch,
+    }
 
 
 def _pipeline_worker(model: str, video: str, threads: int, frames: int, detect_every: int, tta: str = "none") -> dict[str, Any]:
@@ -87,9 +104,18 @@ def _pipeline_worker(model: str, video: str, threads: int, frames: int, detect_e
         faces += len(rec.update(frame))
     dt = time.perf_counter() - t
     h, w = decoded[0].shape[:2]
-    return {"model": model, "video": video, "frames": len(decoded), "size": f"{w}x{h}", "detect_every": detect_every, "tta": tta,
-            "faces_per_frame": faces / len(decoded),
-            "fps": len(decoded) / dt, "ms_per_frame": 1000 * dt / len(decoded), "decode_fps": len(decoded) / decode_s}
+    return {
+        "model": model,
+        "video": video,
+        "frames": len(decoded),
+        "size": f"{w}x{h}",
+        "detect_every": detect_every,
+        "tta": tta,
+        "faces_per_frame": faces / len(decoded),
+        "fps": len(decoded) / dt,
+        "ms_per_frame": 1000 * dt / len(decoded),
+        "decode_fps": len(decoded) / decode_s,
+    }
 
 
 def _model_name(r: dict[str, Any]) -> str:
@@ -119,18 +145,28 @@ def main(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {"machine": machine_description(threads), "classifier": [], "pipeline": None}
     tta_options = ("none", *dict.fromkeys(args.tta))
     for model, tta in [(m, t) for m in models for t in tta_options]:
-        r = _run_worker("classifier", {"model": str(model), "threads": threads, "batch": args.batch, "runs": args.runs, "tta": tta})
+        r = _run_worker(
+            "classifier", {"model": str(model), "threads": threads, "batch": args.batch, "runs": args.runs, "tta": tta}
+        )
         results["classifier"].append(r)
-        print(f"{_model_name(r)}: {r['latency_ms_b1']:.3f} ms/face at batch 1 (p90 {r['latency_ms_b1_p90']:.3f}), "
-              f"{r['faces_per_s_batched']:.0f} faces/s at batch {r['batch']}, {r['bytes'] / 1e6:.2f} MB, {threads} threads", flush=True)
+        print(
+            f"{_model_name(r)}: {r['latency_ms_b1']:.3f} ms/face at batch 1 (p90 {r['latency_ms_b1_p90']:.3f}), "
+            f"{r['faces_per_s_batched']:.0f} faces/s at batch {r['batch']}, {r['bytes'] / 1e6:.2f} MB, {threads} threads",
+            flush=True,
+        )
     results["pipeline"] = []
     for model, every, tta in [(m, e, t) for m in models for e in sorted({1, args.detect_every}) for t in tta_options]:
-        r = _run_worker("pipeline", {"model": model, "video": video, "threads": threads, "frames": args.frames, "detect_every": every,
-                                     "tta": tta})
+        r = _run_worker(
+            "pipeline",
+            {"model": model, "video": video, "threads": threads, "frames": args.frames, "detect_every": every, "tta": tta},
+        )
         results["pipeline"].append(r)
-        print(f"{Path(model).name}: end to end (YuNet every {every} frame(s) + align + classify{f' with {tta} TTA' if tta != 'none' else ''} + track) on {Path(video).name} {r['size']}: {r['fps']:.1f} FPS "
-              f"({r['ms_per_frame']:.2f} ms/frame, {r['faces_per_frame']:.2f} faces/frame, {r['frames']} frames, {threads} threads); "
-              f"decoding alone {r['decode_fps']:.0f} FPS", flush=True)
+        print(
+            f"{Path(model).name}: end to end (YuNet every {every} frame(s) + align + classify{f' with {tta} TTA' if tta != 'none' else ''} + track) on {Path(video).name} {r['size']}: {r['fps']:.1f} FPS "
+            f"({r['ms_per_frame']:.2f} ms/frame, {r['faces_per_frame']:.2f} faces/frame, {r['frames']} frames, {threads} threads); "
+            f"decoding alone {r['decode_fps']:.0f} FPS",
+            flush=True,
+        )
     if args.write:
         write_markdown(results, args, Path(args.write))
         print(f"wrote {args.write}")
@@ -150,12 +186,14 @@ def write_markdown(results: dict[str, Any], args: argparse.Namespace, path: Path
         "",
         "## Emotion classifier",
         "",
-        "| model | input | size | latency, batch 1 (median / p90) | throughput, batch %d |" % args.batch,
+        f"| model | input | size | latency, batch 1 (median / p90) | throughput, batch {args.batch} |",
         "|---|---|---|---|---|",
     ]
     for r in results["classifier"]:
-        lines.append(f"| {_model_name(r)} | {r['input_size']}px | {r['bytes'] / 1e6:.2f} MB | {r['latency_ms_b1']:.3f} / {r['latency_ms_b1_p90']:.3f} ms "
-                     f"| {r['faces_per_s_batched']:.0f} faces/s |")
+        lines.append(
+            f"| {_model_name(r)} | {r['input_size']}px | {r['bytes'] / 1e6:.2f} MB | {r['latency_ms_b1']:.3f} / {r['latency_ms_b1_p90']:.3f} ms "
+            f"| {r['faces_per_s_batched']:.0f} faces/s |"
+        )
     lines += [
         "",
         "## End to end",
@@ -168,6 +206,8 @@ def write_markdown(results: dict[str, Any], args: argparse.Namespace, path: Path
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for p in results["pipeline"]:
-        lines.append(f"| {Path(p['model']).name} | {Path(p['video']).name} ({p['size']}) | {p['detect_every']} | {p['tta']} | {p['frames']} | {p['faces_per_frame']:.2f} | {p['fps']:.1f} "
-                     f"| {p['ms_per_frame']:.2f} | {p['decode_fps']:.0f} FPS |")
+        lines.append(
+            f"| {Path(p['model']).name} | {Path(p['video']).name} ({p['size']}) | {p['detect_every']} | {p['tta']} | {p['frames']} | {p['faces_per_frame']:.2f} | {p['fps']:.1f} "
+            f"| {p['ms_per_frame']:.2f} | {p['decode_fps']:.0f} FPS |"
+        )
     write_block(path, "bench", "\n".join(lines))

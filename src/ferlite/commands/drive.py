@@ -41,14 +41,24 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--microsleep", type=float, default=d.microsleep_s, help="seconds of closed eyes that make a microsleep")
     g.add_argument("--yaw-limit", type=float, default=d.yaw_limit, help="degrees of yaw counted as looking away")
     g.add_argument("--pitch-limit", type=float, default=d.pitch_limit, help="degrees of pitch counted as looking away")
-    g.add_argument("--distraction", type=float, default=d.distraction_s, help="seconds of looking away (or no face) before the alarm")
+    g.add_argument(
+        "--distraction", type=float, default=d.distraction_s, help="seconds of looking away (or no face) before the alarm"
+    )
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    config = DriveConfig(min_face=args.min_face, closed_threshold=args.closed_threshold, perclos_window=args.perclos_window,
-                         perclos_on=args.perclos_on, perclos_off=args.perclos_off, microsleep_s=args.microsleep,
-                         yaw_limit=args.yaw_limit, pitch_limit=args.pitch_limit, distraction_s=args.distraction)
+    config = DriveConfig(
+        min_face=args.min_face,
+        closed_threshold=args.closed_threshold,
+        perclos_window=args.perclos_window,
+        perclos_on=args.perclos_on,
+        perclos_off=args.perclos_off,
+        microsleep_s=args.microsleep,
+        yaw_limit=args.yaw_limit,
+        pitch_limit=args.pitch_limit,
+        distraction_s=args.distraction,
+    )
     monitor = DriverMonitor(eye_model=args.eye_model, config=config, threads=args.threads)
     source = FrameSource(args.source)
     sink = VideoSink(args.output, source.info).__enter__() if args.output else None
@@ -87,8 +97,10 @@ def main(args: argparse.Namespace) -> int:
             if f:
                 f.close()
     frames = progress.count
-    print(f"ferlite drive: {frames} frames, {n_events} events, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS",
-          file=sys.stderr)
+    print(
+        f"ferlite drive: {frames} frames, {n_events} events, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS",
+        file=sys.stderr,
+    )
     if frames == 0:
         print(f"ferlite drive: {args.source}: no frame could be decoded", file=sys.stderr)
         return 1

@@ -20,16 +20,22 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         add_help=add_help,
     )
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    r = sub.add_parser("record", help="watch a video, webcam or stream and log emotions to a database",
-                       description="Log per-track emotion probabilities, sampled at --rate per second, to a SQLite "
-                       "database (WAL mode, committed every second: a crash or Ctrl-C loses at most the last second).")
+    r = sub.add_parser(
+        "record",
+        help="watch a video, webcam or stream and log emotions to a database",
+        description="Log per-track emotion probabilities, sampled at --rate per second, to a SQLite "
+        "database (WAL mode, committed every second: a crash or Ctrl-C loses at most the last second).",
+    )
     r.add_argument("source", help="video file, webcam index (e.g. 0) or stream URL")
     r.add_argument("--db", default="mood.db", help="SQLite database to append to (created when missing; default mood.db)")
     r.add_argument("--rate", type=float, default=1.0, help="samples per second per tracked face (default 1)")
     r.add_argument("--max-frames", type=non_negative_int, default=None, help="stop after this many frames")
     add_runtime_args(r)
-    q = sub.add_parser("report", help="plots, per-session and per-day summaries, HTML and CSV from a database",
-                       description="Write mood.png, a self-contained mood.html, samples.csv and summary.json.")
+    q = sub.add_parser(
+        "report",
+        help="plots, per-session and per-day summaries, HTML and CSV from a database",
+        description="Write mood.png, a self-contained mood.html, samples.csv and summary.json.",
+    )
     q.add_argument("db", help="a database written by 'ferlite mood record'")
     q.add_argument("--out", default="mood_report", help="output folder (default mood_report)")
     q.add_argument("--session", type=int, default=None, help="only this session (default: all)")
@@ -47,17 +53,21 @@ def _record(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     wall_start = time.time()
     progress = FrameProgress(source, args.max_frames, items=rec.stream(source))
-    with MoodRecorder(args.db, source=args.source, labels=rec.labels, model=str(rec.classifier.model_path.name),
-                      sample_every=1.0 / args.rate) as log:
+    with MoodRecorder(
+        args.db, source=args.source, labels=rec.labels, model=str(rec.classifier.model_path.name), sample_every=1.0 / args.rate
+    ) as log:
         try:
-            for index, frame, faces in progress:
+            for index, _frame, faces in progress:
                 # Unix time: the run's start plus the file's own clock, or plus wall-clock seconds for live sources.
                 log.add(wall_start + source.time_of(index), faces)
         except KeyboardInterrupt:
             pass
     frames = progress.count
-    print(f"ferlite mood record: {frames} frames, {log.rows} samples in session {log.session_id} of {args.db}; "
-          f"{source.skipped} corrupt frames skipped", file=sys.stderr)
+    print(
+        f"ferlite mood record: {frames} frames, {log.rows} samples in session {log.session_id} of {args.db}; "
+        f"{source.skipped} corrupt frames skipped",
+        file=sys.stderr,
+    )
     return 0 if frames else 1
 
 

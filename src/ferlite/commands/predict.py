@@ -49,7 +49,10 @@ def main(args: argparse.Namespace) -> int:
                 failed += 1
                 continue
             faces = rec.predict(image)
-            out.write(json.dumps({"image": str(path), "width": image.shape[1], "height": image.shape[0], "faces": faces.to_dicts()}) + "\n")
+            out.write(
+                json.dumps({"image": str(path), "width": image.shape[1], "height": image.shape[0], "faces": faces.to_dicts()})
+                + "\n"
+            )
             ok += 1
             if args.annotate:
                 dest = Path(args.annotate) / (Path(path).stem + "_ferlite.png")

@@ -35,8 +35,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"ferlite serve: needs {e.name!r}; install the apps extra: pip install 'ferlite[apps]'", file=sys.stderr)
         return 2
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"ferlite serve: binding to {args.host}: other machines can reach the page; frames travel unencrypted",
-              file=sys.stderr)
+        print(
+            f"ferlite serve: binding to {args.host}: other machines can reach the page; frames travel unencrypted",
+            file=sys.stderr,
+        )
     if args.threads is None:
         args.threads = 1
     app = create_app(build_recognizer(args), max_fps=args.max_fps, max_bytes=args.max_bytes, max_side=args.max_side)

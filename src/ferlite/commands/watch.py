@@ -32,12 +32,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--records", default=None, help="per-frame records: .jsonl or .csv (one row per face per frame)")
     p.add_argument("--show", choices=("auto", "yes", "no"), default="auto", help="live window (auto: when a display exists)")
     p.add_argument("--max-frames", type=non_negative_int, default=None, help="stop after this many frames")
-    p.add_argument("--smoothing", type=unit_interval, default=0.3, help="weight of the newest frame in each track's moving average")
+    p.add_argument(
+        "--smoothing", type=unit_interval, default=0.3, help="weight of the newest frame in each track's moving average"
+    )
     a = p.add_argument_group("accessibility")
     a.add_argument("--captions", action="store_true", help="large high-contrast captions of each person's emotion on the video")
     a.add_argument("--speak", action="store_true", help="spoken cues through espeak-ng when a person's emotion changes")
     a.add_argument("--speak-interval", type=float, default=4.0, help="seconds between two spoken cues (default 4)")
-    a.add_argument("--speak-to", default=None, metavar="DIR", help="write the spoken cues as WAV files to DIR instead of the speakers")
+    a.add_argument(
+        "--speak-to", default=None, metavar="DIR", help="write the spoken cues as WAV files to DIR instead of the speakers"
+    )
     add_runtime_args(p)
     return p
 
@@ -60,7 +64,17 @@ class RecordWriter:
             self._f.write(json.dumps({"frame": frame_index, "time_s": round(time_s, 3), "faces": faces.to_dicts()}) + "\n")
             return
         for d in faces.to_dicts():
-            self._csv.writerow([frame_index, round(time_s, 3), d.get("track_id", -1), *d["box"], d["confidence"], d["label"], *(d["scores"][c] for c in self.labels)])
+            self._csv.writerow(
+                [
+                    frame_index,
+                    round(time_s, 3),
+                    d.get("track_id", -1),
+                    *d["box"],
+                    d["confidence"],
+                    d["label"],
+                    *(d["scores"][c] for c in self.labels),
+                ]
+            )
 
     def close(self) -> None:
         self._f.close()
@@ -133,8 +147,10 @@ def main(args: argparse.Namespace) -> int:
         if cues:
             cues.close()
     frames = progress.count
-    print(f"ferlite watch: {frames} frames, {tally.total} faces, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS (last 30 frames)",
-          file=sys.stderr)
+    print(
+        f"ferlite watch: {frames} frames, {tally.total} faces, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS (last 30 frames)",
+        file=sys.stderr,
+    )
     if frames == 0:
         print(f"ferlite watch: {args.source}: no frame could be decoded", file=sys.stderr)
         return 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -66,8 +66,12 @@ def make_loader(
     if sample_weights is not None:
         if len(sample_weights) != len(ds):
             raise ValueError(f"{len(sample_weights)} sample weights for {len(ds)} items")
-        sampler = WeightedRandomSampler(torch.as_tensor(sample_weights, dtype=torch.double),
-                                        samples_per_epoch or len(ds), replacement=True, generator=generator)
+        sampler = WeightedRandomSampler(
+            torch.as_tensor(sample_weights, dtype=torch.double),
+            samples_per_epoch or len(ds),
+            replacement=True,
+            generator=generator,
+        )
         shuffle = False
     return DataLoader(
         TorchFaceDataset(ds, transform, soft=soft),

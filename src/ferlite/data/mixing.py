@@ -33,7 +33,9 @@ class MixupCutmix:
         (8, 7)
     """
 
-    def __init__(self, num_classes: int, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, prob: float = 1.0, seed: int = 0) -> None:
+    def __init__(
+        self, num_classes: int, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, prob: float = 1.0, seed: int = 0
+    ) -> None:
         check_mixing(mixup_alpha, cutmix_alpha, prob)
         self.num_classes, self.mixup_alpha, self.cutmix_alpha, self.prob = num_classes, mixup_alpha, cutmix_alpha, prob
         self.reseed(seed)

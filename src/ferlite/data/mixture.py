@@ -108,9 +108,7 @@ class MixedFaces:
         return {"source": by_source, "class": by_class}
 
 
-def build_mixture(
-    sources: tuple[MixtureSource, ...], split: str, classes: tuple[str, ...], strict: bool = False
-) -> MixedFaces:
+def build_mixture(sources: tuple[MixtureSource, ...], split: str, classes: tuple[str, ...], strict: bool = False) -> MixedFaces:
     """Load ``split`` of every source and map it onto ``classes`` (e.g. ``PRESETS["ferplus8"]``).
 
     FERPlus items keep their vote distributions (restricted to ``classes``); other items get one-hot targets.

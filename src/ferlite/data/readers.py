@@ -60,7 +60,9 @@ class FaceDataset:
         if len(self.images) != len(self.labels):
             raise ValueError(f"images ({len(self.images)}) and labels ({len(self.labels)}) differ in length")
         if self.soft_labels is not None and self.soft_labels.shape != (len(self.labels), len(self.classes)):
-            raise ValueError(f"soft_labels must have shape ({len(self.labels)}, {len(self.classes)}), got {self.soft_labels.shape}")
+            raise ValueError(
+                f"soft_labels must have shape ({len(self.labels)}, {len(self.classes)}), got {self.soft_labels.shape}"
+            )
         if not self.ids:
             self.ids = [f"item {i}" for i in range(len(self.labels))]
 
@@ -72,14 +74,14 @@ class FaceDataset:
         n = np.bincount(self.labels, minlength=len(self.classes))
         return {c: int(k) for c, k in zip(self.classes, n)}
 
-    def subset(self, index: np.ndarray) -> "FaceDataset":
+    def subset(self, index: np.ndarray) -> FaceDataset:
         """A new dataset with the items at ``index`` (ints or a bool mask), same classes."""
         index = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, dtype=np.int64)
         images = self.images[index] if isinstance(self.images, np.ndarray) else [self.images[i] for i in index]
         soft = None if self.soft_labels is None else self.soft_labels[index]
         return FaceDataset(images, self.labels[index], self.classes, [self.ids[i] for i in index], soft, self.skipped)
 
-    def sample(self, n: int, seed: int = 0) -> "FaceDataset":
+    def sample(self, n: int, seed: int = 0) -> FaceDataset:
         """``n`` items drawn at random without replacement (all of them if fewer), in their original order.
 
         Example:
@@ -88,7 +90,7 @@ class FaceDataset:
         pick = np.random.default_rng(seed).choice(len(self), min(n, len(self)), replace=False)
         return self.subset(np.sort(pick))
 
-    def select_classes(self, classes: tuple[str, ...] | None) -> "FaceDataset":
+    def select_classes(self, classes: tuple[str, ...] | None) -> FaceDataset:
         """Keep only ``classes`` (canonical names), relabelled 0..k-1 in the given order.
 
         Soft targets are restricted to those classes and renormalised; items whose
@@ -239,7 +241,7 @@ def read_cew_npz(path: str | Path, split: str | None = None, seed: int = 0) -> F
     order = np.random.default_rng(seed).permutation(len(faces))
     n_hold = int(round(CEW_HOLDOUT * len(faces)))
     part = np.empty(len(faces), dtype="<U5")
-    part[order[:n_hold]], part[order[n_hold:2 * n_hold]], part[order[2 * n_hold:]] = "test", "val", "train"
+    part[order[:n_hold]], part[order[n_hold : 2 * n_hold]], part[order[2 * n_hold :]] = "test", "val", "train"
     item_part = part[np.searchsorted(faces, face_id)]
     rows = np.arange(len(labels)) if split is None else np.flatnonzero(item_part == split)
     return FaceDataset(images[rows], labels[rows], EYE_CLASSES, [str(names[r]) for r in rows])

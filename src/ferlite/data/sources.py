@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..paths import find_shared
 from .readers import (
+    RAFDB_VAL_FRACTION,
     DataError,
     FaceDataset,
     read_cew_npz,
@@ -15,7 +16,6 @@ from .readers import (
     read_image_folder,
     read_packed_jpeg_npz,
     stratified_split,
-    RAFDB_VAL_FRACTION,
 )
 
 DATASETS = ("fer2013", "ferplus", "ferplus-majority", "rafdb", "affectnet", "folder", "cew")

@@ -86,8 +86,13 @@ class ClassificationPresetTrain(_Preset):
         ops.append(resize)
         if downscale_prob > 0:
             side = cfg.input_size
-            ops.append(A.Downscale(scale_range=(min(1.0, 32 / side), min(1.0, 64 / side)), p=downscale_prob,
-                                   interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR}))
+            ops.append(
+                A.Downscale(
+                    scale_range=(min(1.0, 32 / side), min(1.0, 64 / side)),
+                    p=downscale_prob,
+                    interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR},
+                )
+            )
         ops += normalize
         ops.append(A.Erasing(scale=(0.02, 0.2), fill=0, p=random_erase_prob))
         super().__init__(ops)

@@ -40,7 +40,7 @@ class ModelCfg:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelCfg":
+    def from_dict(cls, d: dict) -> ModelCfg:
         return cls(
             input_size=int(d["input_size"]),
             mean=tuple(float(v) for v in d["mean"]),

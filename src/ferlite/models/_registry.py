@@ -8,7 +8,7 @@ import a model class directly.
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import UsageError
 

@@ -50,14 +50,23 @@ class LabelAnnotator:
         for i, label in enumerate(faces.label):
             if not label:
                 continue
-            text = f"{label} {faces.scores[i].max():.0%}"
+            text = f"{label} {faces.scores[i].max():.0%}" if faces.scores is not None else str(label)
             if faces.tracker_id is not None:
                 text = f"#{faces.tracker_id[i]} {text}"
             x1, y1 = faces.xyxy[i, :2].astype(int)
             (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, self.scale, self.thickness)
             y = max(th + base + 2, y1)
             cv2.rectangle(scene, (x1, y - th - base - 4), (x1 + tw + 6, y), (0, 0, 0), -1)
-            cv2.putText(scene, text, (x1 + 3, y - base - 2), cv2.FONT_HERSHEY_SIMPLEX, self.scale, color_for(label), self.thickness, cv2.LINE_AA)
+            cv2.putText(
+                scene,
+                text,
+                (x1 + 3, y - base - 2),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                self.scale,
+                color_for(label),
+                self.thickness,
+                cv2.LINE_AA,
+            )
         return scene
 
 
@@ -97,7 +106,9 @@ class CaptionAnnotator:
             (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
         band = th + base + 20
         cv2.rectangle(scene, (0, h - band), (w, h), (0, 0, 0), -1)
-        cv2.putText(scene, text, ((w - tw) // 2, h - base - 10), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+        cv2.putText(
+            scene, text, ((w - tw) // 2, h - base - 10), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA
+        )
         return scene
 
 

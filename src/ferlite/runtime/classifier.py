@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -36,14 +36,14 @@ class Preprocessing:
     """
 
     input_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]  # one per channel: checked in from_metadata
+    std: tuple[float, ...]
     color_mode: str
     labels: tuple[str, ...]
     tta: str = "none"
 
     @classmethod
-    def from_metadata(cls, meta: dict[str, str], source: str) -> "Preprocessing":
+    def from_metadata(cls, meta: dict[str, str], source: str) -> Preprocessing:
         try:
             pre = cls(
                 input_size=int(meta[META_PREFIX + "input_size"]),
@@ -54,7 +54,9 @@ class Preprocessing:
                 tta=meta.get(META_PREFIX + "tta", "none"),
             )
         except (KeyError, ValueError, TypeError) as e:
-            raise CheckpointError(f"{source}: not a ferlite emotion model (ONNX metadata lacks or garbles {e}); export it with 'ferlite export'") from None
+            raise CheckpointError(
+                f"{source}: not a ferlite emotion model (ONNX metadata lacks or garbles {e}); export it with 'ferlite export'"
+            ) from None
         problem = pre._problem()
         if problem:
             raise CheckpointError(f"{source}: its metadata is inconsistent: {problem}")
@@ -99,11 +101,13 @@ class LogitCalibration:
         return out + np.asarray(self.bias, np.float32) if self.bias else out
 
     def to_metadata(self) -> dict[str, str]:
-        return {META_PREFIX + "logit_temperature": repr(float(self.temperature)),
-                META_PREFIX + "logit_bias": json.dumps([round(float(b), 6) for b in self.bias])}
+        return {
+            META_PREFIX + "logit_temperature": repr(float(self.temperature)),
+            META_PREFIX + "logit_bias": json.dumps([round(float(b), 6) for b in self.bias]),
+        }
 
     @classmethod
-    def from_metadata(cls, meta: dict[str, str], n_labels: int, source: str) -> "LogitCalibration":
+    def from_metadata(cls, meta: dict[str, str], n_labels: int, source: str) -> LogitCalibration:
         """The calibration a model file declares (none: identity); a malformed one is a CheckpointError."""
         if META_PREFIX + "logit_temperature" not in meta and META_PREFIX + "logit_bias" not in meta:
             return cls()
@@ -223,7 +227,9 @@ class EmotionClassifier:
         self.tta = self.pre.tta if tta is None else tta
         width = self.session.get_outputs()[0].shape[-1]
         if isinstance(width, int) and width != len(self.pre.labels):
-            raise CheckpointError(f"{self.model_path}: the model has {width} outputs but its metadata names {len(self.pre.labels)} labels")
+            raise CheckpointError(
+                f"{self.model_path}: the model has {width} outputs but its metadata names {len(self.pre.labels)} labels"
+            )
         self.labels = self.pre.labels
         self.calibration = LogitCalibration.from_metadata(meta, len(self.labels), str(self.model_path))
 

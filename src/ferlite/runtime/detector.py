@@ -48,7 +48,9 @@ class YuNetDetector:
         >>> faces = YuNetDetector().detect(cv2.imread("photo.jpg"))  # doctest: +SKIP
     """
 
-    def __init__(self, model_path: str | Path | None = None, score_threshold: float = 0.7, nms_threshold: float = 0.3, max_side: int = 320) -> None:
+    def __init__(
+        self, model_path: str | Path | None = None, score_threshold: float = 0.7, nms_threshold: float = 0.3, max_side: int = 320
+    ) -> None:
         path = Path(model_path) if model_path else bundled_yunet_path()
         if not path.is_file():
             raise CheckpointError(f"{path}: YuNet model not found")
@@ -62,7 +64,11 @@ class YuNetDetector:
     def detect(self, bgr: np.ndarray) -> Faces:
         h, w = bgr.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
-        img = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA) if scale < 1 else bgr
+        img = (
+            cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+            if scale < 1
+            else bgr
+        )
         size = (img.shape[1], img.shape[0])
         if size != self._size:
             self._net.setInputSize(size)
@@ -70,16 +76,24 @@ class YuNetDetector:
         _, rows = self._net.detect(img)
         if rows is None or len(rows) == 0:
             return Faces.empty()
-        rows = rows / np.array([scale] * 14 + [1.0], np.float32)
-        xyxy = np.stack([rows[:, 0], rows[:, 1], rows[:, 0] + rows[:, 2], rows[:, 1] + rows[:, 3]], 1)
-        return Faces(_clip(xyxy, w, h), rows[:, 14], landmarks=rows[:, 4:14].reshape(-1, 5, 2))
+        boxes = np.asarray(rows, np.float32) / np.array([scale] * 14 + [1.0], np.float32)
+        xyxy = np.stack([boxes[:, 0], boxes[:, 1], boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]], 1)
+        return Faces(_clip(xyxy, w, h), boxes[:, 14], landmarks=boxes[:, 4:14].reshape(-1, 5, 2))
 
 
 class HaarDetector:
     """OpenCV's frontal-face Haar cascade (no landmarks, so no alignment)."""
 
-    def __init__(self, cascade_path: str | Path | None = None, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 30, max_side: int = 640) -> None:
-        path = str(cascade_path or Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml")
+    def __init__(
+        self,
+        cascade_path: str | Path | None = None,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        min_size: int = 30,
+        max_side: int = 640,
+    ) -> None:
+        cascades = Path(cv2.data.haarcascades)  # type: ignore[attr-defined]  # opencv's stubs omit cv2.data
+        path = str(cascade_path or cascades / "haarcascade_frontalface_default.xml")
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
             raise CheckpointError(f"{path}: not a loadable Haar cascade")
@@ -92,7 +106,8 @@ class HaarDetector:
         if scale < 1:
             gray = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         boxes, _, weights = self._cascade.detectMultiScale3(
-            gray, self.scale_factor, self.min_neighbors, minSize=(self.min_size, self.min_size), outputRejectLevels=True)
+            gray, self.scale_factor, self.min_neighbors, minSize=(self.min_size, self.min_size), outputRejectLevels=True
+        )
         if len(boxes) == 0:
             return Faces.empty()
         b = np.asarray(boxes, np.float32) / scale

@@ -6,8 +6,9 @@ confidence; the classifier fills ``scores``; the tracker fills ``tracker_id``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -58,23 +59,25 @@ class Faces:
                 raise ValueError(f"tracker_id must have shape ({n},), got {self.tracker_id.shape}")
 
     @classmethod
-    def empty(cls) -> "Faces":
+    def empty(cls) -> Faces:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
 
     def __len__(self) -> int:
         return len(self.xyxy)
 
-    def __iter__(self) -> Iterator["Faces"]:
+    def __iter__(self) -> Iterator[Faces]:
         for i in range(len(self)):
             yield self[i]
 
-    def __getitem__(self, index: Any) -> "Faces":
+    def __getitem__(self, index: Any) -> Faces:
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
         pick = lambda a: None if a is None else a[index]  # noqa: E731
-        return Faces(self.xyxy[index], self.confidence[index], pick(self.landmarks), pick(self.scores), pick(self.tracker_id), self.labels)
+        return Faces(
+            self.xyxy[index], self.confidence[index], pick(self.landmarks), pick(self.scores), pick(self.tracker_id), self.labels
+        )
 
-    def with_(self, **changes: Any) -> "Faces":
+    def with_(self, **changes: Any) -> Faces:
         """A copy with some fields replaced (``faces.with_(scores=p, labels=names)``)."""
         return replace(self, **changes)
 

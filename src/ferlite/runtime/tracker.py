@@ -87,9 +87,13 @@ class FaceTracker:
                 self._next_id += 1
                 tracks.append(t)
                 matched_tracks.add(len(tracks) - 1)
-            if smoothed is not None:
+            if smoothed is not None and faces.scores is not None:
                 new = faces.scores[fi]
-                t.scores = new if t.scores is None or len(t.scores) != len(new) else self.smoothing * new + (1 - self.smoothing) * t.scores
+                t.scores = (
+                    new
+                    if t.scores is None or len(t.scores) != len(new)
+                    else self.smoothing * new + (1 - self.smoothing) * t.scores
+                )
                 smoothed[fi] = t.scores
             ids[fi] = t.track_id
         for ti, t in enumerate(tracks):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -30,10 +30,15 @@ class VideoInfo:
     total_frames: int | None
 
     @classmethod
-    def from_capture(cls, cap: cv2.VideoCapture) -> "VideoInfo":
+    def from_capture(cls, cap: cv2.VideoCapture) -> VideoInfo:
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         fps = cap.get(cv2.CAP_PROP_FPS)
-        return cls(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), fps if 0 < fps < 1000 else 30.0, n if n > 0 else None)
+        return cls(
+            int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            fps if 0 < fps < 1000 else 30.0,
+            n if n > 0 else None,
+        )
 
 
 class FrameSource:
@@ -100,9 +105,11 @@ class VideoSink:
         self.path, self.info, self.codec = Path(path), info, codec
         self._writer: cv2.VideoWriter | None = None
 
-    def __enter__(self) -> "VideoSink":
+    def __enter__(self) -> VideoSink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.codec), self.info.fps, (self.info.width, self.info.height))
+        self._writer = cv2.VideoWriter(
+            str(self.path), cv2.VideoWriter.fourcc(*self.codec), self.info.fps, (self.info.width, self.info.height)
+        )
         if not self._writer.isOpened():
             raise DataError(f"{self.path}: cannot open for writing video")
         return self
@@ -110,6 +117,8 @@ class VideoSink:
     def write(self, frame: np.ndarray) -> None:
         if frame.shape[1] != self.info.width or frame.shape[0] != self.info.height:
             frame = cv2.resize(frame, (self.info.width, self.info.height))
+        if self._writer is None:
+            raise RuntimeError("VideoSink.write outside its with-block")
         self._writer.write(frame)
 
     def __exit__(self, *exc) -> None:

@@ -16,8 +16,9 @@ from ...runtime import FaceTracker, Recognizer
 from . import MAX_BYTES, MAX_FPS, MAX_SIDE, check_size, decode_frame, static_dir
 
 
-def create_app(recognizer: Recognizer | None = None, max_fps: float = MAX_FPS, max_bytes: int = MAX_BYTES,
-               max_side: int = MAX_SIDE):
+def create_app(
+    recognizer: Recognizer | None = None, max_fps: float = MAX_FPS, max_bytes: int = MAX_BYTES, max_side: int = MAX_SIDE
+):
     """The FastAPI application: the page at ``/``, the WebSocket at ``/ws``, ``/health``.
 
     Args:
@@ -49,7 +50,9 @@ def create_app(recognizer: Recognizer | None = None, max_fps: float = MAX_FPS, m
         rec = copy.copy(base)
         rec.tracker = FaceTracker()
         rec.reset()
-        await ws.send_json({"type": "hello", "labels": list(base.labels), "max_fps": max_fps, "max_bytes": max_bytes, "max_side": max_side})
+        await ws.send_json(
+            {"type": "hello", "labels": list(base.labels), "max_fps": max_fps, "max_bytes": max_bytes, "max_side": max_side}
+        )
         frame_no, last = 0, 0.0
         loop = asyncio.get_running_loop()
         try:
@@ -80,12 +83,19 @@ def create_app(recognizer: Recognizer | None = None, max_fps: float = MAX_FPS, m
                 start = time.perf_counter()
                 faces = await loop.run_in_executor(worker, rec.update, frame)
                 frame_no += 1
-                await ws.send_json({"type": "faces", "frame": frame_no, "width": frame.shape[1], "height": frame.shape[0],
-                                    "faces": faces.to_dicts(), "ms": round((time.perf_counter() - start) * 1000, 1)})
+                await ws.send_json(
+                    {
+                        "type": "faces",
+                        "frame": frame_no,
+                        "width": frame.shape[1],
+                        "height": frame.shape[0],
+                        "faces": faces.to_dicts(),
+                        "ms": round((time.perf_counter() - start) * 1000, 1),
+                    }
+                )
         except WebSocketDisconnect:
             pass
         finally:
             app.state.clients -= 1
 
     return app
-
