@@ -45,23 +45,23 @@ demo: setup
 study: setup
 	$(BIN)/ferlite study --out runs/study_ref5 --report docs/RESULTS.md --note docs/RESULTS_note.md
 
-# The CPU-trained models from scratch, in order (hours; each step resumes where it stopped). configs/fer7.toml
+# The CPU-trained models from scratch, in order (hours; each step resumes where it stopped). docs/experiments/fer7.toml
 # starts from the study's 5-class MobileNetV2, the FERPlus model from it; the default FERPlus model is that one
-# distilled from its own 128 px fine-tune (configs/ferplus8_kd.toml). The 224 px models (configs/*_224.toml: the
+# distilled from its own 128 px fine-tune (configs/ferplus8_kd.toml). The 224 px models (configs/ferplus8_224.toml: the
 # bundled accurate model) need a GPU and are not here: ferlite train --config configs/ferplus8_224.toml --amp
 # --resume (benchmarks/gpu/README.md), then here, on the CPU, from its int8 file: ferlite from-onnx
 # models/ferplus8_224_gpu.int8.onnx --dataset ferplus --out runs/from_accurate/best.pth, then ferlite train --config
-# configs/ferplus8_224_anneal.toml --resume, and configs/ferplus8_224_full.toml (its header has the from-onnx step).
+# docs/experiments/ferplus8_224_anneal.toml --resume, and configs/ferplus8_224_full.toml (its header has the from-onnx step).
 # The bundled fer2013 model continues from the same from_accurate checkpoint on the CPU
-# (about 4 h): configs/ref5_224_from_accurate.toml, ref5_224_from_accurate_long.toml, fer7_224_from_ref5.toml,
+# (about 4 h): docs/experiments/ref5_224_from_accurate.toml, ref5_224_from_accurate_long.toml, fer7_224_from_ref5.toml,
 # fer7_224_from_ref5_long.toml and fer7_224_third_cycle.toml, in that order (MODEL_CARD.md).
 models: setup
 	$(BIN)/ferlite study --out runs/study_ref5 --configs mobilenetv2_full
-	$(BIN)/ferlite train --config configs/fer7.toml --resume
+	$(BIN)/ferlite train --config docs/experiments/fer7.toml --resume
 	$(BIN)/ferlite train --config configs/ferplus8.toml --resume
-	$(BIN)/ferlite train --config configs/ferplus8_128.toml --resume
+	$(BIN)/ferlite train --config docs/experiments/ferplus8_128.toml --resume
 	$(BIN)/ferlite train --config configs/ferplus8_kd.toml --resume
-	$(BIN)/ferlite train --config configs/fer7_long_mix.toml --resume
+	$(BIN)/ferlite train --config docs/experiments/fer7_long_mix.toml --resume
 	$(BIN)/ferlite train --config configs/eyes_cew.toml --resume
 	$(BIN)/ferlite export runs/fer7_long_mix/best.pth --int8 --out runs/export_fer7_long_mix
 	$(BIN)/ferlite export runs/ferplus8_kd/best.pth --int8 --dataset ferplus --out runs/export_ferplus8_kd

@@ -46,7 +46,7 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "mobilenetv2_head": ("MobileNetV2 baseline (frozen backbone)", {"mode": "head", "lr": 1e-3, "epochs": 5}),
     "mobilenetv2_top": ("MobileNetV2 fine-tuned (last 8 blocks)", {"mode": "top", "top_blocks": 8, "lr": 5e-4, "epochs": 8}),
     "mobilenetv2_full": ("MobileNetV2 full fine-tuning (ferlite)", {"mode": "full", "lr": 5e-4, "epochs": 10}),
-    # The 7-class model's longer recipe (configs/fer7_long_mix.toml): three times the epochs, half the batches
+    # The 7-class model's longer recipe (docs/experiments/fer7_long_mix.toml): three times the epochs, half the batches
     # mixed by MixUp or CutMix, and EMA weights. It beat the 10-epoch schedule on PublicTest there.
     "mobilenetv2_full_long": (
         "MobileNetV2 full fine-tuning, 30 epochs, MixUp/CutMix, EMA (ferlite)",
