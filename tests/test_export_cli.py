@@ -238,3 +238,14 @@ def test_kept_five_class_model_reproduces_its_publictest_score(tmp_path):
     report = _evaluate_on_publictest(model, tmp_path, "--tta", "shift-flip", timeout=900)
     assert report["classes"] == ["angry", "happy", "neutral", "sad", "surprise"]
     assert report["n"] == 3037 and report["accuracy"] > 0.78  # measured 0.788 (models/README.md)
+
+
+def test_kept_models_match_their_listed_sha256():
+    """models/README.md lists every kept file with its SHA-256; a recipe that starts from one gets that exact file."""
+    import hashlib
+
+    root = Path(__file__).parents[1] / "models"
+    listed = dict(re.findall(r"\| `([\w.]+\.onnx)` \| `([0-9a-f]{64})` \|", (root / "README.md").read_text()))
+    assert set(listed) == {p.name for p in root.glob("*.onnx")}
+    for name, digest in listed.items():
+        assert hashlib.sha256((root / name).read_bytes()).hexdigest() == digest, name
