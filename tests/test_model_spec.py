@@ -44,3 +44,25 @@ def test_fer2013_uses_the_ten_views_its_published_number_needs_unless_told_other
     assert Recognizer("fer2013").classifier.tta == "shift-flip"
     assert Recognizer("fer2013", tta="none").classifier.tta == "none"
     assert Recognizer().classifier.tta == "none" and Recognizer("accurate").classifier.tta == "none"
+
+
+def test_faces_refuse_labels_that_do_not_match_their_score_columns():
+    import numpy as np
+
+    from ferlite.runtime import Faces
+
+    with pytest.raises(ValueError, match="2 labels for 3 score columns"):
+        Faces(np.zeros((1, 4)), np.ones(1), scores=np.ones((1, 3)), labels=("a", "b"))
+
+
+def test_a_used_up_frame_source_says_so_instead_of_counting_corrupt_frames():
+    from ferlite.errors import DataError
+    from ferlite.paths import find_shared
+    from ferlite.runtime import FrameSource
+
+    source = FrameSource(find_shared("media/faces_multi_event_ccby_640x480.mp4"))
+    frames = sum(1 for _ in source)
+    assert frames > 0 and source.skipped == 0
+    with pytest.raises(DataError, match="read to its end"):
+        next(iter(source))
+    assert source.skipped == 0

@@ -53,6 +53,10 @@ class Faces:
             self.scores = np.asarray(self.scores, np.float32)
             if self.scores.ndim != 2 or len(self.scores) != n:
                 raise ValueError(f"scores must have shape ({n}, C), got {self.scores.shape}")
+            if self.labels and len(self.labels) != self.scores.shape[1]:
+                raise ValueError(
+                    f"{len(self.labels)} labels for {self.scores.shape[1]} score columns: each column needs its label"
+                )
         if self.tracker_id is not None:
             self.tracker_id = np.asarray(self.tracker_id, np.int64).reshape(-1)
             if len(self.tracker_id) != n:

@@ -72,6 +72,9 @@ class FrameSource:
         return index / self.info.fps if self.is_file else time.monotonic() - self._opened
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        if not self._cap.isOpened():
+            # Iterated before (the capture is released at the end): its frames are gone, none of them corrupt.
+            raise DataError(f"{self.source}: this FrameSource has been read to its end; open a new one to read it again")
         index, failures = 0, 0
         total = self.info.total_frames if self.is_file else None
         try:
