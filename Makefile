@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export MALLOC_MMAP_THRESHOLD_ := 2147483647
 export MALLOC_TRIM_THRESHOLD_ := 100000000000
 
-.PHONY: setup system-deps lint test demo study models models-in-the-wild tflite clean
+.PHONY: setup system-deps lint test test-fast demo study models models-in-the-wild tflite clean
 
 $(BIN)/ferlite: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ lint: setup
 
 test: setup system-deps lint
 	$(BIN)/python -m pytest -q
+
+# Everyday work: no slow and no browser tests (under 90 s on 2 cores).
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 SHARED ?= ../shared
 demo: setup

@@ -75,3 +75,40 @@ def write_synthetic_folder(root: Path, per_class: int, seed: int = 0, classes=SY
 def synthetic_faces(tmp_path_factory) -> Path:
     """``root/<class>/*.png``: 80 drawn faces per class, 4 classes."""
     return write_synthetic_folder(tmp_path_factory.mktemp("synth"), per_class=80)
+
+
+# Test tiers (pyproject.toml registers the markers). `make test-fast` runs neither slow nor browser tests.
+# Modules whose tests read ../shared (data, weights or media).
+_NEEDS_SHARED = {
+    "test_apps_accessibility",
+    "test_apps_drive",
+    "test_apps_mood",
+    "test_apps_web",
+    "test_export_cli",
+    "test_from_onnx",
+    "test_in_the_wild",
+    "test_install",
+    "test_models",
+    "test_readers",
+    "test_runtime",
+    "test_study",
+    "test_train_config",
+    "test_train_e2e",
+    "test_model_spec",
+}
+# Tests that drive a real browser.
+_BROWSER = {"test_apps_web"}
+# Tests over about 10 s on 2 cores (pytest --durations on the full suite; MODEL_CARD numbers, training runs, videos).
+_SLOW_MODULES = {"test_train_e2e", "test_prune", "test_study", "test_from_onnx"}
+_SLOW_TESTS: set[str] = set()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module in _NEEDS_SHARED:
+            item.add_marker(pytest.mark.needs_shared)
+        if module in _BROWSER:
+            item.add_marker(pytest.mark.browser)
+        if module in _SLOW_MODULES or item.originalname in _SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

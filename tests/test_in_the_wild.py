@@ -220,3 +220,23 @@ def test_train_names_a_missing_or_bad_mixture_before_loading_data(tmp_path):
     args = get_args_parser().parse_args(["--dataset", "mixture", "--mixture", "jaffe:1", "--out", str(tmp_path)])
     with pytest.raises(UsageError, match="unknown source 'jaffe'"):
         main(args)
+
+
+# The bundled default's RAF-DB test accuracy on a fixed 600-face subset (seed 0), recorded when it was bundled with
+# `python -c "from tests.test_in_the_wild import rafdb_subset_accuracy as f; print(f())"` (MODEL_CARD.md).
+DEFAULT_RAFDB_SUBSET_ACCURACY = None
+
+
+def rafdb_subset_accuracy(model: str = "default", n: int = 600, seed: int = 0) -> float:
+    """The model's accuracy on a fixed, seeded subset of RAF-DB test (argmax restricted to RAF-DB's 7 classes)."""
+    from ferlite.evaluate import domain_metrics, onnx_logits
+    from ferlite.runtime import resolve_model_path
+
+    ds = load_dataset("rafdb", "test").sample(n, seed=seed)
+    clf = EmotionClassifier(resolve_model_path(model), threads=2)
+    return domain_metrics(onnx_logits(clf, ds), ds, clf.labels)["accuracy"]
+
+
+def test_the_bundled_default_reaches_its_rafdb_figure_on_a_fixed_subset():
+    assert DEFAULT_RAFDB_SUBSET_ACCURACY is not None
+    assert abs(rafdb_subset_accuracy() - DEFAULT_RAFDB_SUBSET_ACCURACY) <= 0.015
