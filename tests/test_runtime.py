@@ -131,12 +131,34 @@ def test_tracker_keeps_ids_through_motion_and_short_gaps():
     assert new.tracker_id.tolist() == [3]
 
 
-def test_tracker_smooths_scores():
-    tracker = FaceTracker(smoothing=0.5)
+def test_smoother_averages_each_track_by_its_id_and_forgets_lost_tracks():
+    from ferlite.runtime import ScoreSmoother
+
+    tracker, smoother = FaceTracker(), ScoreSmoother(0.5, forget_after=2)
     box = np.array([[0, 0, 50, 50]], np.float32)
-    tracker.update(Faces(box, np.ones(1), scores=np.array([[1.0, 0.0]]), labels=("a", "b")))
-    out = tracker.update(Faces(box, np.ones(1), scores=np.array([[0.0, 1.0]]), labels=("a", "b")))
+    first = tracker.update(Faces(box, np.ones(1), scores=np.array([[1.0, 0.0]]), labels=("a", "b")))
+    np.testing.assert_allclose(first.scores, [[1.0, 0.0]])  # the tracker leaves scores alone
+    smoother.update(first)
+    out = smoother.update(tracker.update(Faces(box, np.ones(1), scores=np.array([[0.0, 1.0]]), labels=("a", "b"))))
     np.testing.assert_allclose(out.scores, [[0.5, 0.5]])
+    other = Faces(box, np.ones(1), scores=np.array([[0.0, 1.0]]), tracker_id=[9], labels=("a", "b"))
+    np.testing.assert_allclose(smoother.update(other).scores, [[0.0, 1.0]])  # another ID: its own average
+    for _ in range(3):
+        smoother.update(Faces.empty())
+    again = Faces(box, np.ones(1), scores=np.array([[1.0, 0.0]]), tracker_id=[1], labels=("a", "b"))
+    np.testing.assert_allclose(smoother.update(again).scores, [[1.0, 0.0]])  # forgotten after 2 absent updates
+
+
+def test_streams_of_one_recognizer_keep_their_own_tracks():
+    from ferlite.runtime import Recognizer
+
+    rec = Recognizer(threads=1)
+    frame = cv2.imread(str(FIXTURES / "astronaut_nasa_512.png"))
+    a, b = rec.new_stream(), rec.new_stream()
+    for _ in range(3):
+        a.update(frame)
+    assert a.update(frame).tracker_id.tolist() == [1] and b.update(frame).tracker_id.tolist() == [1]
+    assert a.tracker is not b.tracker and a.recognizer.classifier is b.recognizer.classifier
 
 
 def test_label_tally_counts_shares_and_runs_of_seconds():

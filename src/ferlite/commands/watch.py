@@ -96,7 +96,7 @@ def main(args: argparse.Namespace) -> int:
     import cv2
 
     rec = build_recognizer(args)
-    rec.tracker.smoothing = args.smoothing
+    rec.smoother.smoothing = args.smoothing
     source = FrameSource(args.source)
     show = args.show != "no" and _display_available()
     if args.show == "yes" and not show:

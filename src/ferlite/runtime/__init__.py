@@ -5,9 +5,9 @@ from .classifier import TTA_MODES, EmotionClassifier, LogitCalibration, Preproce
 from .detector import Detector, HaarDetector, SSDDetector, YuNetDetector, create_detector
 from .faces import Faces
 from .image import read_image
-from .recognizer import BUNDLED_MODELS, Recognizer, default_model_path, resolve_model_path
+from .recognizer import BUNDLED_MODELS, FaceStream, Recognizer, default_model_path, resolve_model_path
 from .tally import LabelTally
-from .tracker import FaceTracker
+from .tracker import FaceTracker, ScoreSmoother
 from .video import FPSMonitor, FrameSource, VideoInfo, VideoSink
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "EmotionClassifier",
     "FPSAnnotator",
     "FPSMonitor",
+    "FaceStream",
     "FaceTracker",
     "Faces",
     "FrameSource",
@@ -28,6 +29,7 @@ __all__ = [
     "LogitCalibration",
     "Preprocessing",
     "Recognizer",
+    "ScoreSmoother",
     "SSDDetector",
     "VideoInfo",
     "VideoSink",

@@ -21,7 +21,7 @@ from .classifier import EmotionClassifier
 from .detector import Detector, YuNetDetector
 from .faces import Faces
 from .image import to_bgr8
-from .tracker import FaceTracker
+from .tracker import FaceTracker, ScoreSmoother
 from .video import FrameSource
 
 DEFAULT_MODEL = "emotion_default.int8.onnx"
@@ -72,6 +72,7 @@ class Recognizer:
         margin: extra context around each face box (fraction of its side).
         align: level the eyes using the detector's landmarks.
         tracker: used by :meth:`stream` and :meth:`update`; default ``FaceTracker()``.
+        smoother: smooths each track's scores in :meth:`stream` and :meth:`update`; default ``ScoreSmoother()``.
         detect_every: in :meth:`update` and :meth:`stream`, run the detector on every
             n-th frame only and reuse the tracked boxes in between (emotions are still
             classified on every frame). Detection is most of a frame's cost, so 2 or 3
@@ -96,17 +97,36 @@ class Recognizer:
         tracker: FaceTracker | None = None,
         detect_every: int = 1,
         tta: str | None = None,
+        smoother: ScoreSmoother | None = None,
     ) -> None:
         self.classifier = EmotionClassifier(resolve_model_path(model_path), threads=threads, tta=tta)
         self.detector = detector or YuNetDetector()
-        self.tracker = tracker or FaceTracker()
         self.margin, self.align = margin, align
         self.labels = self.classifier.labels
         if detect_every < 1:
             raise ValueError(f"detect_every must be at least 1, got {detect_every}")
         self.detect_every = detect_every
-        self._frames_since_detection = 0
-        self._last: Faces = Faces.empty()
+        self._stream = self.new_stream(tracker, smoother)
+
+    @property
+    def tracker(self) -> FaceTracker:
+        """The tracker of :meth:`update` and :meth:`stream`."""
+        return self._stream.tracker
+
+    @property
+    def smoother(self) -> ScoreSmoother:
+        """The score smoother of :meth:`update` and :meth:`stream`."""
+        return self._stream.smoother
+
+    def new_stream(self, tracker: FaceTracker | None = None, smoother: ScoreSmoother | None = None) -> FaceStream:
+        """A separate video stream over this recognizer's detector and classifier: its own tracker, smoother and
+        detect-every state (one per web client or camera), sharing the models.
+
+        Example:
+            >>> stream = Recognizer().new_stream()  # doctest: +SKIP
+            >>> faces = stream.update(frame)  # doctest: +SKIP
+        """
+        return FaceStream(self, tracker or FaceTracker(), smoother or ScoreSmoother())
 
     def predict(self, image: np.ndarray) -> Faces:
         """Faces in one image with their emotion probabilities (no tracking).
@@ -123,20 +143,11 @@ class Recognizer:
 
     def update(self, frame: np.ndarray) -> Faces:
         """Like :meth:`predict` for the next video frame, then track: stable IDs and smoothed probabilities."""
-        bgr = to_bgr8(frame)
-        if self._frames_since_detection % self.detect_every == 0 or len(self._last) == 0:
-            faces = self.detector.detect(bgr)
-            self._frames_since_detection = 0
-        else:
-            faces = self._last.with_(scores=None, tracker_id=None)
-        self._frames_since_detection += 1
-        self._last = self.tracker.update(self.classify(bgr, faces))
-        return self._last
+        return self._stream.update(frame)
 
     def reset(self) -> None:
-        """Forget tracks and reused boxes (between videos)."""
-        self.tracker.reset()
-        self._last, self._frames_since_detection = Faces.empty(), 0
+        """Forget tracks, averages and reused boxes (between videos)."""
+        self._stream.reset()
 
     def stream(self, source: str | int | Path | FrameSource) -> Iterator[tuple[int, np.ndarray, Faces]]:
         """``(frame index, frame, faces)`` for each frame of a video, camera or URL.
@@ -149,3 +160,33 @@ class Recognizer:
         self.reset()
         for index, frame in frames:
             yield index, frame, self.update(frame)
+
+
+class FaceStream:
+    """The per-video state of a :class:`Recognizer`: its tracker, score smoother and detect-every counter.
+
+    The recognizer holds the models and is stateless in :meth:`Recognizer.predict`; each stream (a video, a
+    camera, a web client) gets its own ``FaceStream`` from :meth:`Recognizer.new_stream`.
+    """
+
+    def __init__(self, recognizer: Recognizer, tracker: FaceTracker, smoother: ScoreSmoother) -> None:
+        self.recognizer, self.tracker, self.smoother = recognizer, tracker, smoother
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget tracks, averages and reused boxes."""
+        self.tracker.reset()
+        self.smoother.reset()
+        self._last, self._frames_since_detection = Faces.empty(), 0
+
+    def update(self, frame: np.ndarray) -> Faces:
+        """Detect (or reuse the tracked boxes between detections), classify, track and smooth one frame."""
+        rec, bgr = self.recognizer, to_bgr8(frame)
+        if self._frames_since_detection % rec.detect_every == 0 or len(self._last) == 0:
+            faces = rec.detector.detect(bgr)
+            self._frames_since_detection = 0
+        else:
+            faces = self._last.with_(scores=None, tracker_id=None)
+        self._frames_since_detection += 1
+        self._last = self.smoother.update(self.tracker.update(rec.classify(bgr, faces)))
+        return self._last

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,7 +11,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from ...runtime import FaceTracker, Recognizer
+from ...runtime import Recognizer
 from . import MAX_BYTES, MAX_FPS, MAX_SIDE, check_size, decode_frame, static_dir
 
 
@@ -47,9 +46,7 @@ def create_app(
     async def stream(ws: WebSocket) -> None:
         await ws.accept()
         app.state.clients += 1
-        rec = copy.copy(base)
-        rec.tracker = FaceTracker()
-        rec.reset()
+        rec = base.new_stream()  # this client's own tracker, smoother and detect-every state; shared models
         await ws.send_json(
             {"type": "hello", "labels": list(base.labels), "max_fps": max_fps, "max_bytes": max_bytes, "max_side": max_side}
         )
