@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Iterator
-
-from tqdm import tqdm
 
 from ..paths import find_shared
-from ..runtime import TTA_MODES, FrameSource, Recognizer, create_detector
+from ..runtime import TTA_MODES, Recognizer, create_detector
 
 
 def _number(kind: type, low: float | None, high: float | None, low_open: bool, what: str):
@@ -89,33 +86,3 @@ def build_recognizer(args: argparse.Namespace) -> Recognizer:
         detect_every=args.detect_every,
         tta=args.tta,
     )
-
-
-class FrameProgress:
-    """Iterate a video's frames (or ``items`` made from them) with a progress bar (for files) and an optional limit.
-
-    ``count`` is the number of items taken so far; ``bar`` takes ``set_postfix``.
-
-    Example:
-        >>> for index, frame in FrameProgress(source, max_frames=100): ...  # doctest: +SKIP
-        >>> for index, frame, faces in FrameProgress(source, items=rec.stream(source)): ...  # doctest: +SKIP
-    """
-
-    def __init__(self, source: FrameSource, max_frames: int | None = None, items: Iterable | None = None) -> None:
-        self.items = source if items is None else items
-        self.max_frames, self.count = max_frames, 0
-        total = source.info.total_frames if source.is_file else None
-        if max_frames and total:
-            total = min(total, max_frames)
-        self.bar = tqdm(total=total, unit="frame", disable=not source.is_file, dynamic_ncols=True)
-
-    def __iter__(self) -> Iterator:
-        try:
-            for item in self.items:
-                yield item
-                self.count += 1
-                self.bar.update(1)
-                if self.max_frames and self.count >= self.max_frames:
-                    return
-        finally:
-            self.bar.close()

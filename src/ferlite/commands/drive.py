@@ -11,9 +11,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ..apps.drive import DriveAnnotator, DriveConfig, DriverMonitor
-from ..runtime import FPSMonitor, FrameSource, VideoSink
-from ._common import FrameProgress, non_negative_int, positive_int
+from ..runtime import FPSMonitor, FrameSource, process_video
+from ._common import non_negative_int, positive_int
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -61,42 +63,38 @@ def main(args: argparse.Namespace) -> int:
     )
     monitor = DriverMonitor(eye_model=args.eye_model, config=config, threads=args.threads)
     source = FrameSource(args.source)
-    sink = VideoSink(args.output, source.info).__enter__() if args.output else None
-    events_file = open(Path(args.events), "w") if args.events else None
-    records_file = open(Path(args.records), "w", newline="") if args.records else None
+    events_file = open(Path(args.events), "w") if args.events else None  # noqa: SIM115 (closed below)
+    records_file = open(Path(args.records), "w", newline="") if args.records else None  # noqa: SIM115
     records = None
     annotator, fps = DriveAnnotator(), FPSMonitor()
-    progress = FrameProgress(source, args.max_frames)
     n_events = 0
+
+    def on_frame(index: int, frame: np.ndarray) -> np.ndarray | None:
+        nonlocal records, n_events
+        state = monitor.update(frame, source.time_of(index))
+        fps.tick()
+        for event in state.events:
+            n_events += 1
+            line = json.dumps(event)
+            if events_file:
+                events_file.write(line + "\n")
+                events_file.flush()
+            else:
+                print(line, flush=True)
+        if records_file:
+            row = state.to_dict()
+            if records is None:
+                records = csv.DictWriter(records_file, fieldnames=list(row))
+                records.writeheader()
+            records.writerow(row)
+        return annotator.annotate(frame, state) if args.output else None
+
     try:
-        for index, frame in progress:
-            state = monitor.update(frame, source.time_of(index))
-            fps.tick()
-            for event in state.events:
-                n_events += 1
-                line = json.dumps(event)
-                if events_file:
-                    events_file.write(line + "\n")
-                    events_file.flush()
-                else:
-                    print(line, flush=True)
-            if records_file:
-                row = state.to_dict()
-                if records is None:
-                    records = csv.DictWriter(records_file, fieldnames=list(row))
-                    records.writeheader()
-                records.writerow(row)
-            if sink:
-                sink.write(annotator.annotate(frame, state))
-    except KeyboardInterrupt:
-        pass
+        frames = process_video(source, on_frame, sink=args.output, max_frames=args.max_frames)
     finally:
-        if sink:
-            sink.__exit__(None, None, None)
         for f in (events_file, records_file):
             if f:
                 f.close()
-    frames = progress.count
     print(
         f"ferlite drive: {frames} frames, {n_events} events, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS",
         file=sys.stderr,

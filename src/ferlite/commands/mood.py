@@ -8,8 +8,8 @@ import sys
 import time
 
 from ..apps.mood import MoodRecorder, write_report
-from ..runtime import FrameSource
-from ._common import FrameProgress, add_runtime_args, build_recognizer, non_negative_int
+from ..runtime import FrameSource, process_video
+from ._common import add_runtime_args, build_recognizer, non_negative_int
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -52,17 +52,16 @@ def _record(args: argparse.Namespace) -> int:
     # A SIGTERM (service stop) ends the session like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     wall_start = time.time()
-    progress = FrameProgress(source, args.max_frames, items=rec.stream(source))
+    stream = rec.new_stream()
     with MoodRecorder(
         args.db, source=args.source, labels=rec.labels, model=str(rec.classifier.model_path.name), sample_every=1.0 / args.rate
     ) as log:
-        try:
-            for index, _frame, faces in progress:
-                # Unix time: the run's start plus the file's own clock, or plus wall-clock seconds for live sources.
-                log.add(wall_start + source.time_of(index), faces)
-        except KeyboardInterrupt:
-            pass
-    frames = progress.count
+
+        def on_frame(index, frame) -> None:
+            # Unix time: the run's start plus the file's own clock, or plus wall-clock seconds for live sources.
+            log.add(wall_start + source.time_of(index), stream.update(frame))
+
+        frames = process_video(source, on_frame, max_frames=args.max_frames)
     print(
         f"ferlite mood record: {frames} frames, {log.rows} samples in session {log.session_id} of {args.db}; "
         f"{source.skipped} corrupt frames skipped",

@@ -15,8 +15,20 @@ import os
 import sys
 from pathlib import Path
 
-from ..runtime import CaptionAnnotator, FPSAnnotator, FPSMonitor, FrameSource, LabelTally, VideoSink, annotate_faces
-from ._common import FrameProgress, add_runtime_args, build_recognizer, non_negative_int, unit_interval
+import numpy as np
+
+from ..runtime import (
+    CaptionAnnotator,
+    FPSAnnotator,
+    FPSMonitor,
+    FrameSource,
+    LabelTally,
+    ScoreSmoother,
+    StopVideo,
+    annotate_faces,
+    process_video,
+)
+from ._common import add_runtime_args, build_recognizer, non_negative_int, unit_interval
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -96,13 +108,11 @@ def main(args: argparse.Namespace) -> int:
     import cv2
 
     rec = build_recognizer(args)
-    rec.smoother.smoothing = args.smoothing
     source = FrameSource(args.source)
     show = args.show != "no" and _display_available()
     if args.show == "yes" and not show:
         print("ferlite watch: no display (or a headless OpenCV); running without a window", file=sys.stderr)
     records = RecordWriter(args.records, rec.labels) if args.records else None
-    sink = VideoSink(args.output, source.info).__enter__() if args.output else None
     fps, fps_draw = FPSMonitor(), FPSAnnotator()
     captions = CaptionAnnotator() if args.captions else None
     cues = None
@@ -110,43 +120,40 @@ def main(args: argparse.Namespace) -> int:
         from ..apps.speech import SpokenCues
 
         cues = SpokenCues(min_interval=args.speak_interval, wav_dir=args.speak_to)
-    progress = FrameProgress(source, args.max_frames, items=rec.stream(source))
-    tally = LabelTally()
+    stream, tally = rec.new_stream(smoother=ScoreSmoother(args.smoothing)), LabelTally()
+
+    def on_frame(index: int, frame: np.ndarray) -> np.ndarray | None:
+        faces = stream.update(frame)
+        fps.tick()
+        # One clock for records and cues: the file's own for videos, the wall clock for cameras and streams.
+        t = source.time_of(index)
+        tally.update(t, faces)
+        if records:
+            records.write(index, t, faces)
+        if cues:
+            said = cues.update(faces, t)
+            if said:
+                print(f"ferlite watch: said {said!r}", file=sys.stderr)
+        if not (args.output or show):
+            return None
+        scene = fps_draw.annotate(annotate_faces(frame, faces), fps.fps)
+        if captions:
+            scene = captions.annotate(scene, faces)
+        if show:
+            cv2.imshow("ferlite", scene)
+            if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                raise StopVideo
+        return scene
+
     try:
-        for index, frame, faces in progress:
-            fps.tick()
-            # One clock for records and cues: the file's own for videos, the wall clock for cameras and streams.
-            t = source.time_of(index)
-            tally.update(t, faces)
-            if records:
-                records.write(index, t, faces)
-            if cues:
-                said = cues.update(faces, t)
-                if said:
-                    print(f"ferlite watch: said {said!r}", file=sys.stderr)
-            if sink or show:
-                scene = fps_draw.annotate(annotate_faces(frame, faces), fps.fps)
-                if captions:
-                    scene = captions.annotate(scene, faces)
-                if sink:
-                    sink.write(scene)
-                if show:
-                    cv2.imshow("ferlite", scene)
-                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                        break
-            progress.bar.set_postfix(fps=f"{fps.fps:.0f}", faces=len(faces))
-    except KeyboardInterrupt:
-        pass
+        frames = process_video(source, on_frame, sink=args.output, max_frames=args.max_frames)
     finally:
-        if sink:
-            sink.__exit__(None, None, None)
         if records:
             records.close()
         if show:
             cv2.destroyAllWindows()
         if cues:
             cues.close()
-    frames = progress.count
     print(
         f"ferlite watch: {frames} frames, {tally.total} faces, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS (last 30 frames)",
         file=sys.stderr,

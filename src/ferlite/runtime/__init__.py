@@ -8,7 +8,7 @@ from .image import read_image
 from .recognizer import BUNDLED_MODELS, FaceStream, Recognizer, default_model_path, resolve_model_path
 from .tally import LabelTally
 from .tracker import FaceTracker, ScoreSmoother
-from .video import FPSMonitor, FrameSource, VideoInfo, VideoSink
+from .video import FPSMonitor, FrameSource, StopVideo, VideoInfo, VideoSink, process_video
 
 __all__ = [
     "BUNDLED_MODELS",
@@ -31,6 +31,7 @@ __all__ = [
     "Recognizer",
     "ScoreSmoother",
     "SSDDetector",
+    "StopVideo",
     "VideoInfo",
     "VideoSink",
     "YuNetDetector",
@@ -38,6 +39,7 @@ __all__ = [
     "create_detector",
     "default_model_path",
     "preprocess_faces",
+    "process_video",
     "read_image",
     "resolve_model_path",
     "tta_views",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -175,3 +175,56 @@ def video_to_y4m(source: str | Path, target: str | Path, start_s: float = 0.0, e
     if written == 0:
         raise DataError(f"{source}: no frames between {start_s} s and {end_s} s")
     return written
+
+
+class StopVideo(Exception):
+    """Raised by a :func:`process_video` callback to end the video early (a key press in a window)."""
+
+
+def process_video(
+    source: str | int | Path | FrameSource,
+    callback: Callable[[int, np.ndarray], np.ndarray | None],
+    sink: str | Path | None = None,
+    max_frames: int | None = None,
+    progress: bool = True,
+) -> int:
+    """Call ``callback(index, frame)`` on every frame of a video, camera or stream (supervision's ``process_video``).
+
+    What the callback returns (an annotated frame) is written to ``sink``, a video file with the source's size and
+    frame rate (nothing is written when it returns None). The callback ends the video early by raising
+    :class:`StopVideo`; Ctrl-C ends it the same way, so a webcam session stops cleanly. Files get a progress bar.
+
+    Returns:
+        The number of frames the callback saw.
+
+    Example:
+        >>> stream = Recognizer().new_stream()  # doctest: +SKIP
+        >>> process_video("clip.mp4", lambda i, frame: annotate_faces(frame, stream.update(frame)), sink="out.mp4")  # doctest: +SKIP
+    """
+    from tqdm import tqdm
+
+    frames = source if isinstance(source, FrameSource) else FrameSource(source)
+    total = frames.info.total_frames if frames.is_file else None
+    if max_frames and total:
+        total = min(total, max_frames)
+    count = 0
+    writer = VideoSink(sink, frames.info) if sink is not None else None
+    bar = tqdm(total=total, unit="frame", disable=not (progress and frames.is_file), dynamic_ncols=True)
+    try:
+        if writer is not None:
+            writer.__enter__()
+        for index, frame in frames:
+            out = callback(index, frame)
+            count += 1
+            bar.update(1)
+            if writer is not None and out is not None:
+                writer.write(out)
+            if max_frames and count >= max_frames:
+                break
+    except (StopVideo, KeyboardInterrupt):
+        pass
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.__exit__(None, None, None)
+    return count
