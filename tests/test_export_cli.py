@@ -15,7 +15,8 @@ import pytest
 from ferlite import train
 from ferlite.checkpoint import model_from_checkpoint
 from ferlite.data import load_dataset
-from ferlite.export import export_onnx, onnx_metrics, parity, quantize_int8
+from ferlite.evaluate import onnx_metrics
+from ferlite.export import export_onnx, parity, quantize_int8
 from ferlite.models import create_model
 from ferlite.paths import find_shared
 from ferlite.runtime import EmotionClassifier

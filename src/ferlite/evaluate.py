@@ -115,6 +115,16 @@ def onnx_logits(clf: EmotionClassifier, ds: FaceDataset, calibrated: bool = True
     return np.concatenate(out) if out else np.zeros((0, len(clf.labels)), np.float32)
 
 
+def onnx_metrics(model: str | Path | EmotionClassifier, ds: FaceDataset, threads: int | None = None) -> dict[str, Any]:
+    """Accuracy etc. of an ONNX model (a path, or an open classifier) on dataset faces given as crops.
+
+    ``ds`` may hold a subset of the model's classes (see :func:`evaluate_model`).
+    """
+    clf = model if isinstance(model, EmotionClassifier) else EmotionClassifier(model, threads=threads)
+    logits = onnx_logits(clf, ds)[:, subset_columns(clf.labels, ds.classes)]
+    return classification_metrics(ds.labels, logits.argmax(1), ds.classes)
+
+
 def domain_metrics(logits: np.ndarray, ds: FaceDataset, model_classes: tuple[str, ...]) -> dict[str, Any]:
     """Metrics of logits over ``model_classes`` on ``ds``, plus the prediction shares, the largest gap between a
     class's share of the predictions and of the labels, and the expected calibration error.
@@ -212,8 +222,6 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if len(ds) == 0:
         raise DataError(f"{args.dataset} {args.split}: no faces of classes {', '.join(classes)}")
     if is_onnx:
-        from .export import onnx_metrics
-
         m = onnx_metrics(classifier, ds)
     else:
         m = evaluate_model(model, ds, cfg, args.batch_size, args.workers, args.tta)

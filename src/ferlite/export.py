@@ -26,10 +26,9 @@ import torch
 from .checkpoint import model_from_checkpoint
 from .data import FaceDataset, load_dataset
 from .errors import UsageError
-from .metrics import classification_metrics
+from .evaluate import VAL_DOMAINS, load_domains, onnx_metrics
 from .models import ModelCfg
 from .runtime.classifier import META_PREFIX, EmotionClassifier, preprocess_faces, time_inference
-from .taxonomy import subset_columns
 
 _logger = logging.getLogger(__name__)
 
@@ -134,21 +133,6 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: Face
     meta = clf.session.get_modelmeta().custom_metadata_map
     set_metadata(out_path, {**meta, META_PREFIX + "quantization": "int8 static QDQ per-channel"})
     return out_path
-
-
-def onnx_metrics(
-    model: str | Path | EmotionClassifier, ds: FaceDataset, threads: int | None = None, batch_size: int = 256
-) -> dict[str, Any]:
-    """Accuracy etc. of an ONNX model (a path, or an open classifier) on dataset faces given as crops.
-
-    ``ds`` may hold a subset of the model's classes (see :func:`ferlite.evaluate.evaluate_model`).
-    """
-    clf = model if isinstance(model, EmotionClassifier) else EmotionClassifier(model, threads=threads)
-    columns = subset_columns(clf.labels, ds.classes)
-    preds = []
-    for s in range(0, len(ds), batch_size):
-        preds.append(clf.predict([ds.images[i] for i in range(s, min(len(ds), s + batch_size))])[:, columns].argmax(1))
-    return classification_metrics(ds.labels, np.concatenate(preds), ds.classes)
 
 
 def parity(model: torch.nn.Module, onnx_path: str | Path, ds: FaceDataset, n: int = 256) -> dict[str, float]:
@@ -269,7 +253,6 @@ def _check_and_calibration_data(args: argparse.Namespace, state: dict[str, Any],
 
         return {args.dataset: val}, pool
     from .data.mixture import build_mixture, parse_mixture
-    from .evaluate import VAL_DOMAINS, load_domains
 
     trained = state.get("args", {})
     spec = args.mixture or trained.get("mixture")

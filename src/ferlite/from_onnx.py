@@ -32,8 +32,8 @@ from torch import nn
 from .checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 from .data import FaceDataset, load_dataset
 from .errors import CheckpointError
-from .evaluate import evaluate_model
-from .export import FaceCalibrationReader, onnx_metrics
+from .evaluate import evaluate_model, onnx_metrics
+from .export import FaceCalibrationReader
 from .models import create_model
 from .runtime.classifier import META_PREFIX, EmotionClassifier
 
