@@ -1,5 +1,6 @@
 """The runtime on real inputs: detectors on a real photo, tracking, bad images, no torch."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -278,3 +279,71 @@ def test_flip_tta_averages_the_face_and_its_mirror(astronaut):
     ) / 2
     np.testing.assert_allclose(tta.predict_logits(preprocess_faces(crops, tta.pre)), expected, atol=1e-5)
     assert tta.predict(crops).argmax(1)[0] == tta.labels.index("happy")
+
+
+def _ferlite(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "ferlite", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def _astronaut() -> np.ndarray:
+    return cv2.imread(str(FIXTURES / "astronaut_nasa_512.png"))
+
+
+def test_a_group_photo_keeps_its_small_faces():
+    """24 faces of about 110 px on a 3072x2048 photo: video's 320 px detection size loses most of them."""
+    from ferlite.runtime import Recognizer
+
+    face = cv2.resize(_astronaut()[40:200, 150:300], (110, 117), interpolation=cv2.INTER_AREA)
+    photo = np.full((2048, 3072, 3), 200, np.uint8)
+    for row in range(4):
+        for col in range(6):
+            y, x = 200 + row * 450, 150 + col * 480
+            photo[y : y + 117, x : x + 110] = face
+    found = len(Recognizer(threads=1).predict(photo))
+    assert found >= 22, found
+    assert len(Recognizer(threads=1, det_size=320).predict(photo)) < found
+
+
+def test_predict_takes_a_path_and_gives_boxes_in_the_files_own_pixels(tmp_path):
+    """A 6000 px photo is shrunk on reading (4096 px at most); the boxes must still be the file's own pixels."""
+    from ferlite.runtime import Recognizer
+
+    big = np.full((4000, 6000, 3), 90, np.uint8)
+    big[1000:3048, 2000:4048] = cv2.resize(_astronaut(), (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), big)
+    faces = Recognizer(threads=1).predict(path)
+    assert len(faces) == 1
+    expected = ASTRONAUT_FACE * 4 + np.array([2000, 1000, 2000, 1000], np.float32)
+    assert box_iou(faces.xyxy, expected[None])[0, 0] > 0.5, faces.xyxy
+    proc = _ferlite("predict", path, "--threads", "1")
+    record = json.loads(proc.stdout)
+    assert (record["width"], record["height"]) == (6000, 4000)
+    assert box_iou(np.array([record["faces"][0]["box"]], np.float32), expected[None])[0, 0] > 0.5
+
+
+def test_classify_crops_labels_faces_you_already_have(tmp_path):
+    from ferlite.runtime import Recognizer
+
+    rec = Recognizer(threads=1)
+    crop = _astronaut()[40:200, 150:300]
+    faces = rec.classify_crops([crop, cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)])
+    assert faces.labels == rec.labels and faces.scores.shape == (2, len(rec.labels))
+    assert faces.label == ["happy", "happy"] and faces.xyxy[0].tolist() == [0, 0, 150, 160]
+    cv2.imwrite(str(tmp_path / "crop.png"), crop)
+    proc = _ferlite("predict", tmp_path / "crop.png", "--crops", "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["faces"][0]["label"] == "happy"
+
+
+def test_annotate_never_overwrites(tmp_path):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        cv2.imwrite(str(tmp_path / d / "photo.png"), _astronaut())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "photo_ferlite.png").write_bytes(b"kept")
+    proc = _ferlite("predict", tmp_path / "a" / "photo.png", tmp_path / "b" / "photo.png", "--annotate", out, "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "photo_ferlite.png").read_bytes() == b"kept"
+    assert sorted(p.name for p in out.iterdir()) == ["photo_ferlite.png", "photo_ferlite_2.png", "photo_ferlite_3.png"]

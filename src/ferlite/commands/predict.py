@@ -15,8 +15,9 @@ from pathlib import Path
 import cv2
 
 from ..errors import DataError
-from ..runtime import annotate_faces, read_image
-from ._common import add_runtime_args, build_recognizer
+from ..runtime import annotate_faces
+from ..runtime.image import read_image_scaled
+from ._common import add_runtime_args, build_recognizer, positive_int
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -30,32 +31,48 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--annotate", default=None, metavar="DIR", help="also write annotated copies into DIR")
     p.add_argument("--output", default=None, metavar="FILE", help="write the JSON lines to FILE instead of stdout")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable image")
+    p.add_argument(
+        "--crops",
+        action="store_true",
+        help="the images are already face crops: classify each whole image, no detection (one face per image)",
+    )
+    p.add_argument(
+        "--det-size",
+        type=positive_int,
+        default=None,
+        metavar="PX",
+        help="longer side photos are shrunk to for face detection (default: the photo's own, up to 1280)",
+    )
     add_runtime_args(p)
     return p
 
 
 def main(args: argparse.Namespace) -> int:
     rec = build_recognizer(args)
-    out = open(args.output, "w") if args.output else sys.stdout
+    rec.det_size = args.det_size
+    out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115 (closed below)
     ok = failed = 0
+    written: set[Path] = set()
     try:
         for path in args.images:
             try:
-                image = read_image(path)
+                image, scale = read_image_scaled(path)
             except DataError as e:
                 if args.strict:
                     raise
                 print(f"ferlite predict: skipped {e}", file=sys.stderr)
                 failed += 1
                 continue
-            faces = rec.predict(image)
+            # Boxes and sizes in the file's own pixels, even when it was shrunk on reading.
+            faces = rec.classify_crops([image]) if args.crops else rec.predict(image)
+            width, height = round(image.shape[1] / scale), round(image.shape[0] / scale)
             out.write(
-                json.dumps({"image": str(path), "width": image.shape[1], "height": image.shape[0], "faces": faces.to_dicts()})
+                json.dumps({"image": str(path), "width": width, "height": height, "faces": faces.scaled(1 / scale).to_dicts()})
                 + "\n"
             )
             ok += 1
             if args.annotate:
-                dest = Path(args.annotate) / (Path(path).stem + "_ferlite.png")
+                dest = _unused_name(Path(args.annotate), Path(path).stem, written)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(dest), annotate_faces(image.copy(), faces))
     finally:
@@ -64,3 +81,14 @@ def main(args: argparse.Namespace) -> int:
     if failed:
         print(f"ferlite predict: {ok} images done, {failed} skipped", file=sys.stderr)
     return 1 if ok == 0 else 0
+
+
+def _unused_name(folder: Path, stem: str, written: set[Path]) -> Path:
+    """``folder/STEM_ferlite.png``, or ``STEM_ferlite_2.png`` and on when that exists or this run wrote it: two
+    inputs named ``photo.png`` (from two folders) give two outputs, and nothing already there is overwritten."""
+    dest, n = folder / f"{stem}_ferlite.png", 1
+    while dest in written or dest.exists():
+        n += 1
+        dest = folder / f"{stem}_ferlite_{n}.png"
+    written.add(dest)
+    return dest

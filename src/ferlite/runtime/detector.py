@@ -61,9 +61,10 @@ class YuNetDetector:
         self.max_side = max_side
         self._size: tuple[int, int] | None = None
 
-    def detect(self, bgr: np.ndarray) -> Faces:
+    def detect(self, bgr: np.ndarray, max_side: int | None = None) -> Faces:
+        """Faces in a BGR image; ``max_side`` overrides the detection size for this call (a still photo)."""
         h, w = bgr.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
+        scale = min(1.0, (max_side or self.max_side) / max(h, w))
         img = (
             cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
             if scale < 1

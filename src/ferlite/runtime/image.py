@@ -58,6 +58,18 @@ def read_image(path: str | Path) -> np.ndarray:
     Raises:
         DataError: naming the file when it is missing or not a decodable image.
     """
+    return read_image_scaled(path)[0]
+
+
+def read_image_scaled(path: str | Path) -> tuple[np.ndarray, float]:
+    """Like :func:`read_image`, with the factor the image was shrunk by (1.0 when it was not), so that boxes found
+    on it can be given back in the file's own pixels.
+
+    Example:
+        >>> image, scale = read_image_scaled("photo_6000px.jpg")  # doctest: +SKIP
+        >>> scale  # doctest: +SKIP
+        0.6826666666666666
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -67,7 +79,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
     image = to_bgr8(image)
     h, w = image.shape[:2]
-    if max(h, w) > MAX_SIDE:
-        s = MAX_SIDE / max(h, w)
-        image = cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-    return image
+    if max(h, w) <= MAX_SIDE:
+        return image, 1.0
+    s = MAX_SIDE / max(h, w)
+    return cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA), s

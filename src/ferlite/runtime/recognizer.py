@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from .align import align_crops
 from .classifier import EmotionClassifier
 from .detector import Detector, YuNetDetector
 from .faces import Faces
-from .image import to_bgr8
+from .image import read_image_scaled, to_bgr8
 from .tracker import FaceTracker, ScoreSmoother
 from .video import FrameSource
 
@@ -28,6 +28,10 @@ DEFAULT_MODEL = "emotion_default.int8.onnx"
 # The bundled emotion models by name (MODEL_CARD.md): the fast 96 px FERPlus default, the 224 px FERPlus model that
 # is more accurate and costs about 4 times more per face, and the 224 px model with FER2013's original 7 classes
 # (no contempt), for work that must match FER2013's labels; it was chosen with ten-view TTA (tta="shift-flip").
+# The detection size of still photos: a 3072x2048 group photo's 110 px faces are about 46 px at 1280, where YuNet
+# finds them; at video's 320 they are 11 px and most are lost.
+PHOTO_DET_SIZE = 1280
+
 BUNDLED_MODELS = {
     "default": DEFAULT_MODEL,
     "accurate": "emotion_accurate.int8.onnx",
@@ -78,6 +82,9 @@ class Recognizer:
             classified on every frame). Detection is most of a frame's cost, so 2 or 3
             roughly doubles or triples the frame rate; boxes then lag fast head motion
             by up to n-1 frames.
+        det_size: the longer side still photos are shrunk to for detection in :meth:`predict` (default: the photo's
+            own, up to ``PHOTO_DET_SIZE``, so that a group photo's small faces are found; YuNet misses faces under
+            about 20 px at detection scale). Video keeps the detector's own, faster size.
         tta: test-time augmentation of the classifier: ``"none"``, ``"flip"`` or ``"shift-flip"`` (see
             :class:`EmotionClassifier`); default: the model's own (``"fer2013"``: ten views, which its 73.0% needs).
 
@@ -98,6 +105,7 @@ class Recognizer:
         detect_every: int = 1,
         tta: str | None = None,
         smoother: ScoreSmoother | None = None,
+        det_size: int | None = None,
     ) -> None:
         self.classifier = EmotionClassifier(resolve_model_path(model_path), threads=threads, tta=tta)
         self.detector = detector or YuNetDetector()
@@ -106,6 +114,9 @@ class Recognizer:
         if detect_every < 1:
             raise ValueError(f"detect_every must be at least 1, got {detect_every}")
         self.detect_every = detect_every
+        if det_size is not None and det_size < 32:
+            raise ValueError(f"det_size must be at least 32 px, got {det_size}")
+        self.det_size = det_size
         self._stream = self.new_stream(tracker, smoother)
 
     @property
@@ -128,13 +139,40 @@ class Recognizer:
         """
         return FaceStream(self, tracker or FaceTracker(), smoother or ScoreSmoother())
 
-    def predict(self, image: np.ndarray) -> Faces:
+    def predict(self, image: np.ndarray | str | Path) -> Faces:
         """Faces in one image with their emotion probabilities (no tracking).
 
-        Accepts BGR, BGRA or grayscale images, 8- or 16-bit.
+        Accepts an image file's path, or a BGR, BGRA or grayscale array, 8- or 16-bit. Boxes and landmarks are in
+        the image's own pixels, whatever its size.
+
+        Example:
+            >>> Recognizer().predict("tests/fixtures/astronaut_nasa_512.png").label  # doctest: +SKIP
+            ['happy']
         """
+        scale = 1.0
+        if isinstance(image, (str, Path)):
+            image, scale = read_image_scaled(image)
         bgr = to_bgr8(image)
-        return self.classify(bgr, self.detector.detect(bgr))
+        size = self.det_size or min(max(bgr.shape[:2]), PHOTO_DET_SIZE)
+        faces = (
+            self.detector.detect(bgr, max_side=size) if isinstance(self.detector, YuNetDetector) else self.detector.detect(bgr)
+        )
+        return self.classify(bgr, faces).scaled(1.0 / scale)
+
+    def classify_crops(self, crops: Sequence[np.ndarray]) -> Faces:
+        """Emotion scores for faces you have already cropped (no detection): one labelled row per crop.
+
+        Each crop is used whole, as the model's training faces were; the boxes are the crops' own extents.
+
+        Example:
+            >>> faces = Recognizer().classify_crops([face1, face2])  # doctest: +SKIP
+            >>> faces.label, faces.scores.shape  # doctest: +SKIP
+            (['happy', 'sad'], (2, 8))
+        """
+        crops = [to_bgr8(c) for c in crops]
+        boxes = np.array([[0, 0, c.shape[1], c.shape[0]] for c in crops], np.float32).reshape(-1, 4)
+        scores = self.classifier.predict(crops) if crops else np.zeros((0, len(self.labels)), np.float32)
+        return Faces(boxes, np.ones(len(crops), np.float32), scores=scores, labels=self.labels)
 
     def classify(self, bgr: np.ndarray, faces: Faces) -> Faces:
         """Emotion probabilities for given face boxes (and landmarks) in a BGR frame."""
