@@ -26,6 +26,10 @@ SUBCOMMANDS = {
         "fit a per-class logit bias and temperature on the validation domains, into the model file",
     ),
     "predict": ("ferlite.commands.predict", "faces and emotions in images, as JSON (and annotated copies)"),
+    "analyze": (
+        "ferlite.commands.analyze",
+        "photos, folders and videos into one table of faces and emotions (CSV, JSONL, JSON, Parquet)",
+    ),
     "watch": ("ferlite.commands.watch", "emotions in a video, webcam or stream: annotated video, JSONL/CSV"),
     "bench": ("ferlite.commands.bench", "measure classifier latency/throughput (fp32, int8) and end-to-end FPS"),
     "mood": ("ferlite.commands.mood", "mood monitoring: log emotions over time to SQLite, then plot and summarise"),

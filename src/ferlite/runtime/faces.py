@@ -6,7 +6,7 @@ confidence; the classifier fills ``scores``; the tracker fills ``tracker_id``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -103,6 +103,63 @@ class Faces:
         if self.scores is None or not self.labels:
             return [""] * len(self)
         return [self.labels[i] for i in self.scores.argmax(1)]
+
+    def to_json(self) -> str:
+        """The faces as a JSON array (see :meth:`to_dicts`).
+
+        Example:
+            >>> Faces(np.array([[1, 2, 3, 4]]), np.ones(1)).to_json()
+            '[{"box": [1.0, 2.0, 3.0, 4.0], "confidence": 1.0}]'
+        """
+        import json
+
+        return json.dumps(self.to_dicts())
+
+    def to_pandas(self):
+        """A pandas DataFrame, one row per face: x1, y1, x2, y2, confidence, track_id, label and a column per class
+        score (pandas is an optional extra: ``pip install "ferlite[apps]"``).
+
+        Example:
+            >>> Recognizer().predict("photo.jpg").to_pandas()[["label", "happy"]]  # doctest: +SKIP
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError('Faces.to_pandas needs pandas: pip install "ferlite[apps]"') from None
+        data: dict[str, Any] = {k: self.xyxy[:, i] for i, k in enumerate(("x1", "y1", "x2", "y2"))}
+        data["confidence"] = self.confidence
+        data["track_id"] = self.tracker_id if self.tracker_id is not None else [None] * len(self)
+        data["label"] = self.label
+        if self.scores is not None:
+            data.update({c: self.scores[:, i] for i, c in enumerate(self.labels)})
+        return pd.DataFrame(data)
+
+    @classmethod
+    def from_detections(cls, detections: Any, labels: Sequence[str] = ()) -> Faces:
+        """Faces from a ``supervision.Detections`` (its ``xyxy``, ``confidence``, ``tracker_id``, and scores kept in
+        ``data["scores"]`` by :meth:`to_detections`). supervision itself is not needed to call this.
+        """
+        n = len(detections.xyxy)
+        confidence = detections.confidence if detections.confidence is not None else np.ones(n, np.float32)
+        scores = getattr(detections, "data", {}).get("scores") if hasattr(detections, "data") else None
+        return cls(
+            detections.xyxy,
+            confidence,
+            scores=scores,
+            tracker_id=detections.tracker_id,
+            labels=tuple(labels) if scores is not None else (),
+        )
+
+    def to_detections(self) -> Any:
+        """A ``supervision.Detections`` (imported lazily: ``pip install supervision``), scores in ``data["scores"]``
+        and labels in ``data["class_name"]``, for supervision's annotators and trackers."""
+        try:
+            import supervision as sv
+        except ImportError:
+            raise ImportError("Faces.to_detections needs supervision: pip install supervision") from None
+        data = {} if self.scores is None else {"scores": self.scores, "class_name": np.array(self.label)}
+        class_id = None if self.scores is None else self.scores.argmax(1)
+        return sv.Detections(xyxy=self.xyxy, confidence=self.confidence, class_id=class_id, tracker_id=self.tracker_id, data=data)
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """JSON-ready records, one per face."""

@@ -1,0 +1,186 @@
+"""Photos, folders and videos into one table: a row per face (per frame for videos), every class score.
+
+The job users bring first: "run it over my files and give me a spreadsheet". Inputs are files, folders (searched
+recursively), glob patterns and videos; the table has one row per face, and for videos one row per face per frame,
+with frames that show no face kept as rows with empty face columns, so that time series stay complete.
+
+Columns: ``source, frame, time_s, face, x1, y1, x2, y2, confidence, track_id, label``, one column per class score,
+``model``, ``ferlite_version``. Boxes are in each file's own pixels.
+
+The output format follows the file's extension: ``.csv``, ``.jsonl`` (JSON Lines), ``.json`` (one JSON array) or
+``.parquet`` (needs pandas and pyarrow). Any other extension is an error, never a silent other format.
+
+Example::
+
+    ferlite analyze photos/ clips/*.mp4 -o emotions.csv
+    df = ferlite.analyze(["photos/", "clip.mp4"])        # a pandas DataFrame (pandas: pip install "ferlite[apps]")
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError, UsageError
+from ..runtime.image import read_image_scaled
+from ..runtime.recognizer import Recognizer
+from ..runtime.video import FrameSource
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m"}
+TABLE_FORMATS = (".csv", ".jsonl", ".json", ".parquet")
+FACE_COLUMNS = ("face", "x1", "y1", "x2", "y2", "confidence", "track_id", "label")
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Files, folders (recursive) and glob patterns -> the image and video files they name, sorted per argument.
+
+    A folder contributes its images and videos; a name that matches nothing is a UsageError naming it.
+
+    Example:
+        >>> expand_inputs(["photos/", "clips/*.mp4"])  # doctest: +SKIP
+        [PosixPath('photos/a.jpg'), PosixPath('photos/sub/b.png'), PosixPath('clips/x.mp4')]
+    """
+    out: list[Path] = []
+    for arg in paths:
+        p = Path(arg)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+        elif p.is_file():
+            found = [p]
+        else:
+            found = sorted(Path(f) for f in glob.glob(str(arg), recursive=True) if Path(f).is_file())
+        if not found:
+            raise UsageError(f"{arg}: no such file, folder or matching files")
+        out += found
+    return out
+
+
+def _face_rows(source: str, frame: int, time_s: float | None, faces, labels: Sequence[str], meta: dict) -> list[dict]:
+    base = {"source": source, "frame": frame, "time_s": None if time_s is None else round(time_s, 4)}
+    if len(faces) == 0:
+        return [{**base, **dict.fromkeys(FACE_COLUMNS), **dict.fromkeys(labels), **meta}]
+    rows = []
+    names = faces.label
+    for i in range(len(faces)):
+        x1, y1, x2, y2 = (round(float(v), 1) for v in faces.xyxy[i])
+        row = {
+            **base,
+            "face": i,
+            "x1": x1,
+            "y1": y1,
+            "x2": x2,
+            "y2": y2,
+            "confidence": round(float(faces.confidence[i]), 4),
+            "track_id": None if faces.tracker_id is None else int(faces.tracker_id[i]),
+            "label": names[i],
+        }
+        row.update({c: round(float(s), 5) for c, s in zip(labels, faces.scores[i])})
+        rows.append({**row, **meta})
+    return rows
+
+
+def iter_rows(
+    paths: Iterable[str | Path], recognizer: Recognizer | None = None, progress: bool = True, strict: bool = False
+) -> Iterator[dict[str, Any]]:
+    """The table's rows, one input at a time (see the module docstring); unreadable inputs are skipped with a
+    warning on stderr, or raise under ``strict``."""
+    import sys
+
+    from tqdm import tqdm
+
+    from .. import __version__
+
+    rec = recognizer or Recognizer()
+    meta = {"model": rec.classifier.model_path.name, "ferlite_version": __version__}
+    files = expand_inputs(paths)
+    for path in tqdm(files, unit="file", disable=not progress, dynamic_ncols=True):
+        try:
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                source = FrameSource(path)
+                stream = rec.new_stream()
+                frames = tqdm(source, total=source.info.total_frames, unit="frame", leave=False, disable=not progress)
+                for index, frame in frames:
+                    yield from _face_rows(str(path), index, source.time_of(index), stream.update(frame), rec.labels, meta)
+            else:
+                image, scale = read_image_scaled(path)
+                yield from _face_rows(str(path), 0, None, rec.predict(image).scaled(1 / scale), rec.labels, meta)
+        except DataError as e:
+            if strict:
+                raise
+            print(f"ferlite analyze: skipped {e}", file=sys.stderr)
+
+
+def write_table(rows: Iterable[dict[str, Any]], out: str | Path, columns: Sequence[str]) -> int:
+    """Write rows in the format ``out``'s extension names; returns the row count.
+
+    Raises:
+        UsageError: for an extension that is not a known table format (naming the ones that are).
+    """
+    out = Path(out)
+    kind = out.suffix.lower()
+    if kind not in TABLE_FORMATS:
+        raise UsageError(f"{out}: unknown table format {kind or '(no extension)'!r}; use one of {', '.join(TABLE_FORMATS)}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    if kind == ".csv":
+        with open(out, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(columns))
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: "" if v is None else v for k, v in row.items()})
+                n += 1
+    elif kind == ".jsonl":
+        with open(out, "w") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+                n += 1
+    elif kind == ".json":
+        data = list(rows)
+        out.write_text(json.dumps(data, indent=1) + "\n")
+        n = len(data)
+    else:
+        df = _frame(list(rows), columns)
+        try:
+            df.to_parquet(out, index=False)
+        except ImportError as e:
+            raise UsageError(f"{out}: Parquet needs pyarrow: pip install pyarrow ({e})") from None
+        n = len(df)
+    return n
+
+
+def table_columns(labels: Sequence[str]) -> list[str]:
+    return ["source", "frame", "time_s", *FACE_COLUMNS, *labels, "model", "ferlite_version"]
+
+
+def _frame(rows: list[dict], columns: Sequence[str]):
+    try:
+        import pandas as pd
+    except ImportError:
+        raise UsageError('a DataFrame needs pandas: pip install "ferlite[apps]"') from None
+    df = pd.DataFrame(rows, columns=list(columns))
+    return df.astype({c: "float64" for c in ("time_s", "x1", "y1", "x2", "y2", "confidence") if c in df})
+
+
+def analyze(
+    paths: Sequence[str | Path] | str | Path,
+    model: str | Path | None = None,
+    threads: int | None = None,
+    progress: bool = False,
+    strict: bool = False,
+):
+    """The table of faces and emotions in photos, folders and videos, as a pandas DataFrame.
+
+    Example:
+        >>> df = analyze(["photos/", "clip.mp4"])  # doctest: +SKIP
+        >>> df.groupby("source").label.value_counts()  # doctest: +SKIP
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    rec = Recognizer(model, threads=threads)
+    rows = list(iter_rows(paths, rec, progress, strict))
+    return _frame(rows, table_columns(rec.labels))
