@@ -82,3 +82,69 @@ def test_python_analyze_and_faces_to_pandas_agree(inputs):
     table = faces.to_pandas()
     assert table.label.tolist() == ["happy"] and table.happy.iloc[0] == pytest.approx(df.happy.iloc[0], abs=1e-4)
     assert json.loads(faces.to_json())[0]["label"] == "happy"
+
+
+def _blank_then_face_video(path: Path, blank: int = 4, face: int = 4) -> Path:
+    """A short clip: ``blank`` gray frames with no face, then ``face`` frames of the astronaut photo."""
+    import cv2
+
+    from ferlite.runtime import VideoInfo, VideoSink
+
+    photo = cv2.imread(str(FIXTURES / "astronaut_nasa_512.png"))
+    with VideoSink(path, VideoInfo(512, 512, 10.0, None)) as sink:
+        for _ in range(blank):
+            sink.write(np.full((512, 512, 3), 128, np.uint8))
+        for _ in range(face):
+            sink.write(photo)
+    return path
+
+
+def test_watch_csv_records_keep_faceless_frames_and_name_the_model(tmp_path):
+    clip = _blank_then_face_video(tmp_path / "clip.avi")
+    proc = _ferlite("watch", clip, "--records", tmp_path / "r.csv", "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    assert [int(r["frame"]) for r in rows] == list(range(8))
+    assert all(r["label"] == "" for r in rows[:4]) and all(r["label"] == "happy" for r in rows[4:])
+    assert {r["model"] for r in rows} == {"emotion_default.int8.onnx"}
+    bad = _ferlite("watch", clip, "--records", tmp_path / "r.txt")
+    assert bad.returncode == 2 and "must be .csv or .jsonl" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "suffix, fourccs", [(".mp4", {"avc1", "h264", "FMP4", "mp4v"}), (".webm", {"VP90", "VP80"}), (".avi", {"MJPG"})]
+)
+def test_the_output_codec_follows_the_extension(tmp_path, suffix, fourccs):
+    import cv2
+
+    from ferlite.runtime import FrameSource
+
+    path = _blank_then_face_video(tmp_path / f"v{suffix}", 3, 2)
+    cap = cv2.VideoCapture(str(path))
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode(errors="replace")
+    cap.release()
+    assert fourcc in fourccs and sum(1 for _ in FrameSource(path)) == 5
+
+
+def test_an_unknown_video_extension_is_refused(tmp_path):
+    from ferlite.errors import DataError
+    from ferlite.runtime import VideoInfo, VideoSink
+
+    with pytest.raises(DataError, match="unknown video extension '.xyz'"):
+        VideoSink(tmp_path / "v.xyz", VideoInfo(64, 64, 10.0, None))
+
+
+def test_no_fps_overlay_keeps_the_counter_out_of_the_video(tmp_path):
+    import cv2
+
+    clip = _blank_then_face_video(tmp_path / "clip.avi", 3, 0)  # gray frames only: nothing but the overlay draws
+    for flag, name in (([], "with.avi"), (["--no-fps-overlay"], "without.avi")):
+        proc = _ferlite("watch", clip, "-o", tmp_path / name, "--threads", "1", *flag)
+        assert proc.returncode == 0, proc.stderr
+    frames = {}
+    for name in ("with.avi", "without.avi"):
+        cap = cv2.VideoCapture(str(tmp_path / name))
+        frames[name] = cap.read()[1].astype(int)
+        cap.release()
+    assert np.abs(frames["without.avi"] - 128).max() < 12  # still the plain gray frame (MJPEG noise only)
+    assert np.abs(frames["with.avi"] - 128).max() > 60  # the counter is drawn

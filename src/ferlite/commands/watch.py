@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
 from ..runtime import (
     CaptionAnnotator,
     FPSAnnotator,
@@ -40,7 +41,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         add_help=add_help,
     )
     p.add_argument("source", help="video file, webcam index (e.g. 0) or stream URL")
-    p.add_argument("--output", "-o", default=None, help="annotated video to write (.mp4)")
+    p.add_argument(
+        "--output",
+        "-o",
+        default=None,
+        help="annotated video to write; the codec follows the extension: .mp4 (H.264 where OpenCV has it, else MPEG-4), "
+        ".webm (VP9/VP8), .avi (Motion JPEG)",
+    )
+    p.add_argument("--no-fps-overlay", action="store_true", help="keep the FPS counter out of the annotated video")
     p.add_argument("--records", default=None, help="per-frame records: .jsonl or .csv (one row per face per frame)")
     p.add_argument("--show", choices=("auto", "yes", "no"), default="auto", help="live window (auto: when a display exists)")
     p.add_argument("--max-frames", type=non_negative_int, default=None, help="stop after this many frames")
@@ -59,22 +67,28 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 class RecordWriter:
-    """Per-frame, per-face rows as JSON lines or CSV."""
+    """Per-frame records as JSON lines (a line per frame) or CSV (a row per face per frame); a frame without a face
+    is kept (an empty ``faces`` list, or a CSV row with empty face cells), and every record names the model."""
 
-    def __init__(self, path: str | Path, labels: tuple[str, ...]) -> None:
+    def __init__(self, path: str | Path, labels: tuple[str, ...], model: str = "") -> None:
         self.path = Path(path)
-        self.labels = labels
+        if self.path.suffix.lower() not in (".csv", ".jsonl"):
+            raise UsageError(f"{self.path}: --records must be .csv or .jsonl")
+        self.labels, self.model = labels, model
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self.path, "w", newline="")
+        self._f = open(self.path, "w", newline="")  # noqa: SIM115 (closed by close())
         self._csv = None
         if self.path.suffix.lower() == ".csv":
             self._csv = csv.writer(self._f)
-            self._csv.writerow(["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "confidence", "label", *labels])
+            self._csv.writerow(["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "confidence", "label", *labels, "model"])
 
     def write(self, frame_index: int, time_s: float, faces) -> None:
         if self._csv is None:
-            self._f.write(json.dumps({"frame": frame_index, "time_s": round(time_s, 3), "faces": faces.to_dicts()}) + "\n")
+            record = {"frame": frame_index, "time_s": round(time_s, 3), "faces": faces.to_dicts(), "model": self.model}
+            self._f.write(json.dumps(record) + "\n")
             return
+        if len(faces) == 0:
+            self._csv.writerow([frame_index, round(time_s, 3), *[""] * (7 + len(self.labels)), self.model])
         for d in faces.to_dicts():
             self._csv.writerow(
                 [
@@ -85,6 +99,7 @@ class RecordWriter:
                     d["confidence"],
                     d["label"],
                     *(d["scores"][c] for c in self.labels),
+                    self.model,
                 ]
             )
 
@@ -112,7 +127,7 @@ def main(args: argparse.Namespace) -> int:
     show = args.show != "no" and _display_available()
     if args.show == "yes" and not show:
         print("ferlite watch: no display (or a headless OpenCV); running without a window", file=sys.stderr)
-    records = RecordWriter(args.records, rec.labels) if args.records else None
+    records = RecordWriter(args.records, rec.labels, rec.classifier.model_path.name) if args.records else None
     fps, fps_draw = FPSMonitor(), FPSAnnotator()
     captions = CaptionAnnotator() if args.captions else None
     cues = None
@@ -136,7 +151,9 @@ def main(args: argparse.Namespace) -> int:
                 print(f"ferlite watch: said {said!r}", file=sys.stderr)
         if not (args.output or show):
             return None
-        scene = fps_draw.annotate(annotate_faces(frame, faces), fps.fps)
+        scene = annotate_faces(frame, faces)
+        if not args.no_fps_overlay:
+            scene = fps_draw.annotate(scene, fps.fps)
         if captions:
             scene = captions.annotate(scene, faces)
         if show:

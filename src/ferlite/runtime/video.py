@@ -96,25 +96,53 @@ class FrameSource:
             self._cap.release()
 
 
+# The codecs tried for each output extension, best first: H.264 where the OpenCV build has an encoder for it (pip's
+# wheels have none), else MPEG-4 part 2; VP9, else VP8, for WebM; Motion JPEG for AVI.
+CODECS_BY_SUFFIX = {".mp4": ("avc1", "mp4v"), ".m4v": ("avc1", "mp4v"), ".webm": ("VP90", "VP80"), ".avi": ("MJPG",)}
+# Codecs this process found it cannot encode: tried once, so FFmpeg's complaint is printed once, not per file.
+_UNAVAILABLE_CODECS: set[str] = set()
+
+
 class VideoSink:
-    """Write BGR frames to a video file (mp4v); a context manager.
+    """Write BGR frames to a video file; a context manager. The codec follows the extension (``CODECS_BY_SUFFIX``),
+    or ``codec`` forces one. A fallback to a lesser codec is logged as a warning.
 
     Example:
         >>> with VideoSink("out.mp4", VideoInfo(640, 480, 30, None)) as sink:  # doctest: +SKIP
         ...     sink.write(frame)
     """
 
-    def __init__(self, path: str | Path, info: VideoInfo, codec: str = "mp4v") -> None:
-        self.path, self.info, self.codec = Path(path), info, codec
+    def __init__(self, path: str | Path, info: VideoInfo, codec: str | None = None) -> None:
+        self.path, self.info = Path(path), info
+        suffix = self.path.suffix.lower()
+        if codec is None and suffix not in CODECS_BY_SUFFIX:
+            raise DataError(
+                f"{self.path}: unknown video extension {suffix or '(none)'!r}; use one of {', '.join(CODECS_BY_SUFFIX)}"
+            )
+        self.candidates = (codec,) if codec else CODECS_BY_SUFFIX[suffix]
+        self.codec: str | None = None
         self._writer: cv2.VideoWriter | None = None
 
     def __enter__(self) -> VideoSink:
+        import logging
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = cv2.VideoWriter(
-            str(self.path), cv2.VideoWriter.fourcc(*self.codec), self.info.fps, (self.info.width, self.info.height)
-        )
-        if not self._writer.isOpened():
-            raise DataError(f"{self.path}: cannot open for writing video")
+        size = (self.info.width, self.info.height)
+        for codec in self.candidates:
+            if codec in _UNAVAILABLE_CODECS and codec != self.candidates[-1]:
+                continue
+            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*codec), self.info.fps, size)
+            if writer.isOpened():
+                self._writer, self.codec = writer, codec
+                break
+            writer.release()
+            _UNAVAILABLE_CODECS.add(codec)
+        if self._writer is None:
+            raise DataError(f"{self.path}: cannot open for writing video (codecs tried: {', '.join(self.candidates)})")
+        if self.codec != self.candidates[0]:
+            logging.getLogger(__name__).warning(
+                "%s: this OpenCV build cannot encode %s; wrote %s instead", self.path, self.candidates[0], self.codec
+            )
         return self
 
     def write(self, frame: np.ndarray) -> None:
