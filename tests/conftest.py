@@ -100,7 +100,7 @@ _NEEDS_SHARED = {
 _BROWSER = {"test_apps_web"}
 # Tests over about 10 s on 2 cores (pytest --durations on the full suite; MODEL_CARD numbers, training runs, videos).
 _SLOW_MODULES = {"test_train_e2e", "test_prune", "test_study", "test_from_onnx"}
-_SLOW_TESTS: set[str] = set()
+_SLOW_TESTS: set[str] = {"test_two_stage_tracker_keeps_the_hikers_on_fewer_tracks_than_plain_iou"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -347,3 +347,14 @@ def test_annotate_never_overwrites(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (out / "photo_ferlite.png").read_bytes() == b"kept"
     assert sorted(p.name for p in out.iterdir()) == ["photo_ferlite.png", "photo_ferlite_2.png", "photo_ferlite_3.png"]
+
+
+def test_two_stage_tracker_keeps_the_hikers_on_fewer_tracks_than_plain_iou():
+    """benchmarks/tracking.py's hikers row: the IoU tracker splits the walkers into 24 IDs, the two-stage one 16."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from tracking import run
+
+    before = run("faces_multi_hikers_ccby_640x480.mp4", "before", threads=2, short=15)
+    after = run("faces_multi_hikers_ccby_640x480.mp4", "after", threads=2, short=15)
+    assert after["ids"] <= before["ids"] - 5 and after["short"] < before["short"]
+    assert after["faces"] >= before["faces"]  # no face given up for it

@@ -115,7 +115,7 @@ class Faces:
 
         return json.dumps(self.to_dicts())
 
-    def to_pandas(self):
+    def to_pandas(self) -> Any:
         """A pandas DataFrame, one row per face: x1, y1, x2, y2, confidence, track_id, label and a column per class
         score (pandas is an optional extra: ``pip install "ferlite[apps]"``).
 

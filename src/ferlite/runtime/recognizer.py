@@ -31,6 +31,10 @@ DEFAULT_MODEL = "emotion_default.int8.onnx"
 # The detection size of still photos: a 3072x2048 group photo's 110 px faces are about 46 px at 1280, where YuNet
 # finds them; at video's 320 they are 11 px and most are lost.
 PHOTO_DET_SIZE = 1280
+# Faces a still photo reports; video also passes faces down to LOW_CONFIDENCE to the tracker, which keeps them only
+# when they continue a track (FaceTracker's second stage).
+PHOTO_MIN_CONFIDENCE = 0.7
+LOW_CONFIDENCE = 0.4
 
 BUNDLED_MODELS = {
     "default": DEFAULT_MODEL,
@@ -108,7 +112,10 @@ class Recognizer:
         det_size: int | None = None,
     ) -> None:
         self.classifier = EmotionClassifier(resolve_model_path(model_path), threads=threads, tta=tta)
-        self.detector = detector or YuNetDetector()
+        # The bundled YuNet also reports low-confidence faces, for the tracker's second stage in video; a still
+        # photo keeps only the confident ones. A detector of the caller's is taken as it is.
+        self.detector = detector or YuNetDetector(score_threshold=LOW_CONFIDENCE)
+        self.photo_min_confidence = PHOTO_MIN_CONFIDENCE if detector is None else 0.0
         self.margin, self.align = margin, align
         self.labels = self.classifier.labels
         if detect_every < 1:
@@ -157,6 +164,7 @@ class Recognizer:
         faces = (
             self.detector.detect(bgr, max_side=size) if isinstance(self.detector, YuNetDetector) else self.detector.detect(bgr)
         )
+        faces = faces[faces.confidence >= self.photo_min_confidence]
         return self.classify(bgr, faces).scaled(1.0 / scale)
 
     def classify_crops(self, crops: Sequence[np.ndarray]) -> Faces:
@@ -226,5 +234,7 @@ class FaceStream:
         else:
             faces = self._last.with_(scores=None, tracker_id=None)
         self._frames_since_detection += 1
-        self._last = self.smoother.update(self.tracker.update(rec.classify(bgr, faces)))
+        # Track first: the tracker drops the low-confidence detections that continue no track, so only the faces
+        # it keeps are classified.
+        self._last = self.smoother.update(rec.classify(bgr, self.tracker.update(faces)))
         return self._last

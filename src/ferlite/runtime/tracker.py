@@ -1,16 +1,17 @@
 """Multi-face tracking with stable IDs, and smoothing of each track's emotion probabilities.
 
-Faces are matched to tracks greedily by box overlap (IoU), best pairs first. That is
-enough for the few, slowly moving faces of FER video and needs no extra dependency. A
-track that goes unmatched survives ``lost_track_buffer`` frames, so a missed detection
-or a brief occlusion does not change a person's ID. :class:`ScoreSmoother`, keyed by those
+Faces are matched to tracks in two stages, ByteTrack's way: confident detections first, then the
+low-confidence ones for the tracks left over, each by the overlap (IoU) of a track's predicted box, best
+pairs first. It needs no extra dependency (supervision's ByteTrack would pull OpenCV 5 and about
+300 MB). A track that goes unmatched survives ``lost_track_buffer`` frames, so a missed detection or a
+brief occlusion does not change a person's ID. :class:`ScoreSmoother`, keyed by those
 IDs, keeps an exponential moving average of each track's probabilities, so labels do not
 flicker from frame to frame.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,25 +34,75 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class _Track:
     track_id: int
     xyxy: np.ndarray
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
     lost: int = 0
     hits: int = 1
 
+    def predicted(self) -> np.ndarray:
+        """Where the box should be now: constant velocity over the frames since it was last seen."""
+        return self.xyxy + self.velocity * (self.lost + 1)
+
+
+def _greedy_match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """(row, column) pairs, best overlaps first, each row and column used once, overlap at least ``threshold``."""
+    pairs: list[tuple[int, int]] = []
+    rows, cols = set(), set()
+    if iou.size == 0:
+        return pairs
+    for flat in np.argsort(-iou, axis=None):
+        r, c = divmod(int(flat), iou.shape[1])
+        if iou[r, c] < threshold:
+            break
+        if r in rows or c in cols:
+            continue
+        rows.add(r)
+        cols.add(c)
+        pairs.append((r, c))
+    return pairs
+
 
 class FaceTracker:
-    """IoU tracker: ``update(faces) -> faces`` with ``tracker_id`` set (scores are left as they are).
+    """A ByteTrack-style tracker (Zhang et al., ECCV 2022): ``update(faces) -> faces`` kept and given ``tracker_id``.
+
+    Each frame, tracks are first matched to the confident detections (``confidence >= high_threshold``) by the
+    overlap of their predicted box (constant velocity) with the detection; the tracks left over then get a second
+    chance with the low-confidence detections (``low_threshold`` up to ``high_threshold``), which is what keeps a
+    turned, blurred or half-hidden face on its track instead of splitting the person into new IDs. Confident
+    detections left unmatched start tracks; low-confidence ones left unmatched are dropped. A track that goes
+    unmatched survives ``lost_track_buffer`` frames. With ``low_threshold == high_threshold`` and no motion model it
+    is the plain greedy IoU tracker ferlite used before.
+
+    The detector must report the low-confidence faces too (the :class:`Recognizer` runs YuNet at
+    ``low_threshold``); scores are left as they are (see :class:`ScoreSmoother`).
 
     Args:
-        iou_threshold: minimum overlap for a face to continue a track.
+        iou_threshold: minimum overlap for a confident detection to continue a track.
         lost_track_buffer: frames a track survives without a matching face.
+        high_threshold: detections at least this confident are matched first and may start tracks.
+        low_threshold: detections below this are ignored.
+        low_iou_threshold: minimum overlap in the second, low-confidence stage (stricter: such boxes are noisier).
+        motion: predict each track's box with its recent velocity.
 
     Example:
         >>> tracker = FaceTracker()
         >>> for frame in frames:  # doctest: +SKIP
-        ...     faces = tracker.update(classify(detect(frame)))
+        ...     faces = tracker.update(detect(frame))
     """
 
-    def __init__(self, iou_threshold: float = 0.3, lost_track_buffer: int = 15) -> None:
+    def __init__(
+        self,
+        iou_threshold: float = 0.3,
+        lost_track_buffer: int = 30,
+        high_threshold: float = 0.7,
+        low_threshold: float = 0.4,
+        low_iou_threshold: float = 0.5,
+        motion: bool = True,
+    ) -> None:
+        if not 0 <= low_threshold <= high_threshold <= 1:
+            raise ValueError(f"need 0 <= low_threshold <= high_threshold <= 1, got {low_threshold}, {high_threshold}")
         self.iou_threshold, self.lost_track_buffer = iou_threshold, lost_track_buffer
+        self.high_threshold, self.low_threshold, self.low_iou_threshold = high_threshold, low_threshold, low_iou_threshold
+        self.motion = motion
         self.reset()
 
     def reset(self) -> None:
@@ -61,33 +112,37 @@ class FaceTracker:
 
     def update(self, faces: Faces) -> Faces:
         tracks = self._tracks
-        iou = box_iou(np.array([t.xyxy for t in tracks]).reshape(-1, 4), faces.xyxy)
-        face_track = np.full(len(faces), -1, np.int64)
-        matched_tracks: set[int] = set()
-        for flat in np.argsort(-iou, axis=None):
-            ti, fi = divmod(int(flat), len(faces))
-            if iou[ti, fi] < self.iou_threshold:
-                break
-            if ti in matched_tracks or face_track[fi] >= 0:
-                continue
-            matched_tracks.add(ti)
-            face_track[fi] = ti
-        ids = np.empty(len(faces), np.int64)
-        for fi in range(len(faces)):
-            if face_track[fi] >= 0:
+        boxes = np.array([t.predicted() if self.motion else t.xyxy for t in tracks], np.float32).reshape(-1, 4)
+        high = np.flatnonzero(faces.confidence >= self.high_threshold)
+        low = np.flatnonzero((faces.confidence >= self.low_threshold) & (faces.confidence < self.high_threshold))
+        face_track: dict[int, int] = {}
+        for r, c in _greedy_match(box_iou(boxes, faces.xyxy[high]), self.iou_threshold):
+            face_track[int(high[c])] = r
+        left = [ti for ti in range(len(tracks)) if ti not in face_track.values()]
+        for r, c in _greedy_match(box_iou(boxes[left], faces.xyxy[low]), self.low_iou_threshold):
+            face_track[int(low[c])] = left[r]
+        keep = sorted(set(face_track) | set(int(i) for i in high))
+        ids = np.empty(len(keep), np.int64)
+        seen: set[int] = set()
+        for k, fi in enumerate(keep):
+            box = faces.xyxy[fi]
+            if fi in face_track:
                 t = tracks[face_track[fi]]
-                t.xyxy, t.lost, t.hits = faces.xyxy[fi], 0, t.hits + 1
+                step = (box - t.xyxy) / (t.lost + 1)
+                t.velocity = 0.5 * step + 0.5 * t.velocity if t.hits > 1 else step
+                t.xyxy, t.lost, t.hits = box, 0, t.hits + 1
+                seen.add(face_track[fi])
             else:
-                t = _Track(self._next_id, faces.xyxy[fi])
+                t = _Track(self._next_id, box)
                 self._next_id += 1
                 tracks.append(t)
-                matched_tracks.add(len(tracks) - 1)
-            ids[fi] = t.track_id
+                seen.add(len(tracks) - 1)
+            ids[k] = t.track_id
         for ti, t in enumerate(tracks):
-            if ti not in matched_tracks:
+            if ti not in seen:
                 t.lost += 1
         self._tracks = [t for t in tracks if t.lost <= self.lost_track_buffer]
-        return faces.with_(tracker_id=ids)
+        return faces[np.array(keep, np.int64)].with_(tracker_id=ids)
 
 
 class ScoreSmoother:
