@@ -19,13 +19,14 @@ from ferlite.runtime import FrameSource, Recognizer
 from ferlite.runtime.video import video_to_y4m
 
 FACE1 = find_shared("media/face1_emotions_pexels_640x480.mp4")
+WS = "ws://127.0.0.1/ws"  # the TestClient names its own host for WebSockets; the server answers to local names only
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
 def client():
     app = create_app(Recognizer(threads=1), max_fps=1e6)  # no cap here: the cap has its own test
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -44,7 +45,7 @@ def test_page_and_health(client):
 
 
 def test_websocket_answers_real_frames_with_emotions(client):
-    with client.websocket_connect("/ws") as ws:
+    with client.websocket_connect(WS) as ws:
         hello = ws.receive_json()
         assert hello["type"] == "hello" and hello["max_bytes"] > 0
         ws.send_bytes(_frame_at(13.0))
@@ -54,7 +55,7 @@ def test_websocket_answers_real_frames_with_emotions(client):
 
 
 def test_malformed_and_oversized_messages_get_errors_and_the_server_keeps_serving(client):
-    with client.websocket_connect("/ws") as bad, client.websocket_connect("/ws") as good:
+    with client.websocket_connect(WS) as bad, client.websocket_connect(WS) as good:
         bad.receive_json(), good.receive_json()
         bad.send_text("hello?")
         assert "binary" in bad.receive_json()["message"]
@@ -73,7 +74,7 @@ def test_malformed_and_oversized_messages_get_errors_and_the_server_keeps_servin
 
 def test_frame_rate_is_capped_per_client():
     app = create_app(Recognizer(threads=1), max_fps=2)
-    with TestClient(app) as c, c.websocket_connect("/ws") as ws:
+    with TestClient(app, base_url="http://127.0.0.1") as c, c.websocket_connect(WS) as ws:
         ws.receive_json()
         frame = _frame_at(13.0)
         ws.send_bytes(frame)
@@ -150,3 +151,54 @@ def test_real_page_in_headless_chromium_shows_happy_while_she_smiles(tmp_path):
             driver.quit()
         server.terminate()
         server.wait(timeout=10)
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A valid PNG header claiming width x height, with almost no data: a decompression bomb's shape."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_an_image_bomb_is_refused_from_its_header_and_the_server_keeps_serving(client):
+    import time
+
+    with client.websocket_connect(WS) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        start = time.perf_counter()
+        ws.send_bytes(_png_bomb(30000, 30000))
+        reply = ws.receive_json()
+        assert reply["type"] == "error" and "30000x30000" in reply["message"] and time.perf_counter() - start < 2
+        ws.send_bytes(_frame_at(12.0))
+        assert ws.receive_json()["type"] == "faces"
+
+
+def test_foreign_hosts_and_origins_are_refused(client):
+    from starlette.websockets import WebSocketDisconnect
+
+    assert client.get("/health").status_code == 200
+    assert client.get("/health", headers={"host": "evil.example"}).status_code == 400  # DNS rebinding
+    with (
+        pytest.raises(WebSocketDisconnect) as e,
+        client.websocket_connect(WS, headers={"origin": "https://evil.example"}) as ws,
+    ):
+        ws.receive_json()
+    assert e.value.code == 1008
+    with client.websocket_connect(WS, headers={"origin": "http://127.0.0.1"}) as ws:  # the server's own page
+        assert ws.receive_json()["type"] == "hello"
+
+
+def test_concurrent_clients_are_capped():
+    from starlette.websockets import WebSocketDisconnect
+
+    app = create_app(Recognizer(threads=1), max_clients=1)
+    with TestClient(app, base_url="http://127.0.0.1") as c, c.websocket_connect(WS) as first:
+        assert first.receive_json()["type"] == "hello"
+        with pytest.raises(WebSocketDisconnect) as e, c.websocket_connect(WS) as second:
+            second.receive_json()
+        assert e.value.code == 1013

@@ -66,3 +66,16 @@ def test_a_used_up_frame_source_says_so_instead_of_counting_corrupt_frames():
     with pytest.raises(DataError, match="read to its end"):
         next(iter(source))
     assert source.skipped == 0
+
+
+def test_loading_a_model_writes_nothing_under_home(tmp_path):
+    """ONNX Runtime's telemetry would write a device id and an event queue under ~/.cache; ferlite turns it off."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORT_")}
+    env["HOME"] = str(tmp_path)
+    code = "from ferlite.runtime import Recognizer; Recognizer(threads=1)"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

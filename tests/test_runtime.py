@@ -358,3 +358,39 @@ def test_two_stage_tracker_keeps_the_hikers_on_fewer_tracks_than_plain_iou():
     after = run("faces_multi_hikers_ccby_640x480.mp4", "after", threads=2, short=15)
     assert after["ids"] <= before["ids"] - 5 and after["short"] < before["short"]
     assert after["faces"] >= before["faces"]  # no face given up for it
+
+
+def test_read_image_refuses_bombs_and_strips_from_their_header(tmp_path):
+    """A 875 kB PNG of 30000x30000 would take gigabytes; a 100000x100000 header and a 1x20000 strip crashed OpenCV."""
+    import struct
+    import tracemalloc
+    import zlib
+
+    from ferlite.runtime import read_image
+
+    def png(width: int, height: int, rows: int) -> bytes:
+        def chunk(kind: bytes, data: bytes) -> bytes:
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+        body = zlib.compress((b"\0" + b"\0" * width) * rows, 9)
+        return (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", body)
+            + chunk(b"IEND", b"")
+        )
+
+    cases = {
+        "bomb.png": (png(30000, 30000, 8), "30000x30000 pixels is over the cap"),
+        "huge.png": (png(100000, 100000, 1), "100000x100000 pixels is over the cap"),
+        "strip.png": (png(20000, 1, 1), "has a side under 8"),
+    }
+    tracemalloc.start()
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(DataError, match=message):
+            read_image(tmp_path / name)
+    assert tracemalloc.get_traced_memory()[1] < 50_000_000
+    tracemalloc.stop()
+    proc = _ferlite("predict", tmp_path / "bomb.png", tmp_path / "strip.png")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and proc.stderr.count("skipped") == 3

@@ -8,7 +8,15 @@ Example:
     ['happy']
 """
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# ferlite is offline and private: ONNX Runtime's telemetry (a device id and an event queue under ~/.cache, and
+# uploads in the builds that have them) is turned off before onnxruntime is first imported. A program that
+# imported onnxruntime before ferlite has to set these itself.
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+_os.environ.setdefault("ORT_TELEMETRY_DISABLED", "1")
 
 
 def __getattr__(name):

@@ -22,6 +22,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--max-fps", type=float, default=MAX_FPS, help=f"frames per second accepted per client (default {MAX_FPS:g})")
     p.add_argument("--max-bytes", type=int, default=MAX_BYTES, help=f"largest frame message in bytes (default {MAX_BYTES})")
     p.add_argument("--max-side", type=int, default=MAX_SIDE, help=f"largest frame side in pixels (default {MAX_SIDE})")
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also let pages of this origin (e.g. https://app.example.org) open the WebSocket; repeat for several "
+        "(default: only the server's own page)",
+    )
+    p.add_argument("--max-clients", type=int, default=8, help="WebSocket clients served at once (default 8)")
     add_runtime_args(p)
     return p
 
@@ -41,7 +50,20 @@ def main(args: argparse.Namespace) -> int:
         )
     if args.threads is None:
         args.threads = 1
-    app = create_app(build_recognizer(args), max_fps=args.max_fps, max_bytes=args.max_bytes, max_side=args.max_side)
+    from ..apps.web.app import LOCAL_HOSTS
+
+    hosts = LOCAL_HOSTS + (() if args.host in LOCAL_HOSTS or args.host in ("0.0.0.0", "::") else (args.host,))
+    if args.host in ("0.0.0.0", "::"):
+        hosts = ("*",)  # every address of this machine: names cannot be listed in advance
+    app = create_app(
+        build_recognizer(args),
+        max_fps=args.max_fps,
+        max_bytes=args.max_bytes,
+        max_side=args.max_side,
+        allowed_hosts=hosts,
+        allowed_origins=tuple(args.allow_origin),
+        max_clients=args.max_clients,
+    )
     print(f"ferlite serve: open http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
     # Messages far over --max-bytes are cut off by the WebSocket protocol itself, before reaching the app.
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws_max_size=max(2 * args.max_bytes, 1 << 20))
