@@ -166,3 +166,23 @@ def test_sample_draws_distinct_items_in_order_reproducibly():
     assert np.array_equal(a.images, b.images) and not np.array_equal(a.images, ds.sample(8, seed=4).images)
     assert np.array_equal(a.labels, rows % 2)  # labels travel with their images
     assert len(ds.sample(100)) == 20  # asking for more than there is gives all
+
+
+def test_csv_reader_survives_hostile_rows(tmp_path):
+    """An unterminated quote, a 30-digit pixel and a 200 kB field are each one skipped row, never a traceback."""
+    good = "3," + " ".join(["7"] * 2304) + ",Training"
+    rows = [
+        "emotion,pixels,Usage",
+        good,
+        '4,"' + " ".join(["1"] * 2304) + ",Training",  # the quote never closes
+        good,
+        "5," + " ".join(["9" * 30] * 2304) + ",Training",
+        "6," + "1 " * 100_000 + ",Training",
+        good,
+    ]
+    path = tmp_path / "hostile.csv"
+    path.write_text("\n".join(rows) + "\n")
+    ds = read_fer2013_csv(path)
+    assert len(ds) == 3 and ds.skipped == 3 and ds.ids == ["row 0", "row 2", "row 5"]
+    with pytest.raises(DataError, match="line 3"):
+        read_fer2013_csv(path, strict=True)

@@ -267,3 +267,29 @@ def test_an_impossible_option_value_is_one_line_and_exit_2(capsys, command, opti
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and option in err[0] and message in err[0], err
+
+
+def test_a_checkpoint_without_its_cfg_keys_is_one_clear_error(tmp_path):
+    path = tmp_path / "bad.pth"
+    torch.save({"arch": "cnn_small", "model": {}, "cfg": {"mean": [0.5] * 3}}, path)
+    with pytest.raises(Exception, match="its cfg lacks input_size, std, label_names"):
+        load_checkpoint(path)
+
+
+def test_serve_and_predict_refuse_impossible_targets_in_one_line(tmp_path, capsys):
+    import socket
+
+    from ferlite.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["serve", "--port", "99999"])
+    assert stop.value.code == 2 and "1 to 65535" in capsys.readouterr().err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"cannot listen on 127.0.0.1:{port}" in err[0]
+    assert main(["predict", "tests/fixtures/astronaut_nasa_512.png", "--output", str(tmp_path)]) == 2
+    assert "--output is a folder" in capsys.readouterr().err

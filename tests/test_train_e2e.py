@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,3 +166,21 @@ def test_cli_help_explains_each_subcommand():
     for cmd in ("train", "evaluate", "study"):
         proc = subprocess.run([sys.executable, "-m", "ferlite", cmd, "--help"], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and "usage: ferlite " + cmd in proc.stdout
+
+
+def test_a_resumed_run_repeats_an_uninterrupted_one_bit_for_bit(tmp_path, synthetic_faces):
+    """Every random stream (shuffle, augmentation in the workers, mixing, dropout) restarts from the epoch's seed."""
+    import torch
+
+    extra = ("--workers", "1", "--mixup", "0.2", "--mix-prob", "0.5")
+    whole = train.main(_train_args(tmp_path / "whole", synthetic_faces, "--epochs", "3", *extra))
+    train.main(_train_args(tmp_path / "split", synthetic_faces, "--epochs", "3", "--stop-after", "2", *extra))
+    log = tmp_path / "split" / "log.jsonl"
+    log.write_text(log.read_text() + '{"epoch": 2, "train_lo')  # a line half-written when the run was killed
+    (tmp_path / "split" / "best.pth").unlink()  # and the best checkpoint lost
+    split = train.main(_train_args(tmp_path / "split", synthetic_faces, "--epochs", "3", "--resume", *extra))
+    a = torch.load(tmp_path / "whole" / "last.pth", weights_only=True)["model"]
+    b = torch.load(tmp_path / "split" / "last.pth", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [0, 1, 2]
+    assert Path(split["best_path"]).is_file() and whole["best"]["score"] >= split["best"]["score"] - 1e-9

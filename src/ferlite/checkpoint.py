@@ -99,6 +99,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a readable ferlite checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(state, dict) or "arch" not in state or "model" not in state or "cfg" not in state:
         raise CheckpointError(f"{path}: not a ferlite checkpoint (a dict with arch, model and cfg)")
+    missing = [
+        k for k in ("input_size", "mean", "std", "label_names") if not isinstance(state["cfg"], dict) or k not in state["cfg"]
+    ]
+    if missing:
+        raise CheckpointError(f"{path}: its cfg lacks {', '.join(missing)}; not a complete ferlite checkpoint")
     return state
 
 

@@ -199,6 +199,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     g.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
     g.add_argument("--resume", action="store_true", help="continue from OUT/last.pth if it exists")
+    g.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="EPOCHS",
+        help="stop once this many epochs of the --epochs schedule are done (the rest later, with --resume); for "
+        "runs longer than one sitting",
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: cores - 1, at most 8)")
     g.add_argument(
@@ -239,7 +247,7 @@ def read_config(path: str | Path, parser: argparse.ArgumentParser) -> dict[str, 
     for key, value in table.items():
         dest = key.replace("-", "_")
         action = actions.get(dest)
-        if action is None or dest in ("config", "resume", "print_config", "help"):
+        if action is None or dest in ("config", "resume", "print_config", "help", "stop_after"):
             raise UsageError(f"{path}: unknown option {key!r}")
         if isinstance(action, (argparse._StoreTrueAction, argparse.BooleanOptionalAction)):
             ok, want = isinstance(value, bool), "true or false"
@@ -282,7 +290,7 @@ def format_config(args: argparse.Namespace) -> str:
     """The resolved options as a TOML file that ``--config`` reads back (unset options left out)."""
     lines = []
     for key, value in sorted(vars(args).items()):
-        if value is None or key in ("config", "config_resolved", "print_config", "resume"):
+        if value is None or key in ("config", "config_resolved", "print_config", "resume", "stop_after"):
             continue
         lines.append(f"{key.replace('_', '-')} = {json.dumps(value) if not isinstance(value, bool) else str(value).lower()}")
     return "\n".join(lines)
@@ -528,8 +536,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         start_epoch, best, bad_epochs = state["epoch"] + 1, state.get("best"), state.get("bad_epochs", 0)
         train_seconds = state.get("train_seconds", 0.0)
         torch.set_rng_state(state["rng_state"])
+        if best is not None and not best_path.is_file():
+            print(f"{best_path} is missing: the best epoch so far ({best['epoch']}) is lost; the next epoch writes a new one")
+            best = None
         print(
-            f"resumed from {last_path} after epoch {state['epoch']} (best {args.select_metric} so far: {best and best['score']:.4f})"
+            f"resumed from {last_path} after epoch {state['epoch']} (best {args.select_metric} so far: "
+            f"{'none' if best is None else format(best['score'], '.4f')})"
         )
         _truncate_log(log_path, start_epoch)
     elif log_path.exists():
@@ -538,6 +550,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     for epoch in range(start_epoch, args.epochs):
         epoch_seed = args.seed * 1000 + epoch  # the shuffle and mixing of epoch k are the same after a resume
         loader.generator.manual_seed(epoch_seed)
+        # Augmentation draws restart from the epoch's seed too (in the main process, and in workers, which the
+        # loader starts afresh each epoch from its generator): a resumed run repeats an uninterrupted one.
+        train_tf.transform.set_random_seed(epoch_seed)
+        np.random.seed(epoch_seed)
         if mixer is not None:
             mixer.reseed(epoch_seed)
         stats = train_one_epoch(
@@ -599,6 +615,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         )
         with open(log_path, "a") as f:
             f.write(json.dumps(record) + "\n")
+        if args.stop_after and epoch + 1 >= args.stop_after and epoch + 1 < args.epochs:
+            print(f"stopped after epoch {epoch} of {args.epochs} (--stop-after); continue with --resume")
+            break
         if args.patience and bad_epochs >= args.patience:
             print(f"early stop: no better val {args.select_metric} for {args.patience} epochs")
             break
@@ -661,5 +680,11 @@ def _truncate_log(log_path: Path, start_epoch: int) -> None:
     """Keep the log lines of the epochs a resumed run has already finished."""
     if not log_path.exists():
         return
-    lines = [ln for ln in log_path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] < start_epoch]
-    log_path.write_text("".join(ln + "\n" for ln in lines))
+    kept = []
+    for ln in log_path.read_text().splitlines():
+        try:
+            if json.loads(ln)["epoch"] < start_epoch:
+                kept.append(ln)
+        except (ValueError, KeyError, TypeError):  # a line half-written when the run was killed: dropped
+            _logger.warning("%s: dropped an unreadable line: %.80s", log_path, ln)
+    log_path.write_text("".join(ln + "\n" for ln in kept))

@@ -26,6 +26,7 @@ positive_int = _number(int, 1, None, False, "it must be at least 1")
 non_negative_int = _number(int, 0, None, False, "it must be 0 or more")
 non_negative_float = _number(float, 0, None, False, "it must be 0 or more")
 unit_interval = _number(float, 0, 1, True, "it must be above 0 and at most 1")
+port_number = _number(int, 1, 65535, False, "a TCP port is 1 to 65535")
 
 
 def add_runtime_args(p: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from ..runtime import annotate_faces
 from ..runtime.image import read_image_scaled
 from ._common import add_runtime_args, build_recognizer, positive_int
@@ -48,6 +48,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.output and Path(args.output).is_dir():
+        raise UsageError(f"{args.output}: --output is a folder; give the file for the JSON lines")
     rec = build_recognizer(args)
     rec.det_size = args.det_size
     out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115 (closed below)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import add_runtime_args, build_recognizer
+from ..errors import UsageError
+from ._common import add_runtime_args, build_recognizer, port_number
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -18,7 +19,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         add_help=add_help,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=port_number, default=8000, help="TCP port (default 8000)")
     p.add_argument("--max-fps", type=float, default=MAX_FPS, help=f"frames per second accepted per client (default {MAX_FPS:g})")
     p.add_argument("--max-bytes", type=int, default=MAX_BYTES, help=f"largest frame message in bytes (default {MAX_BYTES})")
     p.add_argument("--max-side", type=int, default=MAX_SIDE, help=f"largest frame side in pixels (default {MAX_SIDE})")
@@ -48,6 +49,7 @@ def main(args: argparse.Namespace) -> int:
             f"ferlite serve: binding to {args.host}: other machines can reach the page; frames travel unencrypted",
             file=sys.stderr,
         )
+    _check_port_free(args.host, args.port)  # before the models load: one line, exit 2
     if args.threads is None:
         args.threads = 1
     from ..apps.web.app import LOCAL_HOSTS
@@ -68,3 +70,15 @@ def main(args: argparse.Namespace) -> int:
     # Messages far over --max-bytes are cut off by the WebSocket protocol itself, before reaching the app.
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws_max_size=max(2 * args.max_bytes, 1 << 20))
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e} (another server there? try --port)") from None

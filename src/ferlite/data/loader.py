@@ -81,6 +81,8 @@ def make_loader(
         num_workers=workers,
         worker_init_fn=_seed_worker,
         generator=generator,
-        persistent_workers=workers > 0,
+        # Workers start afresh each epoch, seeded from the generator the training loop reseeds per epoch, so that an
+        # epoch's augmentations do not depend on the epochs before it (a resumed run repeats an uninterrupted one).
+        persistent_workers=False,
         drop_last=(shuffle or sampler is not None) and len(ds) > batch_size,
     )

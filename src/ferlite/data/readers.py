@@ -119,6 +119,14 @@ class FaceDataset:
         return FaceDataset(sub.images, remap[sub.labels], tuple(classes), sub.ids, soft, self.skipped)
 
 
+def _csv_line(line: str) -> list[str] | None:
+    """One physical line as CSV fields, or None when the csv module refuses it (e.g. a field over its limit)."""
+    try:
+        return next(csv.reader([line.rstrip("\r\n")]), [])
+    except csv.Error:
+        return None
+
+
 def _bad_item(message: str, strict: bool) -> None:
     if strict:
         raise DataError(message)
@@ -148,12 +156,19 @@ def read_fer2013_csv(path: str | Path, split: str | None = None, strict: bool = 
         raise DataError(f"{path}: file not found")
     images, labels, ids, skipped = [], [], [], 0
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
+        # Each physical line is parsed on its own: an unterminated quote must not swallow the rows after it.
+        lines = iter(f)
+        first = next(lines, None)
+        header = _csv_line(first) if first is not None else None
         if header is None or [h.strip().lower() for h in header[:3]] != ["emotion", "pixels", "usage"]:
             raise DataError(f"{path}: not a FER2013 CSV (expected header emotion,pixels,Usage, got {header})")
-        for lineno, row in enumerate(reader, start=2):
+        for lineno, line in enumerate(lines, start=2):
             where = f"{path}: line {lineno}"
+            row = _csv_line(line)
+            if row is None:
+                skipped += 1
+                _bad_item(f"{where}: not a CSV row (a field over the size limit, or malformed)", strict)
+                continue
             if len(row) < 3:
                 skipped += 1
                 _bad_item(f"{where}: expected 3 fields, got {len(row)}", strict)
@@ -164,12 +179,15 @@ def read_fer2013_csv(path: str | Path, split: str | None = None, strict: bool = 
                 label = int(row[0])
                 if not 0 <= label < 7:
                     raise ValueError(f"emotion {label} is outside 0..6")
-                pixels = np.array(row[1].split(), dtype=np.int64)
-                if pixels.size != 48 * 48:
-                    raise ValueError(f"{pixels.size} pixels, expected 2304 (48x48)")
+                values = row[1].split()
+                if len(values) != 48 * 48:
+                    raise ValueError(f"{len(values)} pixels, expected 2304 (48x48)")
+                if any(len(v) > 3 for v in values):  # before numpy: a 30-digit value would overflow int64
+                    raise ValueError("pixel values outside 0..255")
+                pixels = np.array(values, dtype=np.int64)
                 if pixels.min() < 0 or pixels.max() > 255:
                     raise ValueError("pixel values outside 0..255")
-            except ValueError as e:
+            except (ValueError, OverflowError) as e:
                 skipped += 1
                 _bad_item(f"{where}: {e}", strict)
                 continue
