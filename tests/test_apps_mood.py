@@ -150,3 +150,57 @@ def test_record_and_report_on_real_footage(tmp_path):
     assert json.loads((out / "summary.json").read_text())["per_session"][0]["source"].endswith(".mp4")
     df = s.to_dataframe()
     assert len(df) == len(s) and {"valence", "arousal", "happy"} <= set(df.columns)
+
+
+def _faces_at(track: int):
+    from ferlite.runtime import Faces
+
+    return Faces(np.zeros((1, 4)), np.ones(1), scores=np.eye(2)[[1]], tracker_id=[track], labels=("sad", "happy"))
+
+
+def test_a_path_with_hash_or_question_mark_works_again_and_again(tmp_path):
+    db = tmp_path / "mood #1?.db"
+    for _ in range(2):
+        with MoodRecorder(db, "clip", ("sad", "happy"), sample_every=0.0) as log:
+            log.add(1.0, _faces_at(1))
+    assert (
+        len(load_samples(db)) == 2
+        and sorted(p.name for p in tmp_path.iterdir())
+        == ["mood #1?.db", "mood #1?.db-shm", "mood #1?.db-wal"][: len(list(tmp_path.iterdir()))]
+    )
+
+
+def test_a_damaged_database_is_refused_and_left_untouched(tmp_path):
+    db = tmp_path / "mood.db"
+    with MoodRecorder(db, "clip", ("sad", "happy"), sample_every=0.0) as log:
+        for t in range(2000):
+            log.add(float(t), _faces_at(t))
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    data = bytearray(db.read_bytes())
+    data[8192 : 8192 + 64] = b"\xff" * 64  # the header of a b-tree page past the first two, overwritten
+    db.write_bytes(bytes(data))
+    before = db.read_bytes()
+    with pytest.raises(DataError, match="damaged"):
+        MoodRecorder(db, "clip", ("sad", "happy"))
+    with pytest.raises(DataError, match="damaged"):
+        load_samples(db)
+    assert db.read_bytes() == before
+
+
+def test_unwritable_places_and_empty_files_are_one_clear_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(DataError, match="cannot write the mood database"):
+        MoodRecorder(blocker / "mood.db", "clip", ("sad", "happy"))
+    (tmp_path / "empty.db").write_bytes(b"")
+    with pytest.raises(DataError, match="an empty file, not a mood log yet"):
+        load_samples(tmp_path / "empty.db")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ferlite", "mood", "report", str(tmp_path / "empty.db"), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "empty file" in proc.stderr and "Traceback" not in proc.stderr

@@ -78,13 +78,22 @@ VALENCE_AROUSAL = {
 }
 
 
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection; the path goes into the URI percent-encoded, so that ``#`` or ``?`` in it are names."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
 def _check_database(path: Path) -> None:
-    """Refuse a file that is not an empty file or a ferlite mood database of a known schema, without writing to it."""
+    """Refuse a file that is not an empty file or a sound ferlite mood database of a known schema, without writing to
+    it (a corrupt one is found by SQLite's quick check, read-only, before anything is written)."""
     if not path.exists() or path.stat().st_size == 0:
         return
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        con = _read_only(path)
         try:
+            check = con.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise DataError(f"{path}: the database is damaged ({check}); the file was not changed")
             app_id = con.execute("PRAGMA application_id").fetchone()[0]
             version = con.execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -113,17 +122,20 @@ def open_database(path: str | Path, create: bool = True) -> sqlite3.Connection:
     if not create and not path.is_file():
         raise DataError(f"{path}: mood database not found")
     _check_database(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path, timeout=10)
-    con.execute("PRAGMA foreign_keys = ON")
-    if con.execute("PRAGMA user_version").fetchone()[0] == 0:
-        with con:
-            con.executescript(_SCHEMA)
-            con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    con.execute("PRAGMA journal_mode = WAL")
-    # In WAL mode NORMAL syncs at checkpoints: a power cut may lose the last commits, an app crash none.
-    con.execute("PRAGMA synchronous = NORMAL")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(path, timeout=10)
+        con.execute("PRAGMA foreign_keys = ON")
+        if con.execute("PRAGMA user_version").fetchone()[0] == 0:
+            with con:
+                con.executescript(_SCHEMA)
+                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        con.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL syncs at checkpoints: a power cut may lose the last commits, an app crash none.
+        con.execute("PRAGMA synchronous = NORMAL")
+    except (OSError, sqlite3.Error) as e:  # an unwritable folder, a parent that is a file, a full disk
+        raise DataError(f"{path}: cannot write the mood database there ({e})") from None
     return con
 
 
@@ -190,8 +202,11 @@ class MoodRecorder:
 
     def commit(self) -> None:
         if self._pending:
-            with self.con:
-                self.con.executemany(self._insert, self._pending)
+            try:
+                with self.con:
+                    self.con.executemany(self._insert, self._pending)
+            except sqlite3.Error as e:  # a full disk: the samples written so far stay; the rest are reported
+                raise DataError(f"mood database: could not write {len(self._pending)} samples ({e})") from None
             self.rows += len(self._pending)
             self._pending.clear()
         self._last_commit = time.monotonic()
@@ -263,8 +278,10 @@ def load_samples(db_path: str | Path, session: int | None = None) -> MoodSamples
     path = Path(db_path)
     if not path.is_file():
         raise DataError(f"{path}: mood database not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: an empty file, not a mood log yet (ferlite mood record writes one)")
     _check_database(path)
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    con = _read_only(path)
     try:
         con.row_factory = sqlite3.Row
         sessions = [dict(r) for r in con.execute("SELECT * FROM sessions ORDER BY id")]
