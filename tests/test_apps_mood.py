@@ -163,11 +163,8 @@ def test_a_path_with_hash_or_question_mark_works_again_and_again(tmp_path):
     for _ in range(2):
         with MoodRecorder(db, "clip", ("sad", "happy"), sample_every=0.0) as log:
             log.add(1.0, _faces_at(1))
-    assert (
-        len(load_samples(db)) == 2
-        and sorted(p.name for p in tmp_path.iterdir())
-        == ["mood #1?.db", "mood #1?.db-shm", "mood #1?.db-wal"][: len(list(tmp_path.iterdir()))]
-    )
+    assert len(load_samples(db)) == 2
+    assert all(p.name.startswith("mood #1?.db") for p in tmp_path.iterdir())  # no stray file named "mood "
 
 
 def test_a_damaged_database_is_refused_and_left_untouched(tmp_path):
