@@ -202,3 +202,31 @@ def test_concurrent_clients_are_capped():
         with pytest.raises(WebSocketDisconnect) as e, c.websocket_connect(WS) as second:
             second.receive_json()
         assert e.value.code == 1013
+
+
+def test_rest_predict_and_analyze_with_an_api_key(tmp_path):
+    photo = (Path(__file__).parent / "fixtures" / "astronaut_nasa_512.png").read_bytes()
+    app = create_app(Recognizer(threads=1), api_key="s3cret", max_upload_bytes=3_000_000)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        assert c.post("/v1/predict", files={"image": ("a.png", photo)}).status_code == 401
+        key = {"X-API-Key": "s3cret"}
+        r = c.post("/v1/predict", files={"image": ("a.png", photo)}, headers=key)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["width"], body["height"]) == (512, 512) and body["faces"][0]["label"] == "happy"
+        clip = FACE1.read_bytes()  # 1.3 MB
+        r = c.post("/v1/analyze", files=[("files", ("a.png", photo)), ("files", ("b.png", photo))], headers=key)
+        assert r.status_code == 200 and [row["source"] for row in r.json()] == ["a.png", "b.png"]
+        r = c.post("/v1/analyze", files=[("files", ("clip.mp4", FACE1.read_bytes()))], headers=key)
+        assert r.status_code == 200 and len({row["frame"] for row in r.json()}) == 472
+        assert c.post("/v1/predict", files={"image": ("x.png", b"junk")}, headers=key).status_code == 422
+        assert c.post("/v1/predict", files={"image": ("x.png", _png_bomb(30000, 30000))}, headers=key).status_code == 422
+        assert c.post("/v1/analyze", files=[("files", ("big.mp4", clip * 3))], headers=key).status_code == 413
+        assert c.get("/docs").status_code == 200 and "/v1/predict" in c.get("/openapi.json").text
+
+
+def test_serve_beyond_localhost_needs_an_api_key(capsys):
+    from ferlite.cli import main
+
+    assert main(["serve", "--host", "0.0.0.0", "--port", "8799"]) == 2
+    assert "--api-key" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..errors import UsageError
@@ -32,6 +33,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "(default: only the server's own page)",
     )
     p.add_argument("--max-clients", type=int, default=8, help="WebSocket clients served at once (default 8)")
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("FERLITE_API_KEY"),
+        help="key the REST calls (/v1/predict, /v1/analyze) need in an X-API-Key header (default: $FERLITE_API_KEY); "
+        "required when --host is not this machine",
+    )
+    p.add_argument("--ssl-certfile", default=None, help="serve HTTPS/WSS with this certificate (PEM)")
+    p.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
     add_runtime_args(p)
     return p
 
@@ -49,6 +58,13 @@ def main(args: argparse.Namespace) -> int:
             f"ferlite serve: binding to {args.host}: other machines can reach the page; frames travel unencrypted",
             file=sys.stderr,
         )
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
+        raise UsageError(f"--host {args.host} lets other machines in: set --api-key (or FERLITE_API_KEY) for the REST calls")
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise UsageError("--ssl-certfile and --ssl-keyfile go together")
+    for f in (args.ssl_certfile, args.ssl_keyfile):
+        if f and not os.path.isfile(f):
+            raise UsageError(f"{f}: file not found")
     _check_port_free(args.host, args.port)  # before the models load: one line, exit 2
     if args.threads is None:
         args.threads = 1
@@ -65,10 +81,20 @@ def main(args: argparse.Namespace) -> int:
         allowed_hosts=hosts,
         allowed_origins=tuple(args.allow_origin),
         max_clients=args.max_clients,
+        api_key=args.api_key,
     )
-    print(f"ferlite serve: open http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
+    scheme = "https" if args.ssl_certfile else "http"
+    print(f"ferlite serve: open {scheme}://{args.host}:{args.port}/ (REST API: /docs; Ctrl-C stops)", file=sys.stderr)
     # Messages far over --max-bytes are cut off by the WebSocket protocol itself, before reaching the app.
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws_max_size=max(2 * args.max_bytes, 1 << 20))
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        ws_max_size=max(2 * args.max_bytes, 1 << 20),
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+    )
     return 0
 
 

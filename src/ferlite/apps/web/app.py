@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 # At module level: FastAPI resolves the (string) annotations of the routes in this module's globals.
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, Header, HTTPException, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -18,6 +19,7 @@ from . import MAX_BYTES, MAX_FPS, MAX_SIDE, check_size, decode_frame, static_dir
 # Host names a local server answers to; another (a DNS-rebinding page's own name) is refused.
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 MAX_CLIENTS = 8
+MAX_UPLOAD_BYTES = 50_000_000  # one REST request: a few photos or a short clip
 
 
 def create_app(
@@ -28,6 +30,8 @@ def create_app(
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS,
     allowed_origins: tuple[str, ...] = (),
     max_clients: int = MAX_CLIENTS,
+    api_key: str | None = None,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
 ):
     """The FastAPI application: the page at ``/``, the WebSocket at ``/ws``, ``/health``.
 
@@ -42,6 +46,14 @@ def create_app(
         allowed_origins: web origins besides the server's own whose pages may open the WebSocket (default none:
             another site's page cannot use the camera stream, cross-site WebSocket hijacking).
         max_clients: WebSocket connections served at once; more are closed with code 1013 (try again later).
+        api_key: when set, the REST calls (``/v1/...``) need it in an ``X-API-Key`` header.
+        max_upload_bytes: largest upload of the REST calls, in all.
+
+    The REST calls, documented at ``/docs`` (OpenAPI):
+
+    - ``POST /v1/predict`` with one image (multipart field ``image``): the faces, as ``ferlite predict`` prints them;
+    - ``POST /v1/analyze`` with several images or one short video (multipart field ``files``): the table of
+      ``ferlite analyze`` as a JSON array of rows.
     """
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -50,10 +62,77 @@ def create_app(
     # on another, so that decoding never blocks the event loop, the other clients, or inference.
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferlite-infer")
     decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferlite-decode")
-    app = FastAPI(title="ferlite", docs_url=None, redoc_url=None)
+    app = FastAPI(title="ferlite", docs_url="/docs", redoc_url=None)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=[h.strip("[]") for h in allowed_hosts] + list(allowed_hosts))
     app.state.clients = 0
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+
+    def require_key(x_api_key: str | None = Header(default=None)) -> None:
+        if api_key and not (x_api_key and hmac.compare_digest(x_api_key, api_key)):
+            raise HTTPException(status_code=401, detail="a valid X-API-Key header is needed")
+
+    async def read_upload(upload: UploadFile, budget: list[int]) -> bytes:
+        data = await upload.read(budget[0] + 1)
+        if len(data) > budget[0]:
+            raise HTTPException(status_code=413, detail=f"uploads are over the limit of {max_upload_bytes} bytes")
+        budget[0] -= len(data)
+        return data
+
+    def decode(data: bytes, name: str):
+        from ...errors import DataError
+        from ...runtime.image import decode_image, to_bgr8
+
+        try:
+            return to_bgr8(decode_image(data, name))
+        except DataError as e:
+            raise HTTPException(status_code=422, detail=str(e)) from None
+
+    @app.post("/v1/predict", dependencies=[Depends(require_key)])
+    async def predict(image: UploadFile) -> JSONResponse:
+        """The faces and emotions of one image (JPEG, PNG, ...): boxes in its own pixels, every class score."""
+        data = await read_upload(image, [max_upload_bytes])
+        bgr = await loop_of().run_in_executor(decoder, decode, data, image.filename or "image")
+        faces = await loop_of().run_in_executor(worker, base.predict, bgr)
+        return JSONResponse(
+            {
+                "image": image.filename,
+                "width": bgr.shape[1],
+                "height": bgr.shape[0],
+                "model": base.classifier.model_path.name,
+                "faces": faces.to_dicts(),
+            }
+        )
+
+    @app.post("/v1/analyze", dependencies=[Depends(require_key)])
+    async def analyze(files: list[UploadFile]) -> JSONResponse:
+        """The table of ``ferlite analyze`` for several images or one short video, as a JSON array of rows."""
+        import tempfile
+        from pathlib import Path
+
+        from ...apps.analyze import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iter_rows
+
+        budget = [max_upload_bytes]
+        with tempfile.TemporaryDirectory(prefix="ferlite-upload-") as tmp:
+            paths = []
+            for i, upload in enumerate(files):
+                suffix = Path(upload.filename or "").suffix.lower()
+                if suffix not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+                    raise HTTPException(status_code=422, detail=f"{upload.filename}: not an image or video file name")
+                path = Path(tmp) / f"{i:04d}{suffix}"  # never the client's name: no path tricks
+                path.write_bytes(await read_upload(upload, budget))
+                paths.append(path)
+            if sum(p.suffix in VIDEO_SUFFIXES for p in paths) > 1:
+                raise HTTPException(status_code=422, detail="send one video at a time")
+            names = {str(p): f.filename for p, f in zip(paths, files)}
+
+            def table() -> list[dict]:
+                return [{**row, "source": names[row["source"]]} for row in iter_rows(paths, base, progress=False)]
+
+            rows = await loop_of().run_in_executor(worker, table)
+        return JSONResponse(rows)
+
+    def loop_of():
+        return asyncio.get_running_loop()
 
     @app.get("/")
     def index() -> FileResponse:
