@@ -79,3 +79,14 @@ def test_loading_a_model_writes_nothing_under_home(tmp_path):
     code = "from ferlite.runtime import Recognizer; Recognizer(threads=1)"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_a_missing_execution_provider_is_one_error_listing_the_available_ones(capsys):
+    from ferlite.cli import main
+    from ferlite.runtime.recognizer import providers_for
+
+    assert providers_for("cpu") == ["CPUExecutionProvider"]
+    with pytest.raises(CheckpointError, match=r"CUDAExecutionProvider is not available here \(available: .*CPUExecutionProvider"):
+        Recognizer(device="cuda")
+    assert main(["predict", "tests/fixtures/astronaut_nasa_512.png", "--device", "cuda"]) == 2
+    assert "onnxruntime-gpu" in capsys.readouterr().err

@@ -38,6 +38,12 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
         "fast; the default), accurate (FERPlus classes, 224 px, about 4x the cost per face) or fer2013 "
         "(FER2013's 7 classes, 224 px; ten-view TTA by default)",
     )
+    g.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="where the emotion model runs: cpu (default) or cuda (needs onnxruntime-gpu in place of onnxruntime)",
+    )
     g.add_argument("--detector", default="yunet", choices=("yunet", "haar", "ssd"), help="face detector (default yunet, bundled)")
     g.add_argument(
         "--ssd-model",
@@ -85,5 +91,6 @@ def build_recognizer(args: argparse.Namespace) -> Recognizer:
         margin=args.margin,
         align=not args.no_align,
         detect_every=args.detect_every,
+        device=args.device,
         tta=args.tta,
     )

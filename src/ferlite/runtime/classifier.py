@@ -191,6 +191,8 @@ class EmotionClassifier:
     Args:
         model_path: an ONNX file written by ``ferlite export`` (fp32 or int8).
         threads: intra-op threads for ONNX Runtime (default: ONNX Runtime's choice).
+        providers: ONNX Runtime execution providers, in order of preference (default: the CPU's); e.g.
+            ``["CUDAExecutionProvider", "CPUExecutionProvider"]`` with onnxruntime-gpu installed.
         tta: test-time augmentation, averaging the logits of several views of each face (default: the one the
             model file declares, with which its published number was measured; ``"none"`` for most): ``"none"``,
             ``"flip"`` (the mirror image too: twice the classifier cost) or ``"shift-flip"`` (ten views: ten
@@ -202,7 +204,9 @@ class EmotionClassifier:
         (1, 7)
     """
 
-    def __init__(self, model_path: str | Path, threads: int | None = None, tta: str | None = None) -> None:
+    def __init__(
+        self, model_path: str | Path, threads: int | None = None, tta: str | None = None, providers: Sequence[str] | None = None
+    ) -> None:
         import onnxruntime as ort
 
         if tta is not None:
@@ -214,8 +218,17 @@ class EmotionClassifier:
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
+        providers = list(providers or ["CPUExecutionProvider"])
+        available = ort.get_available_providers()
+        missing = [p for p in providers if p not in available]
+        if missing:
+            raise CheckpointError(
+                f"ONNX Runtime execution provider {', '.join(missing)} is not available here (available: "
+                f"{', '.join(available)}); for CUDA install onnxruntime-gpu in place of onnxruntime"
+            )
+        self.providers = providers
         try:
-            self.session = ort.InferenceSession(str(self.model_path), opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(self.model_path), opts, providers=providers)
         except Exception as e:
             raise CheckpointError(f"{self.model_path}: not a loadable ONNX model ({str(e)[:200]})") from None
         meta = self.session.get_modelmeta().custom_metadata_map

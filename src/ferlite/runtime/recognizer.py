@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, UsageError
 from ..paths import asset_path
 from .align import align_crops
 from .classifier import EmotionClassifier
@@ -41,6 +41,21 @@ BUNDLED_MODELS = {
     "accurate": "emotion_accurate.int8.onnx",
     "fer2013": "emotion_fer2013.int8.onnx",
 }
+
+
+DEVICES = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+
+
+def providers_for(device: str) -> list[str]:
+    """ONNX Runtime execution providers for ``--device``: ``cpu``, or ``cuda`` (then the CPU for what CUDA lacks).
+
+    Example:
+        >>> providers_for("cuda")
+        ['CUDAExecutionProvider', 'CPUExecutionProvider']
+    """
+    if device not in DEVICES:
+        raise UsageError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    return list(DEVICES[device])
 
 
 def default_model_path() -> Path:
@@ -89,6 +104,7 @@ class Recognizer:
         det_size: the longer side still photos are shrunk to for detection in :meth:`predict` (default: the photo's
             own, up to ``PHOTO_DET_SIZE``, so that a group photo's small faces are found; YuNet misses faces under
             about 20 px at detection scale). Video keeps the detector's own, faster size.
+        device: ``"cpu"`` (default) or ``"cuda"`` for the emotion model (needs onnxruntime-gpu; see ``providers_for``).
         tta: test-time augmentation of the classifier: ``"none"``, ``"flip"`` or ``"shift-flip"`` (see
             :class:`EmotionClassifier`); default: the model's own (``"fer2013"``: ten views, which its 73.0% needs).
 
@@ -110,8 +126,11 @@ class Recognizer:
         tta: str | None = None,
         smoother: ScoreSmoother | None = None,
         det_size: int | None = None,
+        device: str = "cpu",
     ) -> None:
-        self.classifier = EmotionClassifier(resolve_model_path(model_path), threads=threads, tta=tta)
+        self.classifier = EmotionClassifier(
+            resolve_model_path(model_path), threads=threads, tta=tta, providers=providers_for(device)
+        )
         # The bundled YuNet also reports low-confidence faces, for the tracker's second stage in video; a still
         # photo keeps only the confident ones. A detector of the caller's is taken as it is.
         self.detector = detector or YuNetDetector(score_threshold=LOW_CONFIDENCE)
