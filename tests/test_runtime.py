@@ -394,3 +394,13 @@ def test_read_image_refuses_bombs_and_strips_from_their_header(tmp_path):
     tracemalloc.stop()
     proc = _ferlite("predict", tmp_path / "bomb.png", tmp_path / "strip.png")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and proc.stderr.count("skipped") == 3
+
+
+def test_bench_has_a_clip_of_its_own_for_a_plain_install(tmp_path):
+    """Without the shared folder, `ferlite bench` times a clip made from the bundled public-domain photo."""
+    from ferlite.commands.bench import synthetic_clip
+    from ferlite.runtime import FrameSource, Recognizer
+
+    clip = synthetic_clip(tmp_path / "clip.avi", frames=30)
+    found = [len(faces) for _, _, faces in Recognizer(threads=1).stream(FrameSource(clip))]
+    assert len(found) == 30 and found.count(1) >= 28
