@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -130,6 +131,25 @@ def test_real_page_in_headless_chromium_shows_happy_while_she_smiles(tmp_path):
         driver.get(f"http://127.0.0.1:{port}/")
         body = driver.find_element(By.TAG_NAME, "body")
         assert driver.switch_to.active_element.get_attribute("id") == "start"  # keyboard-ready on load
+        driver.switch_to.active_element.send_keys("c")  # the advertised keys work at once, focus on the button
+        assert not driver.find_element(By.ID, "caption").is_displayed()
+        driver.switch_to.active_element.send_keys("c")
+        assert driver.find_element(By.ID, "caption").is_displayed()
+        first = driver.execute_script("return document.querySelector('a[href], button, input, [tabindex]').className")
+        assert first == "skip"  # the skip link comes first
+        contrast = driver.execute_script(
+            """const lum = (hex) => { const c = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255)
+                 .map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4));
+               return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]; };
+               return Object.fromEntries(Object.entries(COLORS).map(([k, v]) => [k, (lum(v) + 0.05) / 0.05]));"""
+        )
+        assert min(contrast.values()) >= 4.5, contrast  # every label colour on the black behind it
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/favicon.ico").status == 200
+        driver.execute_script(
+            """window.captionChanges = 0;
+               new MutationObserver(() => window.captionChanges++).observe(
+                 document.getElementById('caption'), {childList: true, characterData: true, subtree: true});"""
+        )
         driver.switch_to.active_element.send_keys(Keys.ENTER)  # keyboard only: no mouse
         deadline, captions = time.time() + 60, []
         while time.time() < deadline:
@@ -138,6 +158,9 @@ def test_real_page_in_headless_chromium_shows_happy_while_she_smiles(tmp_path):
                 break
             time.sleep(0.5)
         assert captions[-1] == "Person 1: happy", captions[-10:]
+        changes = driver.execute_script("return window.captionChanges")
+        time.sleep(5)  # she keeps smiling: the aria-live caption must not be rewritten (announced) again and again
+        assert driver.execute_script("return window.captionChanges") - changes <= 2
         assert body.get_attribute("data-mood") == "happy"  # the emotion-aware theme followed
         size = driver.execute_script("return getComputedStyle(document.getElementById('caption')).fontSize")
         assert float(size.rstrip("px")) >= 32  # large captions

@@ -134,6 +134,11 @@ def create_app(
     def loop_of():
         return asyncio.get_running_loop()
 
+    @app.get("/favicon.svg", include_in_schema=False)
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(static_dir() / "favicon.svg", media_type="image/svg+xml")
+
     @app.get("/")
     def index() -> FileResponse:
         return FileResponse(static_dir() / "index.html", media_type="text/html")

@@ -1,8 +1,9 @@
 // ferlite live page: camera -> JPEG frames over a WebSocket -> faces and emotions drawn back.
 "use strict";
 
-const COLORS = { angry: "#dc2828", disgust: "#3c8c28", fear: "#963c96", happy: "#ffc800", sad: "#1e6ec8",
-                 surprise: "#00c8e6", neutral: "#b4b4b4", contempt: "#a05a5a" };
+// Each reaches at least 4.5:1 contrast against the black behind the labels (WCAG AA).
+const COLORS = { angry: "#ff6b6b", disgust: "#5fd36f", fear: "#d48bff", happy: "#ffc800", sad: "#5fa8ff",
+                 surprise: "#00c8e6", neutral: "#b4b4b4", contempt: "#d7a0a0" };
 const ADJECTIVES = { disgust: "disgusted", fear: "afraid", surprise: "surprised", contempt: "contemptuous" };
 const SMOOTHING = 0.3;          // weight of the newest frame in the mood bar's moving average
 const SPEAK_MIN_INTERVAL = 4000; // ms between two spoken cues
@@ -126,7 +127,8 @@ function updateCaption(faces) {
   const text = faces.length
     ? faces.map((f) => `Person ${f.track_id}: ${f.label}`).join(" · ")
     : "No face in view.";
-  caption.textContent = text;
+  // Rewritten only when it changes: a screen reader announces each change of the aria-live caption once.
+  if (caption.textContent !== text) caption.textContent = text;
   if ($("speech").checked && "speechSynthesis" in window && faces.length) {
     const cue = faces.map((f) => `person ${f.track_id} looks ${ADJECTIVES[f.label] || f.label}`).join(", ");
     const now = performance.now();
@@ -156,9 +158,12 @@ $("captions").addEventListener("change", (e) => { $("caption").hidden = !e.targe
 $("smaller").addEventListener("click", () => resizeCaptions(-0.3));
 $("larger").addEventListener("click", () => resizeCaptions(0.3));
 document.addEventListener("keydown", (e) => {
-  if (e.target.tagName === "INPUT" || e.target.tagName === "BUTTON" || e.altKey || e.ctrlKey || e.metaKey) return;
-  if (e.key === "Enter") start();
-  else if (e.key === "c") $("captions").click();
+  if (e.altKey || e.ctrlKey || e.metaKey) return;
+  const tag = e.target.tagName;
+  // Enter on a focused button or checkbox is that control's own; the letter keys work wherever focus is.
+  if (e.key === "Enter") { if (tag !== "BUTTON" && tag !== "INPUT") start(); return; }
+  if (tag === "TEXTAREA" || (tag === "INPUT" && e.target.type === "text")) return;
+  if (e.key === "c") $("captions").click();
   else if (e.key === "s") $("speech").click();
   else if (e.key === "+" || e.key === "=") resizeCaptions(0.3);
   else if (e.key === "-") resizeCaptions(-0.3);
