@@ -404,3 +404,17 @@ def test_bench_has_a_clip_of_its_own_for_a_plain_install(tmp_path):
     clip = synthetic_clip(tmp_path / "clip.avi", frames=30)
     found = [len(faces) for _, _, faces in Recognizer(threads=1).stream(FrameSource(clip))]
     assert len(found) == 30 and found.count(1) >= 28
+
+
+def test_region_detection_between_full_scans_keeps_the_faces(tmp_path):
+    """Between whole-frame scans only the regions around tracked faces are searched: no face of the one-face and
+    hikers clips may be lost for it (the regions, searched at a finer scale, may even find more)."""
+    from ferlite.runtime import FrameSource, Recognizer
+
+    for clip, frames in (("face1_emotions_pexels_640x480.mp4", 120), ("faces_multi_hikers_ccby_640x480.mp4", 200)):
+        decoded = [f for _, f in FrameSource(find_shared(f"media/{clip}"))][:frames]
+        counts = {}
+        for every in (1, 5):
+            stream = Recognizer(threads=1, full_scan_every=every).new_stream()
+            counts[every] = sum(len(stream.update(f)) for f in decoded)
+        assert counts[5] >= counts[1], (clip, counts)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..errors import CheckpointError, UsageError
@@ -34,6 +35,8 @@ PHOTO_DET_SIZE = 1280
 # Faces a still photo reports; video also passes faces down to LOW_CONFIDENCE to the tracker, which keeps them only
 # when they continue a track (FaceTracker's second stage).
 PHOTO_MIN_CONFIDENCE = 0.7
+# In video, the whole frame is scanned for new faces every this many detections; between, only around tracked faces.
+FULL_SCAN_EVERY = 5
 LOW_CONFIDENCE = 0.4
 
 BUNDLED_MODELS = {
@@ -104,6 +107,9 @@ class Recognizer:
         det_size: the longer side still photos are shrunk to for detection in :meth:`predict` (default: the photo's
             own, up to ``PHOTO_DET_SIZE``, so that a group photo's small faces are found; YuNet misses faces under
             about 20 px at detection scale). Video keeps the detector's own, faster size.
+        full_scan_every: in video, detect on the whole frame every n-th detection (and whenever nothing is
+            tracked or a face was lost); in between, only around the tracked faces, which costs a fraction of a
+            full pass. 1: always the whole frame. New faces appear within n frames.
         device: ``"cpu"`` (default) or ``"cuda"`` for the emotion model (needs onnxruntime-gpu; see ``providers_for``).
         tta: test-time augmentation of the classifier: ``"none"``, ``"flip"`` or ``"shift-flip"`` (see
             :class:`EmotionClassifier`); default: the model's own (``"fer2013"``: ten views, which its 73.0% needs).
@@ -127,6 +133,7 @@ class Recognizer:
         smoother: ScoreSmoother | None = None,
         det_size: int | None = None,
         device: str = "cpu",
+        full_scan_every: int = FULL_SCAN_EVERY,
     ) -> None:
         self.classifier = EmotionClassifier(
             resolve_model_path(model_path), threads=threads, tta=tta, providers=providers_for(device)
@@ -143,6 +150,9 @@ class Recognizer:
         if det_size is not None and det_size < 32:
             raise ValueError(f"det_size must be at least 32 px, got {det_size}")
         self.det_size = det_size
+        if full_scan_every < 1:
+            raise ValueError(f"full_scan_every must be at least 1, got {full_scan_every}")
+        self.full_scan_every = full_scan_every
         self._stream = self.new_stream(tracker, smoother)
 
     @property
@@ -227,6 +237,61 @@ class Recognizer:
             yield index, frame, self.update(frame)
 
 
+ROI_SIDE = 160  # the detection size of a region around a tracked face
+ROI_MARGIN = 1.0  # context around a tracked box on each side, as a fraction of its side: room to move
+ROI_MIN_SIDE = 128  # the smallest region, in frame pixels
+ROI_MAX_COST = 0.6  # regions are used only when they cost at most this share of a full-frame pass
+
+
+def detect_in_regions(detector: YuNetDetector, bgr: np.ndarray, boxes: np.ndarray) -> Faces | None:
+    """Faces found in a region around each box (``ROI_MARGIN``, at least ``ROI_MIN_SIDE``), each region detected
+    at ``ROI_SIDE`` px and the results merged (overlapping finds of one face kept once); None when the regions
+    would cost more than ``ROI_MAX_COST`` of the detector's full-frame pass (many faces: scan the whole frame).
+
+    Example:
+        >>> faces = detect_in_regions(YuNetDetector(), frame, last_faces.xyxy)  # doctest: +SKIP
+    """
+    h, w = bgr.shape[:2]
+    full = min(1.0, detector.max_side / max(h, w)) ** 2 * h * w
+    regions = []
+    for x1, y1, x2, y2 in boxes:
+        # YuNet needs context around a face: a region of a few dozen pixels finds nothing reliably.
+        side = max(max(x2 - x1, y2 - y1) * (1 + 2 * ROI_MARGIN), ROI_MIN_SIDE)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        rx1, ry1 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+        rx2, ry2 = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
+        if rx2 - rx1 >= 16 and ry2 - ry1 >= 16:
+            regions.append((rx1, ry1, rx2, ry2))
+    cost = sum(min(1.0, ROI_SIDE / max(x2 - x1, y2 - y1)) ** 2 * (x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in regions)
+    if not regions or cost >= ROI_MAX_COST * full:
+        return None
+    found = []
+    for rx1, ry1, rx2, ry2 in regions:
+        f = detector.detect(bgr[ry1:ry2, rx1:rx2], max_side=ROI_SIDE)
+        if len(f):
+            offset = np.array([rx1, ry1], np.float32)
+            lm = None if f.landmarks is None else f.landmarks + offset
+            found.append(f.with_(xyxy=f.xyxy + np.tile(offset, 2), landmarks=lm))
+    if not found:
+        return Faces.empty()
+    merged = (
+        found[0]
+        if len(found) == 1
+        else Faces(
+            np.concatenate([f.xyxy for f in found]),
+            np.concatenate([f.confidence for f in found]),
+            landmarks=np.concatenate([f.landmarks for f in found]) if all(f.landmarks is not None for f in found) else None,
+        )
+    )
+    keep = cv2.dnn.NMSBoxes(
+        [[float(x1), float(y1), float(x2 - x1), float(y2 - y1)] for x1, y1, x2, y2 in merged.xyxy],
+        merged.confidence.tolist(),
+        0.0,
+        0.3,
+    )
+    return merged[np.sort(np.asarray(keep, np.int64).reshape(-1))]
+
+
 class FaceStream:
     """The per-video state of a :class:`Recognizer`: its tracker, score smoother and detect-every counter.
 
@@ -242,13 +307,13 @@ class FaceStream:
         """Forget tracks, averages and reused boxes."""
         self.tracker.reset()
         self.smoother.reset()
-        self._last, self._frames_since_detection = Faces.empty(), 0
+        self._last, self._frames_since_detection, self._frames_since_full_scan = Faces.empty(), 0, 0
 
     def update(self, frame: np.ndarray) -> Faces:
-        """Detect (or reuse the tracked boxes between detections), classify, track and smooth one frame."""
+        """Detect (or reuse the tracked boxes between detections), track, classify and smooth one frame."""
         rec, bgr = self.recognizer, to_bgr8(frame)
         if self._frames_since_detection % rec.detect_every == 0 or len(self._last) == 0:
-            faces = rec.detector.detect(bgr)
+            faces = self._detect(bgr)
             self._frames_since_detection = 0
         else:
             faces = self._last.with_(scores=None, tracker_id=None)
@@ -257,3 +322,30 @@ class FaceStream:
         # it keeps are classified.
         self._last = self.smoother.update(rec.classify(bgr, self.tracker.update(faces)))
         return self._last
+
+    def _detect(self, bgr: np.ndarray) -> Faces:
+        """The whole frame every ``full_scan_every`` frames, when nothing is tracked or when a face was lost;
+        between those, only a region around each tracked face, at a small detection size: most of a frame's
+        detection cost, saved without losing the faces being followed. New faces wait for the next full scan."""
+        rec = self.recognizer
+        n = rec.full_scan_every
+        lost = len(self._last) > 0 and self._roi_count > len(self._last)
+        if (
+            n <= 1
+            or len(self._last) == 0
+            or lost
+            or self._frames_since_full_scan % n == 0
+            or not isinstance(rec.detector, YuNetDetector)
+        ):
+            self._frames_since_full_scan = 1
+            self._roi_count = 0
+            return rec.detector.detect(bgr)
+        self._frames_since_full_scan += 1
+        faces = detect_in_regions(rec.detector, bgr, self._last.xyxy)
+        if faces is None:  # the regions would cost more than the whole frame
+            self._frames_since_full_scan = 1
+            return rec.detector.detect(bgr)
+        self._roi_count = len(self._last)
+        return faces
+
+    _roi_count = 0
