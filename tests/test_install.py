@@ -47,3 +47,10 @@ def test_runtime_only_install_predicts_without_torch(tmp_path):
     assert serve.returncode == 2 and "ferlite[apps]" in serve.stderr and "Traceback" not in serve.stderr
     train = subprocess.run([ferlite, "train"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert train.returncode == 2 and "ferlite[train]" in train.stderr and "Traceback" not in train.stderr
+
+
+def test_the_readme_is_a_front_door():
+    """At most 120 lines, and the two commands are in it."""
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    assert len(text.splitlines()) <= 120
+    assert "make demo" in text and "make test" in text
