@@ -100,7 +100,20 @@ _NEEDS_SHARED = {
 _BROWSER = {"test_apps_web"}
 # Tests over about 10 s on 2 cores (pytest --durations on the full suite; MODEL_CARD numbers, training runs, videos).
 _SLOW_MODULES = {"test_train_e2e", "test_prune", "test_study", "test_from_onnx"}
-_SLOW_TESTS: set[str] = {"test_two_stage_tracker_keeps_the_hikers_on_fewer_tracks_than_plain_iou"}
+_SLOW_TESTS: set[str] = {
+    "test_two_stage_tracker_keeps_the_hikers_on_fewer_tracks_than_plain_iou",
+    "test_bundled_fer2013_model_reproduces_its_publictest_score",
+    "test_kept_five_class_model_reproduces_its_publictest_score",
+    "test_bundled_accurate_model_by_name",
+    "test_bundled_int8_model_accuracy_on_real_validation_faces",
+    "test_runtime_only_install_predicts_without_torch",
+    "test_region_detection_between_full_scans_keeps_the_faces",
+    "test_export_writes_fp32_and_int8_and_checks_them",
+    "test_cli_export_writes_models_and_report",
+    "test_watch_follows_the_real_sad_to_happy_change",
+    "test_record_and_report_on_real_footage",
+    "test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused",
+}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -20,6 +20,7 @@ from ferlite.export import export_onnx, parity, quantize_int8
 from ferlite.models import create_model
 from ferlite.paths import find_shared
 from ferlite.runtime import EmotionClassifier
+from ferlite.taxonomy import PRESETS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VIDEO = find_shared("media/face1_emotions_pexels_640x480.mp4")
@@ -154,17 +155,17 @@ def test_cli_bench_runs_and_writes_markdown(tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "B.md").read_text()
     assert "faces/s" in text and "FPS" in text and "1 ONNX Runtime threads" in text
-    assert "| emotion_default.int8.onnx (shift-flip TTA) | 96px |" in text and "| shift-flip |" in text
+    assert "| emotion_default.int8.onnx (shift-flip TTA) | 112px |" in text and "| shift-flip |" in text
 
 
 def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):
-    """The shipped int8 model (FERPlus, 8 classes) on FERPlus PublicTest, through ferlite evaluate."""
+    """The shipped int8 model (8 classes, trained on three sources) on FERPlus PublicTest, through ferlite evaluate."""
     from ferlite.runtime import default_model_path
 
     model = default_model_path()
     assert model.stat().st_size <= 3_000_000
     report = _evaluate_on_publictest(model, tmp_path, "--dataset", "ferplus")
-    assert report["n"] == 3553 and report["accuracy"] > 0.82  # measured 0.833 (MODEL_CARD.md)
+    assert report["n"] == 3553 and report["accuracy"] > 0.76  # measured 0.770 (ferlite calibrate's report, MODEL_CARD.md)
 
 
 def test_bundled_accurate_model_by_name(tmp_path):
@@ -186,15 +187,24 @@ def test_bundled_accurate_model_by_name(tmp_path):
     )
 
 
-def test_bundled_fer2013_model_reproduces_its_publictest_score(tmp_path):
-    """`--model fer2013`: FER2013's own 7 classes, with the ten-view TTA PublicTest chose for it."""
+def _subset_accuracy(model, classes=None, tta="shift-flip", n=600) -> float:
+    """A model's accuracy on a fixed, seeded 600-face subset of PublicTest (the whole split takes over a minute with
+    ten views at 224 px; the expected values below were recorded with this function)."""
+    from ferlite.evaluate import onnx_metrics
+    from ferlite.runtime import EmotionClassifier
+
+    ds = load_dataset("fer2013", "val", classes=classes).sample(n, seed=0)
+    return onnx_metrics(EmotionClassifier(model, threads=2, tta=tta), ds)["accuracy"]
+
+
+def test_bundled_fer2013_model_reproduces_its_publictest_score():
+    """`--model fer2013`: FER2013's own 7 classes, with the ten-view TTA PublicTest chose for it (whole split: 72.5%)."""
     from ferlite.runtime import Recognizer, resolve_model_path
 
     model = resolve_model_path("fer2013")
     assert model.stat().st_size <= 3_000_000
     assert Recognizer("fer2013").classifier.pre.labels == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-    report = _evaluate_on_publictest(model, tmp_path, "--tta", "shift-flip", timeout=900)
-    assert report["n"] == 3589 and report["accuracy"] > 0.719  # measured 0.725 (MODEL_CARD.md)
+    assert abs(_subset_accuracy(model) - 0.7267) <= 0.015  # recorded on the subset
 
 
 def test_watch_follows_the_real_sad_to_happy_change(tmp_path):
@@ -204,7 +214,9 @@ def test_watch_follows_the_real_sad_to_happy_change(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "rec.csv")))
     early = [r["label"] for r in rows if float(r["time_s"]) < 5]
     late = [r["label"] for r in rows if float(r["time_s"]) > 12]
-    assert early.count("sad") > 0.8 * len(early)
+    # The in-the-wild default reads the crying as sad or disgust, about half each (RAF-DB and AffectNet label many
+    # crying, grimacing faces disgust); the FER2013-only default read it as sad. Either is a negative reading.
+    assert sum(label in ("sad", "disgust") for label in early) > 0.9 * len(early) and early.count("sad") > 0.3 * len(early)
     assert late.count("happy") > 0.9 * len(late)
     # The summary it prints agrees with its own records, and tells the same story second by second.
     summary = re.search(r"labels of all (\d+) faces: (.+)", proc.stderr)
@@ -217,7 +229,7 @@ def test_watch_follows_the_real_sad_to_happy_change(tmp_path):
         expected = counts[label] / len(rows)
         assert share == (f"{expected:.0%}" if expected >= 0.005 else "<1%"), (label, share)
     timeline = re.search(r"each second's most frequent label: (.+)", proc.stderr)[1]
-    assert re.fullmatch(r"sad 0-\d s, .*happy \d+-19 s", timeline), timeline
+    assert re.fullmatch(r"(sad|disgust) 0(-\d)? s, .*happy \d+-19 s", timeline), timeline
 
 
 def test_runtime_preprocessing_matches_the_training_eval_preset(fer2013_npz):
@@ -234,12 +246,11 @@ def test_runtime_preprocessing_matches_the_training_eval_preset(fer2013_npz):
     )
 
 
-def test_kept_five_class_model_reproduces_its_publictest_score(tmp_path):
-    """models/ref5_224.int8.onnx, the 5-class result of record, with the ten-view TTA PublicTest chose for it."""
+def test_kept_five_class_model_reproduces_its_publictest_score():
+    """models/ref5_224.int8.onnx, the 5-class result of record, with the ten-view TTA PublicTest chose for it (whole
+    split: 78.8%)."""
     model = Path(__file__).parents[1] / "models" / "ref5_224.int8.onnx"
-    report = _evaluate_on_publictest(model, tmp_path, "--tta", "shift-flip", timeout=900)
-    assert report["classes"] == ["angry", "happy", "neutral", "sad", "surprise"]
-    assert report["n"] == 3037 and report["accuracy"] > 0.78  # measured 0.788 (models/README.md)
+    assert abs(_subset_accuracy(model, classes=PRESETS["ref5"]) - 0.7917) <= 0.015  # recorded on the subset
 
 
 def test_kept_models_match_their_listed_sha256():
