@@ -90,3 +90,44 @@ def test_a_missing_execution_provider_is_one_error_listing_the_available_ones(ca
         Recognizer(device="cuda")
     assert main(["predict", "tests/fixtures/astronaut_nasa_512.png", "--device", "cuda"]) == 2
     assert "onnxruntime-gpu" in capsys.readouterr().err
+
+
+def test_the_default_model_is_standard_ops_that_opencv_dnn_also_runs():
+    """ARM and other platforms: the int8 file is seven standard ONNX ops (QuantizeLinear, DequantizeLinear, Conv, Add,
+    GlobalAveragePool, Flatten, Gemm), and OpenCV's DNN module, which has wheels wherever OpenCV does, gives the same
+    top label on real faces."""
+    import cv2
+    import numpy as np
+
+    from ferlite.data import load_dataset
+    from ferlite.runtime import preprocess_faces
+
+    path = asset_path("emotion_default.int8.onnx")
+    clf = EmotionClassifier(path)
+    faces = load_dataset("rafdb", "val").sample(256, seed=0)
+    batch = preprocess_faces(list(faces.images), clf.pre)
+    net = cv2.dnn.readNetFromONNX(str(path))
+    cv_logits = []
+    for i in range(len(batch)):
+        net.setInput(batch[i : i + 1])
+        cv_logits.append(net.forward()[0])
+    agree = (np.array(cv_logits).argmax(1) == clf.predict_logits(batch, calibrated=False).argmax(1)).mean()
+    assert agree >= 0.97, agree
+
+
+def test_faces_from_supervision_style_detections():
+    """from_detections reads any object shaped like supervision's Detections (supervision itself is optional)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from ferlite.runtime import Faces
+
+    det = SimpleNamespace(
+        xyxy=np.array([[1, 2, 30, 40]], np.float32),
+        confidence=np.array([0.9], np.float32),
+        tracker_id=np.array([4]),
+        data={"scores": np.array([[0.2, 0.8]], np.float32)},
+    )
+    faces = Faces.from_detections(det, labels=("sad", "happy"))
+    assert faces.label == ["happy"] and faces.tracker_id.tolist() == [4] and faces.xyxy.tolist() == [[1, 2, 30, 40]]
