@@ -38,7 +38,7 @@ SUBCOMMANDS = {
 }
 
 # glibc returns freed memory to the OS eagerly; PyTorch's large, short-lived CPU tensors
-# then pay for fresh page faults on every step. Keeping it (DEVELOPERS.md) makes CPU
+# then pay for fresh page faults on every step. Keeping it (the project's developer guide) makes CPU
 # training about 3x faster on the project's machines. It must be set before Python starts.
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "2147483647", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
 _HEAVY = {"train", "study", "evaluate", "export", "prune", "from-onnx", "calibrate"}

@@ -2,8 +2,8 @@
 
 Example::
 
-    ferlite from-onnx src/ferlite/assets/emotion_accurate.int8.onnx --out runs/from_accurate/best.pth
-    ferlite train --init runs/from_accurate/best.pth --classes fer7 ...
+    ferlite from-onnx src/ferlite/assets/emotion_accurate.int8.onnx --dataset ferplus --out runs/from_accurate/best.pth
+    ferlite train --init runs/from_accurate/best.pth --dataset fer2013 --classes fer7 ...
 
 What ships is the exported model; a training checkpoint lives only in ``runs/`` of the machine that trained it.
 This turns a shipped model back into a checkpoint that ``ferlite train --init`` and ``ferlite evaluate`` take.

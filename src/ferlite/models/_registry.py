@@ -1,7 +1,7 @@
 """Model registry: one place to add an architecture, found everywhere by name.
 
 Each model file decorates its entry points with ``@register_model``; ``create_model``
-(in ``_factory.py``) looks them up by string, so the CLI, the study and the tests never
+(``ferlite.models``, in its ``__init__.py``) looks them up by string, so the CLI, the study and the tests never
 import a model class directly.
 """
 
