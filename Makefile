@@ -78,9 +78,8 @@ models: setup
 models-in-the-wild: setup
 	$(BIN)/ferlite from-onnx src/ferlite/assets/emotion_accurate.int8.onnx --dataset ferplus --out runs/from_accurate/best.pth
 	$(BIN)/ferlite train --config configs/mixture8_112.toml --resume
-	$(BIN)/ferlite export runs/mixture8_112/best.pth --int8 --dataset mixture --calib-size 1024 --out runs/export_mixture8_112
-	$(BIN)/ferlite calibrate runs/export_mixture8_112/model.int8.onnx --out runs/export_mixture8_112/emotion_default.int8.onnx
-	$(BIN)/ferlite evaluate runs/export_mixture8_112/emotion_default.int8.onnx --domains test --out runs/export_mixture8_112/test
+	FERLITE=$(BIN)/ferlite benchmarks/in_the_wild.sh runs/mixture8_112
+	@echo "the calibrated default: runs/export_mixture8_112/emotion_default.int8.onnx (copy it to src/ferlite/assets/)"
 
 # TFLite (fp32 and fp16) from an exported ONNX model, in its own environment: TensorFlow
 # pins numpy and protobuf versions that ferlite's environment does not share.
