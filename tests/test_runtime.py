@@ -418,3 +418,17 @@ def test_region_detection_between_full_scans_keeps_the_faces(tmp_path):
             stream = Recognizer(threads=1, full_scan_every=every).new_stream()
             counts[every] = sum(len(stream.update(f)) for f in decoded)
         assert counts[5] >= counts[1], (clip, counts)
+
+
+def test_bench_with_the_ssd_detector_says_where_its_weights_come_from(monkeypatch):
+    from ferlite.commands import _common
+    from ferlite.errors import UsageError
+
+    def missing(rel):
+        raise FileNotFoundError(rel)
+
+    monkeypatch.setattr(_common, "find_shared", missing)
+    with pytest.raises(UsageError, match="--ssd-model PB PBTXT"):
+        _common.build_detector("ssd")
+    proc = _ferlite("bench", "--detector", "ssd", "--ssd-model", "/nope.pb", "/nope.pbtxt")
+    assert proc.returncode == 2 and "/nope.pb: SSD model file not found" in proc.stderr

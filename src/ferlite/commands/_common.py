@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import UsageError
 from ..paths import find_shared
 from ..runtime import TTA_MODES, Recognizer, create_detector
 
@@ -75,15 +76,30 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_recognizer(args: argparse.Namespace) -> Recognizer:
+SSD_FILES = ("weights/opencv_face_detector_uint8.pb", "weights/opencv_face_detector.pbtxt")
+
+
+def build_detector(name: str, ssd_model: list[str] | None = None):
+    """The detector ``--detector`` names; ``ssd`` takes ``--ssd-model PB PBTXT`` or the shared weights folder, and
+    says where to get its files when neither has them."""
+    if name is None or name == "yunet" and ssd_model is None:
+        return create_detector("yunet") if name else None
     kwargs = {}
-    if args.detector == "ssd":
-        pb, pbtxt = args.ssd_model or (
-            find_shared("weights/opencv_face_detector_uint8.pb"),
-            find_shared("weights/opencv_face_detector.pbtxt"),
-        )
+    if name == "ssd":
+        try:
+            pb, pbtxt = ssd_model or tuple(find_shared(f) for f in SSD_FILES)
+        except FileNotFoundError:
+            raise UsageError(
+                "--detector ssd needs OpenCV's res10 SSD face detector: opencv_face_detector_uint8.pb and "
+                "opencv_face_detector.pbtxt (from OpenCV's samples/dnn/face_detector, download_weights.py); pass them "
+                "with --ssd-model PB PBTXT"
+            ) from None
         kwargs = {"pb_path": pb, "pbtxt_path": pbtxt}
-    detector = create_detector(args.detector, **kwargs)
+    return create_detector(name, **kwargs)
+
+
+def build_recognizer(args: argparse.Namespace) -> Recognizer:
+    detector = None if args.detector == "yunet" else build_detector(args.detector, args.ssd_model)
     return Recognizer(
         args.model,
         detector=detector,

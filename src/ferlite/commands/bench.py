@@ -41,6 +41,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="classifier model(s) to time, a path or a bundled model's name (default, accurate, fer2013); repeat for "
         "several (default: the bundled default)",
     )
+    p.add_argument("--detector", default="yunet", choices=("yunet", "haar", "ssd"), help="face detector of the end-to-end runs")
+    p.add_argument(
+        "--ssd-model",
+        nargs=2,
+        metavar=("PB", "PBTXT"),
+        default=None,
+        help="res10 SSD files for --detector ssd (default: the shared weights folder)",
+    )
     p.add_argument("--video", default=None, help="video for the end-to-end FPS (default: the shared one-face 640x480 clip)")
     p.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--batch", type=int, default=64, help="batch size for throughput (default 64)")
@@ -85,9 +93,18 @@ def _classifier_worker(model: str, threads: int, batch: int, runs: int, tta: str
 
 
 def _pipeline_worker(
-    model: str, video: str, threads: int, frames: int, detect_every: int, tta: str = "none", full_scan_every: int | None = None
+    model: str,
+    video: str,
+    threads: int,
+    frames: int,
+    detect_every: int,
+    tta: str = "none",
+    full_scan_every: int | None = None,
+    detector: str = "yunet",
+    ssd_model: list[str] | None = None,
 ) -> dict[str, Any]:
     from ..runtime import FrameSource, Recognizer
+    from ._common import build_detector
 
     source = FrameSource(video)
     decoded = []
@@ -100,7 +117,14 @@ def _pipeline_worker(
     from ..runtime.recognizer import FULL_SCAN_EVERY
 
     full_scan_every = full_scan_every or FULL_SCAN_EVERY
-    rec = Recognizer(model, threads=threads, detect_every=detect_every, tta=tta, full_scan_every=full_scan_every)
+    rec = Recognizer(
+        model,
+        detector=None if detector == "yunet" else build_detector(detector, ssd_model),
+        threads=threads,
+        detect_every=detect_every,
+        tta=tta,
+        full_scan_every=full_scan_every,
+    )
     for frame in decoded[:10]:  # warm-up
         rec.update(frame)
     rec.reset()
@@ -145,7 +169,9 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     from ..runtime import resolve_model_path
+    from ._common import build_detector
 
+    build_detector(args.detector, args.ssd_model)  # a missing SSD file is one line, before any timing starts
     threads = args.threads or os.cpu_count() or 1
     models = [str(resolve_model_path(m)) for m in args.model or [None]]
     video = args.video
@@ -184,11 +210,13 @@ def main(args: argparse.Namespace) -> int:
                 "detect_every": every,
                 "tta": tta,
                 "full_scan_every": full,
+                "detector": args.detector,
+                "ssd_model": args.ssd_model,
             },
         )
         results["pipeline"].append(r)
         print(
-            f"{Path(model).name}: end to end (YuNet every {every} frame(s), whole frame every {r['full_scan_every']} + align + classify{f' with {tta} TTA' if tta != 'none' else ''} + track) on {Path(video).name} {r['size']}: {r['fps']:.1f} FPS "
+            f"{Path(model).name}: end to end ({args.detector} every {every} frame(s), whole frame every {r['full_scan_every']} + align + classify{f' with {tta} TTA' if tta != 'none' else ''} + track) on {Path(video).name} {r['size']}: {r['fps']:.1f} FPS "
             f"({r['ms_per_frame']:.2f} ms/frame, {r['faces_per_frame']:.2f} faces/frame, {r['frames']} frames, {threads} threads); "
             f"decoding alone {r['decode_fps']:.0f} FPS",
             flush=True,
