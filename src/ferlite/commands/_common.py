@@ -35,9 +35,9 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--model",
         default=None,
-        help="emotion ONNX model from 'ferlite export', or a bundled one by name: default (FERPlus classes, 96 px, "
-        "fast; the default), accurate (FERPlus classes, 224 px, about 4x the cost per face) or fer2013 "
-        "(FER2013's 7 classes, 224 px; ten-view TTA by default)",
+        help="emotion ONNX model from 'ferlite export', or a bundled one by name: default (FERPlus classes, 112 px, "
+        "trained on faces from three sources; the default), accurate (FERPlus classes, 224 px, FER2013-like crops, "
+        "about 2.7x the cost per face) or fer2013 (FER2013's 7 classes, 224 px; ten-view TTA by default)",
     )
     g.add_argument(
         "--device",

@@ -26,9 +26,10 @@ from .tracker import FaceTracker, ScoreSmoother
 from .video import FrameSource
 
 DEFAULT_MODEL = "emotion_default.int8.onnx"
-# The bundled emotion models by name (MODEL_CARD.md): the fast 96 px FERPlus default, the 224 px FERPlus model that
-# is more accurate and costs about 4 times more per face, and the 224 px model with FER2013's original 7 classes
-# (no contempt), for work that must match FER2013's labels; it was chosen with ten-view TTA (tta="shift-flip").
+# The bundled emotion models by name (MODEL_CARD.md): the 112 px default trained on faces from three sources, the
+# 224 px FERPlus model, most accurate on FER2013-like crops at about 2.7 times the cost per face, and the 224 px
+# model with FER2013's original 7 classes (no contempt), for work that must match FER2013's labels; its file
+# declares the ten-view TTA it was chosen with.
 # The detection size of still photos: a 3072x2048 group photo's 110 px faces are about 46 px at 1280, where YuNet
 # finds them; at video's 320 they are 11 px and most are lost.
 PHOTO_DET_SIZE = 1280
