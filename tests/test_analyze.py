@@ -148,3 +148,13 @@ def test_no_fps_overlay_keeps_the_counter_out_of_the_video(tmp_path):
         cap.release()
     assert np.abs(frames["without.avi"] - 128).max() < 12  # still the plain gray frame (MJPEG noise only)
     assert np.abs(frames["with.avi"] - 128).max() > 60  # the counter is drawn
+
+
+def test_analyze_writes_parquet_that_pandas_reads_back(inputs, tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    out = tmp_path / "t.parquet"
+    proc = _ferlite("analyze", inputs / "photos" / "astronaut.png", "-o", out, "--threads", "1", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_parquet(out)
+    assert list(df.label) == ["happy"] and df.happy.iloc[0] > 0.5 and df.x2.dtype.kind == "f"
