@@ -7,6 +7,8 @@ when it is missing: CI always has it beside the checkout.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -16,6 +18,11 @@ import pytest
 from ferlite.paths import find_shared
 
 SYNTH_CLASSES = ("angry", "happy", "sad", "surprise")
+
+
+def run_ferlite(*args, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m ferlite ARGS`` in a fresh process, output captured as text."""
+    return subprocess.run([sys.executable, "-m", "ferlite", *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

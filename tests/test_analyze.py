@@ -5,21 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_ferlite as _ferlite
 
 from ferlite.paths import find_shared
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EVENT = "media/faces_multi_event_ccby_640x480.mp4"  # 90 frames, 4 to 5 faces
-
-
-def _ferlite(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "ferlite", *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

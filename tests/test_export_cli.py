@@ -3,14 +3,13 @@
 import csv
 import json
 import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import run_ferlite as _ferlite
 
 from ferlite import train
 from ferlite.checkpoint import model_from_checkpoint
@@ -24,10 +23,6 @@ from ferlite.taxonomy import PRESETS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VIDEO = find_shared("media/face1_emotions_pexels_640x480.mp4")
-
-
-def _ferlite(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "ferlite", *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
 def _evaluate_on_publictest(model, out, *args, timeout=300) -> dict:

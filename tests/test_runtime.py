@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import run_ferlite as _ferlite
 
 from ferlite.errors import CheckpointError, DataError
 from ferlite.paths import find_shared
@@ -279,10 +280,6 @@ def test_flip_tta_averages_the_face_and_its_mirror(astronaut):
     ) / 2
     np.testing.assert_allclose(tta.predict_logits(preprocess_faces(crops, tta.pre)), expected, atol=1e-5)
     assert tta.predict(crops).argmax(1)[0] == tta.labels.index("happy")
-
-
-def _ferlite(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "ferlite", *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
 def _astronaut() -> np.ndarray:

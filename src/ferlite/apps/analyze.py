@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, UsageError
-from ..runtime.image import read_image_scaled
 from ..runtime.recognizer import Recognizer
 from ..runtime.video import FrameSource
 
@@ -107,8 +106,8 @@ def iter_rows(
                 for index, frame in frames:
                     yield from _face_rows(str(path), index, source.time_of(index), stream.update(frame), rec.labels, meta)
             else:
-                image, scale = read_image_scaled(path)
-                yield from _face_rows(str(path), 0, None, rec.predict(image).scaled(1 / scale), rec.labels, meta)
+                # Recognizer.predict reads the file and gives boxes in its own pixels.
+                yield from _face_rows(str(path), 0, None, rec.predict(path), rec.labels, meta)
         except DataError as e:
             if strict:
                 raise

@@ -309,6 +309,7 @@ class FaceStream:
         self.tracker.reset()
         self.smoother.reset()
         self._last, self._frames_since_detection, self._frames_since_full_scan = Faces.empty(), 0, 0
+        self._roi_count = 0  # faces whose regions the last detection searched (0: it scanned the whole frame)
 
     def update(self, frame: np.ndarray) -> Faces:
         """Detect (or reuse the tracked boxes between detections), track, classify and smooth one frame."""
@@ -345,8 +346,7 @@ class FaceStream:
         faces = detect_in_regions(rec.detector, bgr, self._last.xyxy)
         if faces is None:  # the regions would cost more than the whole frame
             self._frames_since_full_scan = 1
+            self._roi_count = 0
             return rec.detector.detect(bgr)
         self._roi_count = len(self._last)
         return faces
-
-    _roi_count = 0
