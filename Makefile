@@ -54,7 +54,7 @@ study: setup
 # distilled from its own 128 px fine-tune (configs/ferplus8_kd.toml). The 224 px models (configs/ferplus8_224.toml: the
 # bundled accurate model) need a GPU and are not here: ferlite train --config configs/ferplus8_224.toml --amp
 # --resume (benchmarks/gpu/README.md), then here, on the CPU, from its int8 file: ferlite from-onnx
-# models/ferplus8_224_gpu.int8.onnx --dataset ferplus --out runs/from_accurate/best.pth, then ferlite train --config
+# models/ferplus8_224_gpu.int8.onnx --dataset ferplus --out runs/from_accurate, then ferlite train --config
 # docs/experiments/ferplus8_224_anneal.toml --resume, and configs/ferplus8_224_full.toml (its header has the from-onnx step).
 # The bundled fer2013 model continues from the same from_accurate checkpoint on the CPU
 # (about 4 h): docs/experiments/ref5_224_from_accurate.toml, ref5_224_from_accurate_long.toml, fer7_224_from_ref5.toml,
@@ -76,7 +76,7 @@ models: setup
 # selected on the cross-domain validation set, exported to int8, then its logit bias and temperature fitted on the
 # validation domains (never a test split) and stored in the file. About 1 h of training on 2 CPU cores.
 models-in-the-wild: setup
-	$(BIN)/ferlite from-onnx src/ferlite/assets/emotion_accurate.int8.onnx --dataset ferplus --out runs/from_accurate/best.pth
+	$(BIN)/ferlite from-onnx src/ferlite/assets/emotion_accurate.int8.onnx --dataset ferplus --out runs/from_accurate
 	$(BIN)/ferlite train --config configs/mixture8_112.toml --resume
 	FERLITE=$(BIN)/ferlite benchmarks/in_the_wild.sh runs/mixture8_112
 	@echo "the calibrated default: runs/export_mixture8_112/emotion_default.int8.onnx (copy it to src/ferlite/assets/)"

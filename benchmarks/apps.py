@@ -16,9 +16,9 @@ from pathlib import Path
 
 from ferlite.apps.drive import DriverMonitor
 from ferlite.apps.mood import MoodRecorder
-from ferlite.paths import find_shared
+from ferlite.core.paths import find_shared
+from ferlite.core.system import machine_summary
 from ferlite.runtime import FrameSource, Recognizer
-from ferlite.system import machine_summary
 
 
 def _frames(video: Path) -> list:

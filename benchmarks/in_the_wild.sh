@@ -12,7 +12,7 @@ RUN=${1:-runs/mixture8_112}
 OUT=runs/export_$(basename "$RUN")
 FERLITE=${FERLITE:-.venv/bin/ferlite}
 $FERLITE export "$RUN/best.pth" --int8 --dataset mixture --calib-size 1024 --out "$OUT"
-$FERLITE calibrate "$OUT/model.int8.onnx" --out "$OUT/emotion_default.int8.onnx" --threads 2
+$FERLITE calibrate "$OUT/model.int8.onnx" --out "$OUT" --name emotion_default.int8.onnx --threads 2
 $FERLITE evaluate "$OUT/emotion_default.int8.onnx" --domains test --threads 2 --out "$OUT/test_int8_calibrated"
 $FERLITE evaluate "$OUT/model.int8.onnx" --domains test --threads 2 --out "$OUT/test_int8_raw"
 $FERLITE evaluate "$OUT/model.onnx" --domains test --threads 2 --out "$OUT/test_fp32_raw"

@@ -20,10 +20,10 @@ import os
 import time
 from collections import Counter
 
-from ferlite.paths import find_shared
-from ferlite.reporting import write_block
+from ferlite.core.paths import find_shared
+from ferlite.core.system import cpu_model
+from ferlite.evaluation.reporting import write_block
 from ferlite.runtime import FaceTracker, FrameSource, Recognizer, YuNetDetector
-from ferlite.system import cpu_model
 
 CLIPS = ("faces_multi_hikers_ccby_640x480.mp4", "faces_multi_event_ccby_640x480.mp4", "face1_emotions_pexels_640x480.mp4")
 

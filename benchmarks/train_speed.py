@@ -17,8 +17,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ferlite.core.system import machine_summary
 from ferlite.models import create_model
-from ferlite.system import machine_summary
 
 # (channels_last, bf16 autocast, frozen leading feature blocks)
 SETTINGS = ((False, False, 0), (True, False, 0), (True, True, 0), (True, False, 7), (True, True, 7))

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ferlite.paths import find_shared
+from ferlite.core.paths import find_shared
 
 SYNTH_CLASSES = ("angry", "happy", "sad", "surprise")
 
@@ -23,6 +23,16 @@ SYNTH_CLASSES = ("angry", "happy", "sad", "surprise")
 def run_ferlite(*args, timeout: float = 300) -> subprocess.CompletedProcess:
     """``python -m ferlite ARGS`` in a fresh process, output captured as text."""
     return subprocess.run([sys.executable, "-m", "ferlite", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def run_training(args) -> dict:
+    """Train as parsed ``ferlite train`` options say (``ferlite.commands.train.parse_args``); the result as a dict."""
+    from dataclasses import asdict
+
+    from ferlite.commands.train import config_from_args
+    from ferlite.training import fit
+
+    return asdict(fit(config_from_args(args)))
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +130,7 @@ _SLOW_TESTS: set[str] = {
     "test_watch_follows_the_real_sad_to_happy_change",
     "test_record_and_report_on_real_footage",
     "test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused",
+    "test_bundled_models_give_the_recorded_outputs_on_fixed_real_faces",
 }
 
 

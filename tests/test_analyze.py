@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import run_ferlite as _ferlite
 
-from ferlite.paths import find_shared
+from ferlite.core.paths import find_shared
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EVENT = "media/faces_multi_event_ccby_640x480.mp4"  # 90 frames, 4 to 5 faces
@@ -122,7 +122,7 @@ def test_the_output_codec_follows_the_extension(tmp_path, suffix, fourccs):
 
 
 def test_an_unknown_video_extension_is_refused(tmp_path):
-    from ferlite.errors import DataError
+    from ferlite.core.errors import DataError
     from ferlite.runtime import VideoInfo, VideoSink
 
     with pytest.raises(DataError, match="unknown video extension '.xyz'"):

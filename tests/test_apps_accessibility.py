@@ -7,7 +7,7 @@ import wave
 import numpy as np
 
 from ferlite.apps.speech import SpokenCues
-from ferlite.paths import find_shared
+from ferlite.core.paths import find_shared
 from ferlite.runtime import CaptionAnnotator, Faces
 
 LABELS = ("angry", "happy", "sad")

@@ -9,8 +9,8 @@ import numpy as np
 
 from ferlite.apps.alarm import Hysteresis
 from ferlite.apps.drive import DriveConfig, DriverMonitor, bundled_eye_model_path
+from ferlite.core.paths import find_shared
 from ferlite.data import load_dataset
-from ferlite.paths import find_shared
 from ferlite.runtime import EmotionClassifier, FrameSource, YuNetDetector
 from ferlite.runtime.align import eye_crops
 from ferlite.runtime.headpose import head_pose

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from ferlite.apps.mood import APPLICATION_ID, MoodRecorder, load_samples, open_database, smooth, summarize
-from ferlite.errors import DataError
-from ferlite.paths import find_shared
+from ferlite.core.errors import DataError
+from ferlite.core.paths import find_shared
+from ferlite.core.taxonomy import EMOTIONS
 from ferlite.runtime import Faces
-from ferlite.taxonomy import EMOTIONS
 
 FACE1 = find_shared("media/face1_emotions_pexels_640x480.mp4")
 LABELS = ("angry", "happy", "neutral", "sad", "surprise")

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ferlite.apps.web.app import create_app
-from ferlite.paths import find_shared
+from ferlite.core.paths import find_shared
 from ferlite.runtime import FrameSource, Recognizer
 from ferlite.runtime.video import video_to_y4m
 

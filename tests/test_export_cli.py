@@ -10,16 +10,17 @@ import cv2
 import numpy as np
 import pytest
 from conftest import run_ferlite as _ferlite
+from conftest import run_training
 
-from ferlite import train
-from ferlite.checkpoint import model_from_checkpoint
+from ferlite.commands import train
+from ferlite.core.paths import find_shared
+from ferlite.core.taxonomy import PRESETS
 from ferlite.data import load_dataset
-from ferlite.evaluate import onnx_metrics
-from ferlite.export import export_onnx, parity, quantize_int8
+from ferlite.evaluation.evaluate import onnx_metrics
+from ferlite.export.onnx import export_onnx, parity, quantize_int8
 from ferlite.models import create_model
-from ferlite.paths import find_shared
 from ferlite.runtime import EmotionClassifier
-from ferlite.taxonomy import PRESETS
+from ferlite.training.checkpoint import model_from_checkpoint
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VIDEO = find_shared("media/face1_emotions_pexels_640x480.mp4")
@@ -34,14 +35,14 @@ def _evaluate_on_publictest(model, out, *args, timeout=300) -> dict:
 
 def test_onnx_export_matches_pytorch_on_real_faces(tmp_path):
     model = create_model("mobilenetv2_fer", num_classes=5, pretrained=True, input_size=64)
-    model.pretrained_cfg.label_names = ("angry", "happy", "neutral", "sad", "surprise")
+    model.spec = model.spec.with_labels(("angry", "happy", "neutral", "sad", "surprise"))
     model.eval()
-    path = export_onnx(model, model.pretrained_cfg, "mobilenetv2_fer", tmp_path / "m.onnx")
-    faces = load_dataset("fer2013", "val", classes=model.pretrained_cfg.label_names)
+    path = export_onnx(model, model.spec, tmp_path / "m.onnx")
+    faces = load_dataset("fer2013", "val", classes=model.spec.labels)
     p = parity(model, path, faces, n=64)
     assert p["max_abs_diff"] < 1e-3 and p["top1_agreement"] == 1.0
     clf = EmotionClassifier(path)
-    assert clf.labels == model.pretrained_cfg.label_names and clf.pre.input_size == 64
+    assert clf.labels == model.spec.labels and clf.spec.input_size == 64
     x = np.zeros((3, 3, 64, 64), np.float32)
     assert clf.predict_logits(x).shape == (3, 5)  # dynamic batch
 
@@ -72,15 +73,15 @@ def trained_head(tmp_path_factory):
             str(out),
         ]
     )
-    return Path(train.main(args)["best_path"])
+    return Path(run_training(args)["best_path"])
 
 
 def test_int8_keeps_accuracy_on_real_faces(tmp_path, trained_head):
     model, cfg, state = model_from_checkpoint(trained_head)
-    fp32 = export_onnx(model, cfg, state["arch"], tmp_path / "m.onnx")
-    calib = load_dataset("fer2013", "train", classes=cfg.label_names).subset(np.arange(128))
+    fp32 = export_onnx(model, cfg, tmp_path / "m.onnx")
+    calib = load_dataset("fer2013", "train", classes=cfg.labels).subset(np.arange(128))
     int8 = quantize_int8(fp32, tmp_path / "m.int8.onnx", calib)
-    val = load_dataset("fer2013", "val", classes=cfg.label_names)
+    val = load_dataset("fer2013", "val", classes=cfg.labels)
     a32, a8 = onnx_metrics(fp32, val)["accuracy"], onnx_metrics(int8, val)["accuracy"]
     assert a32 > 0.7
     assert abs(a8 - a32) < 0.02, (a32, a8)
@@ -168,7 +169,7 @@ def test_bundled_accurate_model_by_name(tmp_path):
     from ferlite.runtime import Recognizer, resolve_model_path
 
     model = resolve_model_path("accurate")
-    assert model.stat().st_size <= 3_000_000 and Recognizer("accurate").classifier.pre.input_size == 224
+    assert model.stat().st_size <= 3_000_000 and Recognizer("accurate").classifier.spec.input_size == 224
     report = _evaluate_on_publictest(model, tmp_path, "--dataset", "ferplus")
     assert report["n"] == 3553 and report["accuracy"] > 0.855  # measured 0.858 (MODEL_CARD.md); the default: 0.833
     proc = _ferlite("predict", FIXTURES / "astronaut_nasa_512.png", "--model", "accurate", "--threads", "1")
@@ -185,7 +186,7 @@ def test_bundled_accurate_model_by_name(tmp_path):
 def _subset_accuracy(model, classes=None, tta="shift-flip", n=600) -> float:
     """A model's accuracy on a fixed, seeded 600-face subset of PublicTest (the whole split takes over a minute with
     ten views at 224 px; the expected values below were recorded with this function)."""
-    from ferlite.evaluate import onnx_metrics
+    from ferlite.evaluation.evaluate import onnx_metrics
     from ferlite.runtime import EmotionClassifier
 
     ds = load_dataset("fer2013", "val", classes=classes).sample(n, seed=0)
@@ -198,7 +199,7 @@ def test_bundled_fer2013_model_reproduces_its_publictest_score():
 
     model = resolve_model_path("fer2013")
     assert model.stat().st_size <= 3_000_000
-    assert Recognizer("fer2013").classifier.pre.labels == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    assert Recognizer("fer2013").classifier.spec.labels == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
     assert abs(_subset_accuracy(model) - 0.7267) <= 0.015  # recorded on the subset
 
 
@@ -229,15 +230,14 @@ def test_watch_follows_the_real_sad_to_happy_change(tmp_path):
 
 def test_runtime_preprocessing_matches_the_training_eval_preset(fer2013_npz):
     """Two implementations of one preprocessing (albumentations for training, OpenCV at run time) must agree."""
+    from ferlite.core.spec import ModelSpec
     from ferlite.data.transforms import ClassificationPresetEval
-    from ferlite.models import ModelCfg
-    from ferlite.runtime.classifier import Preprocessing, preprocess_faces
+    from ferlite.runtime.classifier import preprocess_faces
 
-    cfg = ModelCfg(input_size=96, label_names=("a",))
-    pre = Preprocessing(cfg.input_size, cfg.mean, cfg.std, cfg.color_mode, cfg.label_names)
+    cfg = ModelSpec(input_size=96, labels=("a",))
     faces = load_dataset("fer2013", "val", fer2013_npz).images[:32]
     np.testing.assert_allclose(
-        preprocess_faces(list(faces), pre), np.stack([ClassificationPresetEval(cfg)(f) for f in faces]), atol=1e-5
+        preprocess_faces(list(faces), cfg), np.stack([ClassificationPresetEval(cfg)(f) for f in faces]), atol=1e-5
     )
 
 

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from ferlite.checkpoint import model_from_checkpoint, save_checkpoint
 from ferlite.data import load_dataset
-from ferlite.export import export_onnx, quantize_int8
-from ferlite.from_onnx import checkpoint_from_onnx, onnx_parameters
+from ferlite.export.from_onnx import checkpoint_from_onnx, onnx_parameters
+from ferlite.export.onnx import export_onnx, quantize_int8
 from ferlite.models import create_model
-from ferlite.runtime.classifier import Preprocessing, preprocess_faces
+from ferlite.runtime.classifier import preprocess_faces
+from ferlite.training.checkpoint import model_from_checkpoint, save_checkpoint
 
 CLASSES = ("angry", "happy", "neutral", "sad", "surprise")
 
@@ -23,15 +23,15 @@ def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("from_onnx")
     torch.manual_seed(0)
     model = create_model("mobilenetv2_fer", num_classes=5, pretrained=True, input_size=64)
-    model.pretrained_cfg.label_names = CLASSES
+    model.spec = model.spec.with_labels(CLASSES)
     model.eval()
-    fp32 = export_onnx(model, model.pretrained_cfg, "mobilenetv2_fer", out / "m.onnx")
+    fp32 = export_onnx(model, model.spec, out / "m.onnx")
     train = load_dataset("fer2013", "train", classes=CLASSES)
     calib = train.subset(np.linspace(0, len(train) - 1, 256).astype(int))  # spread over the split
     int8 = quantize_int8(fp32, out / "m.int8.onnx", calib.subset(np.arange(64)))
     val = load_dataset("fer2013", "val", classes=CLASSES)
-    cfg = model.pretrained_cfg
-    pre = Preprocessing(cfg.input_size, cfg.mean, cfg.std, cfg.color_mode, CLASSES)
+    cfg = model.spec
+    pre = cfg.with_labels(CLASSES)
     x = torch.from_numpy(preprocess_faces([val.images[i] for i in range(128)], pre))
     return {"model": model, "fp32": fp32, "int8": int8, "calib": calib, "x": x, "dir": out}
 
@@ -55,7 +55,7 @@ def test_onnx_parameters_reads_qdq_weights(exported):
 
 def test_fp32_round_trip_is_exact_and_batchnorm_is_unfolded(exported, tmp_path):
     state = checkpoint_from_onnx(exported["fp32"], exported["calib"])
-    assert state["cfg"]["label_names"] == list(CLASSES) and state["cfg"]["input_size"] == 64
+    assert state["spec"]["labels"] == list(CLASSES) and state["spec"]["input_size"] == 64
     rebuilt = _rebuilt(state, tmp_path)
     x = exported["x"]
     with torch.no_grad():

@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
+from ferlite.core.errors import CheckpointError, DataError, UsageError
+from ferlite.core.paths import asset_path, find_shared
+from ferlite.core.taxonomy import EMOTIONS, PRESETS
 from ferlite.data import load_dataset, read_packed_jpeg_npz
 from ferlite.data.loader import make_loader
 from ferlite.data.mixture import MixedFaces, MixtureSource, build_mixture, parse_mixture
 from ferlite.data.readers import FaceDataset
-from ferlite.errors import CheckpointError, DataError, UsageError
-from ferlite.paths import asset_path, find_shared
 from ferlite.runtime import EmotionClassifier
-from ferlite.taxonomy import EMOTIONS, PRESETS
 
 # shared/data/README.md's tables, in EMOTIONS order (angry ... neutral, contempt).
 RAFDB_COUNTS = {"train": [705, 717, 281, 4772, 1982, 1290, 2524], "test": [162, 160, 74, 1185, 478, 329, 680]}
@@ -152,7 +152,7 @@ def test_class_balance_flattens_classes_within_a_source():
 
 @pytest.fixture(scope="module")
 def calibrated_copy(tmp_path_factory):
-    from ferlite.export import set_metadata
+    from ferlite.export.onnx import set_metadata
 
     src = asset_path("emotion_default.int8.onnx")
     out = tmp_path_factory.mktemp("cal") / "model.onnx"
@@ -172,7 +172,7 @@ def test_a_calibration_stored_in_the_model_file_changes_the_runtime_output_as_de
     x = np.stack([np.asarray(f) for f in faces])
     from ferlite.runtime import preprocess_faces
 
-    batch = preprocess_faces(list(x), plain.pre)
+    batch = preprocess_faces(list(x), plain.spec)
     raw = plain.predict_logits(batch, calibrated=False)  # the bundled default carries a calibration of its own
     assert np.allclose(cal.predict_logits(batch), raw / 2.0 + np.array(bias, np.float32), atol=1e-5)
     assert np.allclose(cal.predict_logits(batch, calibrated=False), raw, atol=1e-6)
@@ -197,8 +197,8 @@ def test_a_malformed_calibration_is_one_clear_error(calibrated_copy, extra, msg)
 
 
 def test_fitted_calibration_evens_a_biased_model_on_validation_like_data():
-    from ferlite.calibrate import fit_logit_calibration
-    from ferlite.evaluate import domain_metrics
+    from ferlite.evaluation.evaluate import domain_metrics
+    from ferlite.export.calibrate import fit_logit_calibration
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 3000)
@@ -213,7 +213,11 @@ def test_fitted_calibration_evens_a_biased_model_on_validation_like_data():
 
 
 def test_train_names_a_missing_or_bad_mixture_before_loading_data(tmp_path):
-    from ferlite.train import get_args_parser, main
+    from ferlite.commands.train import config_from_args, get_args_parser
+    from ferlite.training import fit
+
+    def main(args):
+        return fit(config_from_args(args))
 
     args = get_args_parser().parse_args(["--dataset", "mixture", "--out", str(tmp_path)])
     with pytest.raises(UsageError, match="needs --mixture"):
@@ -230,7 +234,7 @@ DEFAULT_RAFDB_SUBSET_ACCURACY = 0.850  # 510 of 600; the whole test split: 84.7%
 
 def rafdb_subset_accuracy(model: str = "default", n: int = 600, seed: int = 0) -> float:
     """The model's accuracy on a fixed, seeded subset of RAF-DB test (argmax restricted to RAF-DB's 7 classes)."""
-    from ferlite.evaluate import domain_metrics, onnx_logits
+    from ferlite.evaluation.evaluate import domain_metrics, onnx_logits
     from ferlite.runtime import resolve_model_path
 
     ds = load_dataset("rafdb", "test").sample(n, seed=seed)

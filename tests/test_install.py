@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ferlite.paths import find_shared
+from ferlite.core.paths import find_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ferlite.metrics import classification_metrics, format_metrics, plot_confusion_matrix
+from ferlite.evaluation.metrics import classification_metrics, format_metrics, plot_confusion_matrix
 
 
 def test_metrics_against_hand_computed_values():

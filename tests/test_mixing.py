@@ -2,10 +2,11 @@
 
 import pytest
 import torch
+from conftest import run_training
 
-from ferlite import train
+from ferlite.commands import train
+from ferlite.core.errors import UsageError
 from ferlite.data.mixing import MixupCutmix
-from ferlite.errors import UsageError
 
 
 def _batch(n=16, size=32):
@@ -83,10 +84,10 @@ def test_training_with_cutmix_and_mixup_still_learns(tmp_path):
         "--out",
         tmp_path,
     ]
-    result = train.main(train.get_args_parser().parse_args([str(a) for a in argv]))
+    result = run_training(train.get_args_parser().parse_args([str(a) for a in argv]))
     assert result["best"]["val_accuracy"] > 0.8
 
 
 def test_bad_mixing_options_are_refused_before_any_data_loads():
     with pytest.raises(UsageError, match="--mix-prob"):
-        train.main(train.get_args_parser().parse_args(["--cutmix", "1", "--mix-prob", "1.5", "--input-size", "48"]))
+        run_training(train.get_args_parser().parse_args(["--cutmix", "1", "--mix-prob", "1.5", "--input-size", "48"]))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from ferlite.errors import CheckpointError
-from ferlite.export import set_metadata
-from ferlite.paths import asset_path
+from ferlite.core.errors import CheckpointError
+from ferlite.core.paths import asset_path
+from ferlite.export.onnx import set_metadata
 from ferlite.runtime import EmotionClassifier, Recognizer
 
 
@@ -23,7 +25,7 @@ def copy_of_default(tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"ferlite.labels": json.dumps(["a", "b", "c"])}, "8 outputs but its metadata names 3 labels"),
+        ({"ferlite.labels": json.dumps(["a", "b", "c"])}, "8 outputs but its spec names 3 labels"),
         ({"ferlite.mean": "[0.5]"}, "one value per channel"),
         ({"ferlite.std": "[0.2, 0.0, 0.2]"}, "std values must be above 0"),
         ({"ferlite.color_mode": "bgr"}, "colour mode 'bgr' is not one the runtime honours"),
@@ -56,8 +58,8 @@ def test_faces_refuse_labels_that_do_not_match_their_score_columns():
 
 
 def test_a_used_up_frame_source_says_so_instead_of_counting_corrupt_frames():
-    from ferlite.errors import DataError
-    from ferlite.paths import find_shared
+    from ferlite.core.errors import DataError
+    from ferlite.core.paths import find_shared
     from ferlite.runtime import FrameSource
 
     source = FrameSource(find_shared("media/faces_multi_event_ccby_640x480.mp4"))
@@ -105,7 +107,7 @@ def test_the_default_model_is_standard_ops_that_opencv_dnn_also_runs():
     path = asset_path("emotion_default.int8.onnx")
     clf = EmotionClassifier(path)
     faces = load_dataset("rafdb", "val").sample(256, seed=0)
-    batch = preprocess_faces(list(faces.images), clf.pre)
+    batch = preprocess_faces(list(faces.images), clf.spec)
     net = cv2.dnn.readNetFromONNX(str(path))
     cv_logits = []
     for i in range(len(batch)):
@@ -131,3 +133,16 @@ def test_faces_from_supervision_style_detections():
     )
     faces = Faces.from_detections(det, labels=("sad", "happy"))
     assert faces.label == ["happy"] and faces.tracker_id.tolist() == [4] and faces.xyxy.tolist() == [[1, 2, 30, 40]]
+
+
+def test_bundled_models_give_the_recorded_outputs_on_fixed_real_faces():
+    """The restructure (ModelSpec in place of ModelCfg and Preprocessing) changes no bundled model's output."""
+    from ferlite.data import load_dataset
+
+    recorded = np.load(Path(__file__).parent / "fixtures" / "bundled_outputs.npz")
+    faces = load_dataset("fer2013", "val").images[:24]
+    eyes = load_dataset("cew", "val").images[:24]
+    for name in ("emotion_default", "emotion_accurate", "emotion_fer2013", "eye_state"):
+        clf = EmotionClassifier(asset_path(f"{name}.int8.onnx"), threads=1)
+        got = clf.predict(list(eyes if name == "eye_state" else faces))
+        np.testing.assert_allclose(got, recorded[name], atol=1e-5, err_msg=name)

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from ferlite.core.paths import find_shared
 from ferlite.models import count_parameters, create_model, list_models
 from ferlite.models.mobilenetv2 import MobileNetV2, load_imagenet_weights
-from ferlite.paths import find_shared
 
 
 def test_registry_lists_and_rejects():
@@ -24,7 +24,7 @@ def test_pretrained_backbone_and_new_head():
     ref = torch.load(find_shared("weights/mobilenet_v2_imagenet.pth"), weights_only=True)
     assert torch.equal(model.features[3].conv[0][0].weight, ref["features.3.conv.0.0.weight"])
     assert model.classifier[1].out_features == 5
-    assert model.pretrained_cfg.input_size == 96 and model.pretrained_cfg.mean[0] == pytest.approx(0.485)
+    assert model.spec.input_size == 96 and model.spec.mean[0] == pytest.approx(0.485)
 
 
 def test_bad_weights_file_is_a_clear_error(tmp_path):

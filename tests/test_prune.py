@@ -1,9 +1,10 @@
 import torch
+from conftest import run_training
 
-from ferlite import prune, train
-from ferlite.checkpoint import model_from_checkpoint
+from ferlite.commands import train
+from ferlite.export.prune import prune_checkpoint, prune_mobilenetv2
 from ferlite.models import count_parameters, create_model
-from ferlite.prune import prune_mobilenetv2
+from ferlite.training.checkpoint import model_from_checkpoint
 
 
 def test_ratio_zero_is_identity_and_pruning_shrinks_real_convs():
@@ -39,11 +40,8 @@ def test_prune_command_fine_tunes_and_rebuilds(tmp_path, synthetic_faces):
             str(tmp_path / "base"),
         ]
     )
-    base = train.main(targs)["best_path"]
-    args = prune.get_args_parser().parse_args(
-        [base, "--ratio", "0.5", "--epochs", "1", "--out", str(tmp_path / "p"), "--no-progress"]
-    )
-    summary = prune.main(args)
+    base = run_training(targs)["best_path"]
+    summary = prune_checkpoint(base, 0.5, tmp_path / "p", epochs=1, progress=False)
     assert summary["params_after"] < 0.7 * summary["params_before"]
     model, cfg, state = model_from_checkpoint(tmp_path / "p" / "best.pth")
     assert state["model_kwargs"]["hidden_channels"] == summary["hidden_channels"]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import run_ferlite as _ferlite
 
-from ferlite.errors import CheckpointError, DataError
-from ferlite.paths import find_shared
+from ferlite.core.errors import CheckpointError, DataError
+from ferlite.core.paths import find_shared
 from ferlite.runtime import (
     Faces,
     FaceTracker,
@@ -276,9 +276,9 @@ def test_flip_tta_averages_the_face_and_its_mirror(astronaut):
     from ferlite.runtime.classifier import preprocess_faces
 
     expected = (
-        plain.predict_logits(preprocess_faces(crops, plain.pre)) + plain.predict_logits(preprocess_faces(mirrored, plain.pre))
+        plain.predict_logits(preprocess_faces(crops, plain.spec)) + plain.predict_logits(preprocess_faces(mirrored, plain.spec))
     ) / 2
-    np.testing.assert_allclose(tta.predict_logits(preprocess_faces(crops, tta.pre)), expected, atol=1e-5)
+    np.testing.assert_allclose(tta.predict_logits(preprocess_faces(crops, tta.spec)), expected, atol=1e-5)
     assert tta.predict(crops).argmax(1)[0] == tta.labels.index("happy")
 
 
@@ -419,7 +419,7 @@ def test_region_detection_between_full_scans_keeps_the_faces(tmp_path):
 
 def test_bench_with_the_ssd_detector_says_where_its_weights_come_from(monkeypatch):
     from ferlite.commands import _common
-    from ferlite.errors import UsageError
+    from ferlite.core.errors import UsageError
 
     def missing(rel):
         raise FileNotFoundError(rel)

@@ -3,13 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from ferlite import study
-from ferlite.errors import UsageError
+from ferlite.commands import study as study_command
+from ferlite.core.errors import UsageError
+from ferlite.evaluation import study
 
 
 def test_study_runs_every_configuration_and_writes_the_report(tmp_path, synthetic_faces):
     report = tmp_path / "RESULTS.md"
-    args = study.get_args_parser().parse_args(
+    args = study_command.get_args_parser().parse_args(
         [
             "--dataset",
             "folder",
@@ -32,7 +33,7 @@ def test_study_runs_every_configuration_and_writes_the_report(tmp_path, syntheti
             str(report),
         ]
     )
-    results = study.main(args)
+    results = study.run_study(study_command.study_config(args))
     for name in study.CONFIGS:
         r = results[name]
         assert 0 <= r["accuracy"] <= 1 and r["train_seconds"] > 0 and r["latency_ms"] > 0
@@ -48,7 +49,7 @@ def test_study_runs_every_configuration_and_writes_the_report(tmp_path, syntheti
     text = report.read_text()
     assert "custom CNN" in text and "51%" in text and "MobileNetV2 full fine-tuning" in text
     # Resuming a finished study trains nothing more and gives the same numbers.
-    again = study.main(args)
+    again = study.run_study(study_command.study_config(args))
     assert again["cnn_small"]["train_seconds"] == results["cnn_small"]["train_seconds"]
     assert "## The bar" in text and "not reached" in text  # synthetic, one epoch: far below 80%
     text = report.read_text()  # as the resumed run rewrote it (latency is measured again)
@@ -56,11 +57,11 @@ def test_study_runs_every_configuration_and_writes_the_report(tmp_path, syntheti
     note = tmp_path / "note.md"
     note.write_text("shared machine\n")
     vars(args).update(report_only=True, note=str(note))
-    study.main(args)
+    study.run_study(study_command.study_config(args))
     assert report.read_text().replace("\n\nshared machine", "").replace(f" --note {note}", "") == text
     vars(args).update(note=str(tmp_path / "missing.md"))
     with pytest.raises(UsageError, match="missing.md"):
-        study.main(args)
+        study.run_study(study_command.study_config(args))
 
 
 def test_repository_results_hold_their_note():

@@ -1,6 +1,6 @@
 import pytest
 
-from ferlite.taxonomy import EMOTIONS, PRESETS, canonical, parse_classes, subset_columns
+from ferlite.core.taxonomy import EMOTIONS, PRESETS, canonical, parse_classes, subset_columns
 
 
 def test_aliases_map_dataset_names_to_one_taxonomy():

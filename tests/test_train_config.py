@@ -5,14 +5,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_training
 
-from ferlite import train
-from ferlite.checkpoint import keep_classes, load_checkpoint, make_checkpoint, save_checkpoint
+from ferlite.commands import train
+from ferlite.core.errors import UsageError
+from ferlite.core.taxonomy import PRESETS
 from ferlite.data import DataError
-from ferlite.errors import UsageError
 from ferlite.models import create_model
 from ferlite.models.mobilenetv2 import load_imagenet_weights
-from ferlite.taxonomy import PRESETS
+from ferlite.training.checkpoint import keep_classes, load_checkpoint, make_checkpoint, save_checkpoint
+from ferlite.training.engine import Distiller
 
 
 def _args(*argv):
@@ -90,7 +92,7 @@ def test_backbone_init_from_a_ferlite_checkpoint_replaces_the_classifier(tmp_pat
 def test_a_seven_class_checkpoint_starts_a_five_class_model_with_the_same_predictions():
     torch.manual_seed(0)
     seven = create_model("mobilenetv2_fer", num_classes=7, pretrained=False, input_size=64).eval()
-    seven.pretrained_cfg.label_names = PRESETS["fer7"]
+    seven.spec = seven.spec.with_labels(PRESETS["fer7"])
     torch.nn.init.normal_(seven.classifier[1].bias)  # distinct rows, so a wrong pick changes the logits
     five = create_model("mobilenetv2_fer", num_classes=5, pretrained=False, input_size=64).eval()
     five.load_state_dict(keep_classes(make_checkpoint(seven, "mobilenetv2_fer", {}), PRESETS["ref5"]))
@@ -103,7 +105,7 @@ def test_a_seven_class_checkpoint_starts_a_five_class_model_with_the_same_predic
 def test_a_five_class_checkpoint_starts_a_seven_class_model_keeping_its_five_rows():
     torch.manual_seed(0)
     five = create_model("mobilenetv2_fer", num_classes=5, pretrained=False, input_size=64).eval()
-    five.pretrained_cfg.label_names = PRESETS["ref5"]
+    five.spec = five.spec.with_labels(PRESETS["ref5"])
     torch.nn.init.normal_(five.classifier[1].bias)
     seven = create_model("mobilenetv2_fer", num_classes=7, pretrained=False, input_size=64).eval()
     fresh = {k: v.clone() for k, v in seven.state_dict().items()}
@@ -119,7 +121,7 @@ def test_a_five_class_checkpoint_starts_a_seven_class_model_keeping_its_five_row
 
 def test_init_with_classes_it_does_not_have_is_refused_by_name(tmp_path):
     seven = create_model("cnn_small", num_classes=7, pretrained=False, input_size=24)
-    seven.pretrained_cfg.label_names = PRESETS["fer7"]
+    seven.spec = seven.spec.with_labels(PRESETS["fer7"])
     path = tmp_path / "fer7.pth"
     save_checkpoint(path, make_checkpoint(seven, "cnn_small", {"input_size": 24}))
     args = _args(
@@ -140,7 +142,7 @@ def test_init_with_classes_it_does_not_have_is_refused_by_name(tmp_path):
         0,
     )
     with pytest.raises(DataError, match=r"fer7.pth: is cnn_small on angry, .*not on closed, open"):
-        train.main(args)
+        run_training(args)
 
 
 def test_eye_state_model_trains_on_cew_with_ema_and_resumes(tmp_path):
@@ -172,12 +174,12 @@ def test_eye_state_model_trains_on_cew_with_ema_and_resumes(tmp_path):
         "--threads",
         2,
     ]
-    train.main(_args(*common, "--epochs", 2))
-    result = train.main(_args(*common, "--epochs", 3, "--resume"))
+    run_training(_args(*common, "--epochs", 2))
+    result = run_training(_args(*common, "--epochs", 3, "--resume"))
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1, 2]
     assert result["best"]["val_accuracy"] > 0.8  # closed vs open eyes of held-out faces, after 3 short epochs
-    assert "ema" in load_checkpoint(out / "last.pth") and load_checkpoint(out / "best.pth")["cfg"]["label_names"] == [
+    assert "ema" in load_checkpoint(out / "last.pth") and load_checkpoint(out / "best.pth")["spec"]["labels"] == [
         "closed",
         "open",
     ]
@@ -186,7 +188,7 @@ def test_eye_state_model_trains_on_cew_with_ema_and_resumes(tmp_path):
 def test_distiller_loss_is_zero_against_itself_and_resizes_for_the_teacher():
     torch.manual_seed(0)
     teacher = create_model("cnn_small", num_classes=3, pretrained=False, input_size=32).eval()
-    distiller = train.Distiller(teacher, input_size=32, alpha=1.0, temperature=2.0)
+    distiller = Distiller(teacher, input_size=32, alpha=1.0, temperature=2.0)
     x = torch.randn(4, 3, 24, 24)  # the student's batch, smaller than the teacher's input
     resized = torch.nn.functional.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
     with torch.no_grad():
@@ -223,8 +225,8 @@ def test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused(tmp_p
         "--threads",
         2,
     ]
-    train.main(_args(*common, "--epochs", 2, "--out", tmp_path / "teacher"))
-    result = train.main(
+    run_training(_args(*common, "--epochs", 2, "--out", tmp_path / "teacher"))
+    result = run_training(
         _args(
             *common,
             "--epochs",
@@ -240,10 +242,10 @@ def test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused(tmp_p
     assert result["best"]["val_accuracy"] > 0.8
     assert load_checkpoint(tmp_path / "student" / "best.pth")["args"]["teacher"].endswith("best.pth")
     three = create_model("cnn_small", num_classes=3, pretrained=False, input_size=24)
-    three.pretrained_cfg.label_names = ("closed", "open", "squint")
+    three.spec = three.spec.with_labels(("closed", "open", "squint"))
     save_checkpoint(tmp_path / "three.pth", make_checkpoint(three, "cnn_small", {"input_size": 24}))
     with pytest.raises(DataError, match="three.pth.*classes"):
-        train.main(_args(*common, "--epochs", 1, "--out", tmp_path / "bad", "--teacher", tmp_path / "three.pth"))
+        run_training(_args(*common, "--epochs", 1, "--out", tmp_path / "bad", "--teacher", tmp_path / "three.pth"))
 
 
 @pytest.mark.parametrize(
@@ -272,7 +274,7 @@ def test_an_impossible_option_value_is_one_line_and_exit_2(capsys, command, opti
 def test_a_checkpoint_without_its_cfg_keys_is_one_clear_error(tmp_path):
     path = tmp_path / "bad.pth"
     torch.save({"arch": "cnn_small", "model": {}, "cfg": {"mean": [0.5] * 3}}, path)
-    with pytest.raises(Exception, match="its cfg lacks input_size, std, label_names"):
+    with pytest.raises(Exception, match="its model spec lacks input_size, std"):
         load_checkpoint(path)
 
 

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_training
 
-from ferlite import train
-from ferlite.checkpoint import model_from_checkpoint
 from ferlite.cli import main as cli_main
+from ferlite.commands import train
 from ferlite.data import load_dataset
-from ferlite.evaluate import evaluate_model, predict_logits
+from ferlite.evaluation.evaluate import evaluate_model, predict_logits
+from ferlite.training.checkpoint import model_from_checkpoint
 
 
 def _train_args(out, data, *extra):
@@ -43,9 +44,9 @@ def _train_args(out, data, *extra):
 
 
 def test_cnn_learns_synthetic_faces_well_above_chance(tmp_path, synthetic_faces):
-    summary = train.main(_train_args(tmp_path / "run", synthetic_faces, "--epochs", "12"))
+    summary = run_training(_train_args(tmp_path / "run", synthetic_faces, "--epochs", "12"))
     model, cfg, _ = model_from_checkpoint(summary["best_path"])
-    test = load_dataset("folder", "test", synthetic_faces, classes=cfg.label_names)
+    test = load_dataset("folder", "test", synthetic_faces, classes=cfg.labels)
     m = evaluate_model(model, test, cfg)
     assert m["accuracy"] > 0.8, m["accuracy"]  # chance is 0.25
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
@@ -55,9 +56,9 @@ def test_cnn_learns_synthetic_faces_well_above_chance(tmp_path, synthetic_faces)
 
 def test_resume_continues_without_losing_epochs(tmp_path, synthetic_faces):
     out = tmp_path / "run"
-    train.main(_train_args(out, synthetic_faces, "--epochs", "2"))
+    run_training(_train_args(out, synthetic_faces, "--epochs", "2"))
     first = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    summary = train.main(_train_args(out, synthetic_faces, "--epochs", "4", "--resume"))
+    summary = run_training(_train_args(out, synthetic_faces, "--epochs", "4", "--resume"))
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1, 2, 3]
     assert log[:2] == first  # the finished epochs are kept as they were
@@ -88,12 +89,12 @@ def test_mobilenet_learns_real_fer2013_above_chance(tmp_path, mode):
             str(tmp_path / "fer"),
         ]
     )
-    summary = train.main(args)
+    summary = run_training(args)
     assert summary["best"]["val_accuracy"] > 0.7  # chance is 0.5 on balanced classes; PublicTest is 68% happy
 
 
 def test_cli_evaluate_writes_reports(tmp_path, synthetic_faces, capsys):
-    summary = train.main(_train_args(tmp_path / "run", synthetic_faces, "--epochs", "2"))
+    summary = run_training(_train_args(tmp_path / "run", synthetic_faces, "--epochs", "2"))
     rc = cli_main(
         [
             "evaluate",
@@ -117,11 +118,11 @@ def test_cli_evaluate_writes_reports(tmp_path, synthetic_faces, capsys):
 
 def test_cli_evaluate_scores_a_model_on_a_subset_of_its_classes(tmp_path, synthetic_faces):
     """A 4-class model on the 2-class task: those faces only, the prediction being the better of the two."""
-    summary = train.main(_train_args(tmp_path / "run", synthetic_faces, "--epochs", "2"))
+    summary = run_training(_train_args(tmp_path / "run", synthetic_faces, "--epochs", "2"))
     model, cfg, _ = model_from_checkpoint(summary["best_path"])
     pair = load_dataset("folder", "test", synthetic_faces, classes=("sad", "happy"))
     logits = predict_logits(model, pair, cfg)
-    sad, happy = cfg.label_names.index("sad"), cfg.label_names.index("happy")
+    sad, happy = cfg.labels.index("sad"), cfg.labels.index("happy")
     expected = (np.where(logits[:, sad] >= logits[:, happy], 0, 1) == pair.labels).mean()
     rc = cli_main(
         [
@@ -173,12 +174,12 @@ def test_a_resumed_run_repeats_an_uninterrupted_one_bit_for_bit(tmp_path, synthe
     import torch
 
     extra = ("--workers", "1", "--mixup", "0.2", "--mix-prob", "0.5")
-    whole = train.main(_train_args(tmp_path / "whole", synthetic_faces, "--epochs", "3", *extra))
-    train.main(_train_args(tmp_path / "split", synthetic_faces, "--epochs", "3", "--stop-after", "2", *extra))
+    whole = run_training(_train_args(tmp_path / "whole", synthetic_faces, "--epochs", "3", *extra))
+    run_training(_train_args(tmp_path / "split", synthetic_faces, "--epochs", "3", "--stop-after", "2", *extra))
     log = tmp_path / "split" / "log.jsonl"
     log.write_text(log.read_text() + '{"epoch": 2, "train_lo')  # a line half-written when the run was killed
     (tmp_path / "split" / "best.pth").unlink()  # and the best checkpoint lost
-    split = train.main(_train_args(tmp_path / "split", synthetic_faces, "--epochs", "3", "--resume", *extra))
+    split = run_training(_train_args(tmp_path / "split", synthetic_faces, "--epochs", "3", "--resume", *extra))
     a = torch.load(tmp_path / "whole" / "last.pth", weights_only=True)["model"]
     b = torch.load(tmp_path / "split" / "last.pth", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from ferlite.core.paths import find_shared  # noqa: E402
 from ferlite.data.readers import read_fer2013_npz  # noqa: E402  (numpy + OpenCV only)
-from ferlite.paths import find_shared  # noqa: E402
 from ferlite.runtime.classifier import EmotionClassifier, preprocess_faces  # noqa: E402
 
 
@@ -45,13 +45,13 @@ def main() -> None:
         onnx2tf.convert(input_onnx_file_path=str(work_copy), output_folder_path=str(out), non_verbose=True)
     clf = EmotionClassifier(args.onnx)
     val = read_fer2013_npz(find_shared("data/fer2013.npz"), split="val")
-    x = preprocess_faces([val.images[i] for i in range(args.faces)], clf.pre)
+    x = preprocess_faces([val.images[i] for i in range(args.faces)], clf.spec)
     ref = clf.predict_logits(x)
     report = {}
     for name in ("model_float32.tflite", "model_float16.tflite"):
         it = Interpreter(str(out / name))
         inp, outp = it.get_input_details()[0], it.get_output_details()[0]
-        it.resize_tensor_input(inp["index"], [1, clf.pre.input_size, clf.pre.input_size, 3])
+        it.resize_tensor_input(inp["index"], [1, clf.spec.input_size, clf.spec.input_size, 3])
         it.allocate_tensors()
         got = np.empty_like(ref)
         for i in range(len(x)):  # onnx2tf converts NCHW to TFLite's NHWC
@@ -72,9 +72,9 @@ def main() -> None:
         json.dumps(
             {
                 "labels": list(clf.labels),
-                "input_size": clf.pre.input_size,
-                "mean": list(clf.pre.mean),
-                "std": list(clf.pre.std),
+                "input_size": clf.spec.input_size,
+                "mean": list(clf.spec.mean),
+                "std": list(clf.spec.std),
                 "layout": "NHWC",
                 **report,
             },

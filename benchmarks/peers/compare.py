@@ -128,11 +128,11 @@ def main() -> None:
     from fer import __version__ as fer_version
     from fer.fer import FER
 
-    from ferlite.paths import find_shared
-    from ferlite.reporting import write_block
+    from ferlite.core.paths import find_shared
+    from ferlite.core.system import cpu_model
+    from ferlite.evaluation.reporting import write_block
     from ferlite.runtime import Recognizer, default_model_path
     from ferlite.runtime.detector import bundled_yunet_path
-    from ferlite.system import cpu_model
 
     def shared(rel: str) -> Path:
         return Path(args.shared) / rel if args.shared else find_shared(rel)

@@ -1,4 +1,5 @@
-"""The ``ferlite`` command: thin subcommands over each module's ``get_args_parser``.
+"""The ``ferlite`` command: one thin module per subcommand in ``ferlite.commands``, each with ``get_args_parser``
+and ``main(args)``, which call the library.
 
 A user's error (a missing file, a corrupt dataset, a bad option) is printed as one clear
 line and exits with status 2, never as a traceback.
@@ -15,14 +16,14 @@ from importlib import import_module
 # name -> module with get_args_parser() and main(args); imported lazily so that
 # ``ferlite --help`` does not pay for torch.
 SUBCOMMANDS = {
-    "train": ("ferlite.train", "train an emotion classifier (Adam, cross-entropy, resumable)"),
-    "evaluate": ("ferlite.evaluate", "evaluate a checkpoint: accuracy, P/R/F1, confusion matrix, JSON report"),
-    "study": ("ferlite.study", "reproduce the reference MobileNetV2-vs-CNN study on FER2013 and write the table"),
-    "export": ("ferlite.export", "export a checkpoint to ONNX (fp32 and int8), verified on real faces"),
-    "prune": ("ferlite.prune", "structured channel pruning of MobileNetV2, then fine-tuning"),
-    "from-onnx": ("ferlite.from_onnx", "rebuild a trainable checkpoint from an exported (e.g. bundled) ONNX model"),
+    "train": ("ferlite.commands.train", "train an emotion classifier (Adam, cross-entropy, resumable)"),
+    "evaluate": ("ferlite.commands.evaluate", "evaluate a checkpoint: accuracy, P/R/F1, confusion matrix, JSON report"),
+    "study": ("ferlite.commands.study", "reproduce the reference MobileNetV2-vs-CNN study on FER2013 and write the table"),
+    "export": ("ferlite.commands.export", "export a checkpoint to ONNX (fp32 and int8), verified on real faces"),
+    "prune": ("ferlite.commands.prune", "structured channel pruning of MobileNetV2, then fine-tuning"),
+    "from-onnx": ("ferlite.commands.from_onnx", "rebuild a trainable checkpoint from an exported (e.g. bundled) ONNX model"),
     "calibrate": (
-        "ferlite.calibrate",
+        "ferlite.commands.calibrate",
         "fit a per-class logit bias and temperature on the validation domains, into the model file",
     ),
     "predict": ("ferlite.commands.predict", "faces and emotions in images, as JSON (and annotated copies)"),
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from .errors import FerliteError
+    from .core.errors import FerliteError
 
     try:
         # A module with a config file resolves it itself (train: the file gives defaults, the command line wins).

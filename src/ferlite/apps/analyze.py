@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, UsageError
+from ..core.errors import DataError, UsageError
 from ..runtime.recognizer import Recognizer
 from ..runtime.video import FrameSource
 

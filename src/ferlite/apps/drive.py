@@ -34,8 +34,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import CheckpointError
-from ..paths import asset_path
+from ..core.errors import CheckpointError
+from ..core.paths import asset_path
 from ..runtime.align import eye_crops
 from ..runtime.classifier import EmotionClassifier
 from ..runtime.detector import Detector, YuNetDetector
@@ -151,7 +151,7 @@ class DriverMonitor:
         if len(faces) and faces.landmarks is not None and widths.max() >= c.min_face:
             i = int(np.argmax(widths))
             state.box, state.landmarks = faces.xyxy[i], faces.landmarks[i]
-            probs = self.eyes.predict(eye_crops(bgr, state.landmarks, self.eyes.pre.input_size))
+            probs = self.eyes.predict(eye_crops(bgr, state.landmarks, self.eyes.spec.input_size))
             state.p_closed = float(probs[:, self._closed_col].mean())
             state.eyes_closed = state.p_closed >= c.closed_threshold
             state.pose = head_pose(state.landmarks, (bgr.shape[1], bgr.shape[0]))

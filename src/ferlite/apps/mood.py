@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, UsageError
+from ..core.errors import DataError, UsageError
+from ..core.taxonomy import EMOTIONS
 from ..runtime.faces import Faces
-from ..taxonomy import EMOTIONS
 
 # 'FERM' in ASCII: marks a database as ferlite's mood log (PRAGMA application_id).
 APPLICATION_ID = 0x4645524D

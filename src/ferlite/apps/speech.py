@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 from ..runtime.faces import Faces
 
 # How a label reads in "person 1 looks ...".

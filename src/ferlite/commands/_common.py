@@ -4,30 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UsageError
-from ..paths import find_shared
+from ..core.errors import UsageError
+from ..core.options import non_negative_float, positive_int
+from ..core.paths import find_shared
 from ..runtime import TTA_MODES, Recognizer, create_detector
-
-
-def _number(kind: type, low: float | None, high: float | None, low_open: bool, what: str):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
-        if (low is not None and (value <= low if low_open else value < low)) or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{text} is out of range: {what}")
-        return value
-
-    return parse
-
-
-# Option types that refuse impossible values with one clear line, before anything runs.
-positive_int = _number(int, 1, None, False, "it must be at least 1")
-non_negative_int = _number(int, 0, None, False, "it must be 0 or more")
-non_negative_float = _number(float, 0, None, False, "it must be 0 or more")
-unit_interval = _number(float, 0, 1, True, "it must be above 0 and at most 1")
-port_number = _number(int, 1, 65535, False, "a TCP port is 1 to 65535")
 
 
 def add_runtime_args(p: argparse.ArgumentParser) -> None:

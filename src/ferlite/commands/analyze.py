@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..apps.analyze import TABLE_FORMATS, iter_rows, table_columns, write_table
-from ..errors import UsageError
+from ..core.errors import UsageError
 from ._common import add_runtime_args, build_recognizer
 
 

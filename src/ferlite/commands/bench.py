@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ..paths import find_shared
-from ..reporting import write_block
-from ..runtime.classifier import TTA_MODES
-from ..system import machine_summary
-from ._common import positive_int
+from ..core.options import positive_int
+from ..core.paths import find_shared
+from ..core.spec import TTA_MODES
+from ..core.system import machine_summary
+from ..evaluation.reporting import write_block
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -84,7 +84,7 @@ def _classifier_worker(model: str, threads: int, batch: int, runs: int, tta: str
         "model": model,
         "tta": tta,
         "bytes": Path(model).stat().st_size,
-        "input_size": clf.pre.input_size,
+        "input_size": clf.spec.input_size,
         "latency_ms_b1": 1000 * float(np.median(lat)),
         "latency_ms_b1_p90": 1000 * float(np.percentile(lat, 90)),
         "faces_per_s_batched": batch * len(batched) / float(batched.sum()),
@@ -275,7 +275,7 @@ def synthetic_clip(path: Path, frames: int = 300) -> Path:
     import cv2
     import numpy as np
 
-    from ..paths import asset_path
+    from ..core.paths import asset_path
     from ..runtime import VideoInfo, VideoSink
 
     face = cv2.resize(cv2.imread(str(asset_path("astronaut_nasa_256.jpg"))), (240, 240), interpolation=cv2.INTER_AREA)

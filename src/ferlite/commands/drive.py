@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..apps.drive import DriveAnnotator, DriveConfig, DriverMonitor
+from ..core.options import non_negative_int, positive_int
 from ..runtime import FPSMonitor, FrameSource, process_video
-from ._common import non_negative_int, positive_int
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

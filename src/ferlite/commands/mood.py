@@ -8,8 +8,9 @@ import sys
 import time
 
 from ..apps.mood import MoodRecorder, write_report
+from ..core.options import non_negative_int
 from ..runtime import FrameSource, process_video
-from ._common import add_runtime_args, build_recognizer, non_negative_int
+from ._common import add_runtime_args, build_recognizer
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

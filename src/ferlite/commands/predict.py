@@ -14,10 +14,11 @@ from pathlib import Path
 
 import cv2
 
-from ..errors import DataError, UsageError
+from ..core.errors import DataError, UsageError
+from ..core.options import positive_int
 from ..runtime import annotate_faces
 from ..runtime.image import read_image_scaled
-from ._common import add_runtime_args, build_recognizer, positive_int
+from ._common import add_runtime_args, build_recognizer
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

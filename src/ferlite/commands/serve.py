@@ -6,8 +6,9 @@ import argparse
 import os
 import sys
 
-from ..errors import UsageError
-from ._common import add_runtime_args, build_recognizer, port_number
+from ..core.errors import UsageError
+from ..core.options import port_number
+from ._common import add_runtime_args, build_recognizer
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UsageError
+from ..core.errors import UsageError
+from ..core.options import non_negative_int, unit_interval
 from ..runtime import (
     CaptionAnnotator,
     FPSAnnotator,
@@ -29,7 +30,7 @@ from ..runtime import (
     annotate_faces,
     process_video,
 )
-from ._common import add_runtime_args, build_recognizer, non_negative_int, unit_interval
+from ._common import add_runtime_args, build_recognizer
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 from .readers import FaceDataset
 from .sources import load_dataset
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DataError
-from ..taxonomy import EMOTIONS, canonical
+from ..core.errors import DataError
+from ..core.taxonomy import EMOTIONS, canonical
 
 _logger = logging.getLogger(__name__)
 
@@ -441,7 +441,7 @@ def read_packed_jpeg_npz(
     """Read a packed-JPEG face file (``rafdb_basic.npz``, ``affectnet_yolo96_gray.npz``) as gray faces.
 
     Images are JPEG bytes concatenated in ``jpeg`` and cut at ``offsets``; labels are in FER order with contempt
-    last (:data:`ferlite.taxonomy.EMOTIONS`). Colour faces become gray as the runtime makes them
+    last (:data:`ferlite.core.taxonomy.EMOTIONS`). Colour faces become gray as the runtime makes them
     (:func:`ferlite.runtime.image.to_gray8`). The classes are those the file's labels use, in EMOTIONS order
     (RAF-DB has no contempt). A JPEG that does not decode to the file's ``image_shape`` is named, skipped and
     counted, or raises under ``strict``.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..paths import find_shared
+from ..core.paths import find_shared
 from .readers import (
     RAFDB_VAL_FRACTION,
     DataError,
@@ -49,7 +49,7 @@ def load_dataset(
             PrivateTest. A folder with its own ``train/`` and ``test/`` keeps them and
             carves ``val`` out of ``train/``; a plain folder is split by stratified
             sampling with ``seed`` into test, val and train.
-        classes: canonical class names to keep (see :func:`ferlite.taxonomy.parse_classes`).
+        classes: canonical class names to keep (see :func:`ferlite.core.taxonomy.parse_classes`).
 
     Example:
         >>> ds = load_dataset("fer2013", "val", classes=("angry", "happy"))  # doctest: +SKIP

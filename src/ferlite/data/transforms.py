@@ -1,6 +1,6 @@
 """Train and eval presets (torchvision-reference style), built on albumentations.
 
-Both presets take the model's :class:`~ferlite.models.ModelCfg` so that training,
+Both presets take the model's :class:`~ferlite.models.ModelSpec` so that training,
 evaluation and export share one normalisation. Input: a grayscale uint8 face (H, W).
 Output: float32 (3, S, S), grayscale repeated to RGB as the reference did.
 """
@@ -11,7 +11,7 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from ..models._cfg import ModelCfg
+from ..core.spec import ModelSpec
 
 
 class _Preset:
@@ -27,12 +27,12 @@ class ClassificationPresetEval(_Preset):
     """Resize, gray -> RGB, normalise. Deterministic.
 
     Example:
-        >>> t = ClassificationPresetEval(ModelCfg(input_size=96))
+        >>> t = ClassificationPresetEval(ModelSpec(input_size=96))
         >>> t(np.zeros((48, 48), np.uint8)).shape
         (3, 96, 96)
     """
 
-    def __init__(self, cfg: ModelCfg) -> None:
+    def __init__(self, cfg: ModelSpec) -> None:
         super().__init__(_resize_and_normalize(cfg))
 
 
@@ -54,14 +54,14 @@ class ClassificationPresetTrain(_Preset):
             so that one model works on tiny faces (FER2013's 48 px, a far face in a video) and on sharp ones.
 
     Example:
-        >>> t = ClassificationPresetTrain(ModelCfg(input_size=64))
+        >>> t = ClassificationPresetTrain(ModelSpec(input_size=64))
         >>> t(np.zeros((48, 48), np.uint8)).shape
         (3, 64, 64)
     """
 
     def __init__(
         self,
-        cfg: ModelCfg,
+        cfg: ModelSpec,
         *,
         hflip_prob: float = 0.5,
         rotate: float = 12.0,
@@ -98,7 +98,7 @@ class ClassificationPresetTrain(_Preset):
         super().__init__(ops)
 
 
-def _resize_and_normalize(cfg: ModelCfg) -> list:
+def _resize_and_normalize(cfg: ModelSpec) -> list:
     if cfg.color_mode != "gray2rgb":
         raise ValueError(f"unsupported color mode {cfg.color_mode!r}; ferlite models take gray2rgb")
     return [

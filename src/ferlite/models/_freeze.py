@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..errors import UsageError
-
-MODES = ("head", "top", "full")
+from ..core.errors import UsageError
+from ..core.options import FINETUNE_MODES as MODES
 
 
 def _keep_eval(module: nn.Module, _inputs) -> None:

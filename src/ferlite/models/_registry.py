@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 
 _model_entrypoints: dict[str, Callable] = {}
 

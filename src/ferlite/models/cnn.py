@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import UsageError
-from ._cfg import UNIT_MEAN, UNIT_STD, ModelCfg
+from ..core.errors import UsageError
+from ..core.spec import UNIT_MEAN, UNIT_STD, ModelSpec
 from ._registry import register_model
 
 
@@ -55,12 +55,12 @@ def cnn_small(num_classes: int = 7, pretrained: bool | str = False, input_size: 
     """The reference's custom CNN. It has no pretrained weights.
 
     Example:
-        >>> cnn_small(num_classes=5, input_size=48).pretrained_cfg.input_size
+        >>> cnn_small(num_classes=5, input_size=48).spec.input_size
         48
     """
     if pretrained:
         raise UsageError("cnn_small has no pretrained weights; it is trained from scratch")
     model = SmallCNN(num_classes=num_classes, input_size=input_size)
-    model.pretrained_cfg = ModelCfg(input_size=input_size, mean=UNIT_MEAN, std=UNIT_STD, classifier="classifier.4")
+    model.spec = ModelSpec(input_size=input_size, mean=UNIT_MEAN, std=UNIT_STD, classifier="classifier.4")
     model.finetune_mode = "full"
     return model

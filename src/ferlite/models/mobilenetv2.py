@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._cfg import IMAGENET_MEAN, IMAGENET_STD, ModelCfg
+from ..core.spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 from ._freeze import freeze_for_mode
 from ._registry import register_model
 
@@ -174,7 +174,7 @@ def mobilenetv2_fer(
         mode: ``"head"`` (frozen backbone), ``"top"`` (last ``top_blocks`` feature blocks
             plus the head) or ``"full"``. Frozen BatchNorm layers keep their statistics.
         top_blocks: how many of the 19 feature blocks ``"top"`` trains.
-        input_size: side of the square input; recorded in ``model.pretrained_cfg``.
+        input_size: side of the square input; recorded in ``model.spec``.
         hidden_channels: per-block expanded widths of a channel-pruned model.
 
     Example:
@@ -185,10 +185,10 @@ def mobilenetv2_fer(
     model = MobileNetV2(num_classes=num_classes, dropout=dropout, hidden_channels=hidden_channels)
     if pretrained:
         if pretrained is True:
-            from ..paths import find_shared
+            from ..core.paths import find_shared
 
             pretrained = find_shared("weights/mobilenet_v2_imagenet.pth")
         load_imagenet_weights(model, pretrained)
-    model.pretrained_cfg = ModelCfg(input_size=input_size, mean=IMAGENET_MEAN, std=IMAGENET_STD, classifier="classifier.1")
+    model.spec = ModelSpec(input_size=input_size, mean=IMAGENET_MEAN, std=IMAGENET_STD, classifier="classifier.1")
     freeze_for_mode(model, model.features, mode, top_blocks)
     return model

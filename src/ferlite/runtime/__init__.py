@@ -1,7 +1,8 @@
 """The runtime: detector, aligner, ONNX classifier, tracker, pipeline and label tally. No torch here."""
 
+from ..core.spec import TTA_MODES, ModelSpec
 from .annotate import BoxAnnotator, CaptionAnnotator, FPSAnnotator, LabelAnnotator, annotate_faces
-from .classifier import TTA_MODES, EmotionClassifier, LogitCalibration, Preprocessing, preprocess_faces, tta_views
+from .classifier import EmotionClassifier, LogitCalibration, preprocess_faces, tta_views
 from .detector import Detector, HaarDetector, SSDDetector, YuNetDetector, create_detector
 from .faces import Faces
 from .image import read_image
@@ -27,7 +28,7 @@ __all__ = [
     "LabelAnnotator",
     "LabelTally",
     "LogitCalibration",
-    "Preprocessing",
+    "ModelSpec",
     "Recognizer",
     "ScoreSmoother",
     "SSDDetector",

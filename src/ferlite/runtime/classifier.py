@@ -16,66 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import CheckpointError
+from ..core.errors import CheckpointError
+from ..core.spec import META_PREFIX, TTA_MODES, ModelSpec
 from .image import to_gray8
-
-# ONNX metadata keys written by ferlite.export.
-META_PREFIX = "ferlite."
-
-
-# The colour modes the runtime can honour; a model file declaring another is refused, never fed the wrong input.
-COLOR_MODES = ("gray2rgb",)
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How a face crop becomes the model input; read from the model's metadata and checked there.
-
-    ``tta`` is the test-time augmentation the model's published number used (``fer2013``: ten views); a
-    classifier uses it unless its caller asks for another.
-    """
-
-    input_size: int
-    mean: tuple[float, ...]  # one per channel: checked in from_metadata
-    std: tuple[float, ...]
-    color_mode: str
-    labels: tuple[str, ...]
-    tta: str = "none"
-
-    @classmethod
-    def from_metadata(cls, meta: dict[str, str], source: str) -> Preprocessing:
-        try:
-            pre = cls(
-                input_size=int(meta[META_PREFIX + "input_size"]),
-                mean=tuple(float(v) for v in json.loads(meta[META_PREFIX + "mean"])),
-                std=tuple(float(v) for v in json.loads(meta[META_PREFIX + "std"])),
-                color_mode=meta.get(META_PREFIX + "color_mode", "gray2rgb"),
-                labels=tuple(str(v) for v in json.loads(meta[META_PREFIX + "labels"])),
-                tta=meta.get(META_PREFIX + "tta", "none"),
-            )
-        except (KeyError, ValueError, TypeError) as e:
-            raise CheckpointError(
-                f"{source}: not a ferlite emotion model (ONNX metadata lacks or garbles {e}); export it with 'ferlite export'"
-            ) from None
-        problem = pre._problem()
-        if problem:
-            raise CheckpointError(f"{source}: its metadata is inconsistent: {problem}")
-        return pre
-
-    def _problem(self) -> str | None:
-        if not 8 <= self.input_size <= 1024:
-            return f"input size {self.input_size} is not 8-1024 px"
-        if len(self.mean) != 3 or len(self.std) != 3:
-            return f"mean and std need one value per channel (3), got {len(self.mean)} and {len(self.std)}"
-        if min(self.std) <= 0:
-            return f"std values must be above 0, got {list(self.std)}"
-        if self.color_mode not in COLOR_MODES:
-            return f"colour mode {self.color_mode!r} is not one the runtime honours ({', '.join(COLOR_MODES)})"
-        if not self.labels or len(set(self.labels)) != len(self.labels):
-            return f"labels must be distinct and at least one, got {list(self.labels)}"
-        if self.tta not in TTA_MODES:
-            return f"test-time augmentation {self.tta!r} is not one of {', '.join(TTA_MODES)}"
-        return None
 
 
 @dataclass(frozen=True)
@@ -123,20 +66,20 @@ class LogitCalibration:
         return cls(t, bias)
 
 
-def preprocess_faces(crops: Sequence[np.ndarray], pre: Preprocessing) -> np.ndarray:
+def preprocess_faces(crops: Sequence[np.ndarray], spec: ModelSpec) -> np.ndarray:
     """Face crops (BGR, BGRA or gray, uint8 or uint16) -> float32 (N, 3, S, S) model input.
 
     Matches the training eval preset: gray, bilinear resize, gray to RGB, (x/255 - mean)/std.
 
     Example:
-        >>> x = preprocess_faces([np.zeros((80, 60, 3), np.uint8)], Preprocessing(64, (0.5,)*3, (0.5,)*3, "gray2rgb", ("a",)))
+        >>> x = preprocess_faces([np.zeros((80, 60, 3), np.uint8)], ModelSpec(input_size=64))
         >>> x.shape
         (1, 3, 64, 64)
     """
-    s = pre.input_size
+    s = spec.input_size
     out = np.empty((len(crops), 3, s, s), np.float32)
-    mean = np.asarray(pre.mean, np.float32).reshape(3, 1, 1)
-    std = np.asarray(pre.std, np.float32).reshape(3, 1, 1)
+    mean = np.asarray(spec.mean, np.float32).reshape(3, 1, 1)
+    std = np.asarray(spec.std, np.float32).reshape(3, 1, 1)
     for i, crop in enumerate(crops):
         gray = to_gray8(crop)
         resized = cv2.resize(gray, (s, s), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
@@ -148,7 +91,6 @@ def preprocess_faces(crops: Sequence[np.ndarray], pre: Preprocessing) -> np.ndar
 # "shift-flip" adds both shifted by SHIFT_FRACTION of the side in each of four directions (10 views), a cheap
 # form of the ten-crop testing common in FER2013 papers. Chosen on PublicTest per model: it helps some models
 # and not others (MODEL_CARD.md).
-TTA_MODES = ("none", "flip", "shift-flip")
 SHIFT_FRACTION = 0.04
 
 
@@ -232,18 +174,16 @@ class EmotionClassifier:
         except Exception as e:
             raise CheckpointError(f"{self.model_path}: not a loadable ONNX model ({str(e)[:200]})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
-        self.pre = Preprocessing.from_metadata(meta, str(self.model_path))
+        self.spec = ModelSpec.from_metadata(meta, str(self.model_path))
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
-        if inp.shape[-1] not in (self.pre.input_size, None) and not isinstance(inp.shape[-1], str):
-            raise CheckpointError(f"{self.model_path}: input is {inp.shape[-1]}px but its metadata says {self.pre.input_size}")
-        self.tta = self.pre.tta if tta is None else tta
+        if inp.shape[-1] not in (self.spec.input_size, None) and not isinstance(inp.shape[-1], str):
+            raise CheckpointError(f"{self.model_path}: input is {inp.shape[-1]}px but its metadata says {self.spec.input_size}")
+        self.tta = self.spec.tta if tta is None else tta
         width = self.session.get_outputs()[0].shape[-1]
-        if isinstance(width, int) and width != len(self.pre.labels):
-            raise CheckpointError(
-                f"{self.model_path}: the model has {width} outputs but its metadata names {len(self.pre.labels)} labels"
-            )
-        self.labels = self.pre.labels
+        if isinstance(width, int):
+            self.spec.check_outputs(width, str(self.model_path))
+        self.labels = self.spec.labels
         self.calibration = LogitCalibration.from_metadata(meta, len(self.labels), str(self.model_path))
 
     def predict_logits(self, batch: np.ndarray, calibrated: bool = True) -> np.ndarray:
@@ -258,7 +198,7 @@ class EmotionClassifier:
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities for face crops: one batched ONNX Runtime call per test-time view (one without TTA)."""
-        return softmax(self.predict_logits(preprocess_faces(crops, self.pre)))
+        return softmax(self.predict_logits(preprocess_faces(crops, self.spec)))
 
 
 def time_inference(clf: EmotionClassifier, batch: int, runs: int, warmup: int = 5) -> np.ndarray:
@@ -267,7 +207,7 @@ def time_inference(clf: EmotionClassifier, batch: int, runs: int, warmup: int = 
     Example:
         >>> 1000 * np.median(time_inference(clf, batch=1, runs=100))  # ms per face  # doctest: +SKIP
     """
-    s = clf.pre.input_size
+    s = clf.spec.input_size
     x = np.random.default_rng(0).standard_normal((batch, 3, s, s)).astype(np.float32)
     for _ in range(warmup):
         clf.predict_logits(x)

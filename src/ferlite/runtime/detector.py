@@ -16,8 +16,8 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from ..errors import CheckpointError, UsageError
-from ..paths import asset_path
+from ..core.errors import CheckpointError, UsageError
+from ..core.paths import asset_path
 from .faces import Faces
 
 YUNET_FILE = "face_detection_yunet_2026may.onnx"

@@ -19,7 +19,7 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 import cv2  # noqa: E402  (after the pixel cap is in the environment)
 import numpy as np  # noqa: E402
 
-from ..errors import DataError  # noqa: E402
+from ..core.errors import DataError  # noqa: E402
 
 # Larger images are shrunk before detection: a 100-megapixel photo would otherwise take
 # seconds and gigabytes, and faces in it are far larger than the detector needs.
@@ -81,7 +81,7 @@ def decode_image(
         >>> decode_image(b"not an image", "upload")
         Traceback (most recent call last):
         ...
-        ferlite.errors.DataError: upload: not a readable image (corrupt, truncated or unsupported format)
+        ferlite.core.errors.DataError: upload: not a readable image (corrupt, truncated or unsupported format)
     """
     buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray)) else data
     size = image_size_from_header(buf[:65536].tobytes())

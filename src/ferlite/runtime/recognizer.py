@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import CheckpointError, UsageError
-from ..paths import asset_path
+from ..core.errors import CheckpointError, UsageError
+from ..core.paths import asset_path
 from .align import align_crops
 from .classifier import EmotionClassifier
 from .detector import Detector, YuNetDetector
@@ -214,7 +214,7 @@ class Recognizer:
 
     def classify(self, bgr: np.ndarray, faces: Faces) -> Faces:
         """Emotion probabilities for given face boxes (and landmarks) in a BGR frame."""
-        crops = align_crops(bgr, faces, self.classifier.pre.input_size, self.margin, self.align)
+        crops = align_crops(bgr, faces, self.classifier.spec.input_size, self.margin, self.align)
         return faces.with_(scores=self.classifier.predict(crops), labels=self.labels)
 
     def update(self, frame: np.ndarray) -> Faces:

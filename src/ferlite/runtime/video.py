@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DataError
+from ..core.errors import DataError
 
 # Consecutive undecodable frames after which a file is taken to have ended (truncated).
 _MAX_CONSECUTIVE_FAILURES = 25

@@ -48,7 +48,7 @@ def decode_frame(data: bytes, max_bytes: int = MAX_BYTES, max_side: int = MAX_SI
     The size is read from the JPEG or PNG header first: a small message that claims a huge image (an image bomb)
     is refused before anything is decoded.
     """
-    from ...errors import DataError
+    from ...core.errors import DataError
     from ...runtime.image import decode_image, image_size_from_header
 
     check_size(data, max_bytes)

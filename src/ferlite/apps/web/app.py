@@ -79,7 +79,7 @@ def create_app(
         return data
 
     def decode(data: bytes, name: str):
-        from ...errors import DataError
+        from ...core.errors import DataError
         from ...runtime.image import decode_image, to_bgr8
 
         try:
@@ -109,7 +109,7 @@ def create_app(
         import tempfile
         from pathlib import Path
 
-        from ...apps.analyze import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iter_rows
+        from ..analyze import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iter_rows
 
         budget = [max_upload_bytes]
         with tempfile.TemporaryDirectory(prefix="ferlite-upload-") as tmp:

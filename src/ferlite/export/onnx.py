@@ -12,7 +12,6 @@ Both are checked on real faces of the validation split.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import tempfile
@@ -23,28 +22,16 @@ import numpy as np
 import onnx
 import torch
 
-from .checkpoint import model_from_checkpoint
-from .data import FaceDataset, load_dataset
-from .errors import UsageError
-from .evaluate import VAL_DOMAINS, load_domains, onnx_metrics
-from .models import ModelCfg
-from .runtime.classifier import META_PREFIX, EmotionClassifier, preprocess_faces, time_inference
+from ..core.errors import UsageError
+from ..core.spec import META_PREFIX, ModelSpec
+from ..data import FaceDataset, load_dataset
+from ..evaluation.evaluate import VAL_DOMAINS, load_domains, onnx_metrics
+from ..runtime.classifier import EmotionClassifier, preprocess_faces, time_inference
+from ..training.checkpoint import model_from_checkpoint
 
 _logger = logging.getLogger(__name__)
 
 OPSET = 17
-
-
-def metadata_for(cfg: ModelCfg, arch: str) -> dict[str, str]:
-    """The ONNX metadata that lets the runtime preprocess faces without torch."""
-    return {
-        META_PREFIX + "labels": json.dumps(list(cfg.label_names)),
-        META_PREFIX + "input_size": str(cfg.input_size),
-        META_PREFIX + "mean": json.dumps(list(cfg.mean)),
-        META_PREFIX + "std": json.dumps(list(cfg.std)),
-        META_PREFIX + "color_mode": cfg.color_mode,
-        META_PREFIX + "arch": arch,
-    }
 
 
 def set_metadata(path: Path, meta: dict[str, str]) -> None:
@@ -55,16 +42,16 @@ def set_metadata(path: Path, meta: dict[str, str]) -> None:
     onnx.save(model, str(path))
 
 
-def export_onnx(model: torch.nn.Module, cfg: ModelCfg, arch: str, out_path: str | Path, opset: int = OPSET) -> Path:
-    """Write ``model`` as a single-file ONNX graph with a dynamic batch axis and metadata.
+def export_onnx(model: torch.nn.Module, spec: ModelSpec, out_path: str | Path, opset: int = OPSET) -> Path:
+    """Write ``model`` as a single-file ONNX graph with a dynamic batch axis and its spec in the metadata.
 
     Example:
-        >>> export_onnx(model, model.pretrained_cfg, "mobilenetv2_fer", "model.onnx")  # doctest: +SKIP
+        >>> export_onnx(model, model.spec, "model.onnx")  # doctest: +SKIP
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
-    dummy = torch.zeros(1, 3, cfg.input_size, cfg.input_size)
+    dummy = torch.zeros(1, 3, spec.input_size, spec.input_size)
     # The TorchScript exporter gives a plain, self-contained graph that ONNX Runtime's
     # quantization tools handle well; the dynamo exporter needs onnxscript.
     torch.onnx.export(
@@ -78,7 +65,7 @@ def export_onnx(model: torch.nn.Module, cfg: ModelCfg, arch: str, out_path: str 
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
         do_constant_folding=True,
     )
-    set_metadata(out_path, metadata_for(cfg, arch))
+    set_metadata(out_path, spec.to_metadata())
     onnx.checker.check_model(str(out_path))
     return out_path
 
@@ -86,8 +73,8 @@ def export_onnx(model: torch.nn.Module, cfg: ModelCfg, arch: str, out_path: str 
 class FaceCalibrationReader:
     """ONNX Runtime ``CalibrationDataReader`` over real faces, preprocessed like at run time."""
 
-    def __init__(self, faces: FaceDataset, pre, input_name: str, batch_size: int = 32) -> None:
-        self.faces, self.pre, self.input_name, self.batch_size = faces, pre, input_name, batch_size
+    def __init__(self, faces: FaceDataset, spec: ModelSpec, input_name: str, batch_size: int = 32) -> None:
+        self.faces, self.spec, self.input_name, self.batch_size = faces, spec, input_name, batch_size
         self._start = 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -95,7 +82,7 @@ class FaceCalibrationReader:
             return None
         crops = [self.faces.images[i] for i in range(self._start, min(len(self.faces), self._start + self.batch_size))]
         self._start += self.batch_size
-        return {self.input_name: preprocess_faces(crops, self.pre)}
+        return {self.input_name: preprocess_faces(crops, self.spec)}
 
     def rewind(self) -> None:
         self._start = 0
@@ -123,7 +110,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: Face
         quantize_static(
             str(prepped),
             str(out_path),
-            FaceCalibrationReader(calibration, clf.pre, clf.input_name),
+            FaceCalibrationReader(calibration, clf.spec, clf.input_name),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             weight_type=QuantType.QInt8,
@@ -138,7 +125,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: Face
 def parity(model: torch.nn.Module, onnx_path: str | Path, ds: FaceDataset, n: int = 256) -> dict[str, float]:
     """Compare PyTorch and ONNX Runtime logits on the first ``n`` real faces of ``ds``."""
     clf = EmotionClassifier(onnx_path, tta="none")
-    x = preprocess_faces([ds.images[i] for i in range(min(n, len(ds)))], clf.pre)
+    x = preprocess_faces([ds.images[i] for i in range(min(n, len(ds)))], clf.spec)
     with torch.inference_mode():
         ref = model(torch.from_numpy(x)).numpy()
     got = clf.predict_logits(x)
@@ -154,49 +141,28 @@ def latency_ms(model_path: str | Path, batch: int, threads: int, runs: int = 50)
     return 1000 * float(np.median(time_inference(EmotionClassifier(model_path, threads=threads), batch, runs)))
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ferlite export",
-        description="Export a checkpoint to ONNX (fp32, dynamic batch, opset 17, preprocessing in the metadata), "
-        "check it against PyTorch on real faces, and optionally quantize it to int8 (ONNX Runtime static QDQ, "
-        "per-channel, calibrated on real training faces). Prints the accuracy change on the validation split.",
-        add_help=add_help,
+def export_checkpoint(
+    checkpoint: str | Path,
+    *,
+    out: str | Path | None = None,
+    name: str = "model",
+    int8: bool = False,
+    calib_size: int = 512,
+    calib_method: str = "minmax",
+    dataset: str = "fer2013",
+    mixture: str | None = None,
+    data_path: str | None = None,
+    threads: int = 1,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Export ``checkpoint`` to ONNX fp32 (and int8), check both on the validation faces, write NAME.export.json; the report."""
+    model, cfg, state = model_from_checkpoint(checkpoint)
+    classes = tuple(cfg.labels)
+    out = Path(out) if out else Path(checkpoint).parent
+    vals, calibration_pool = _check_and_calibration_data(
+        checkpoint, dataset, data_path, mixture, calib_size, seed, state, classes
     )
-    p.add_argument("checkpoint", help="a .pth from ferlite train")
-    p.add_argument("--out", default=None, help="output folder (default: beside the checkpoint)")
-    p.add_argument("--name", default="model", help="file stem: NAME.onnx and NAME.int8.onnx (default model)")
-    p.add_argument("--int8", action="store_true", help="also write the int8 model")
-    p.add_argument("--calib-size", type=int, default=512, help="real training faces used for calibration (default 512)")
-    # minmax stays the default: on PublicTest, percentile (99.999%) was no better for the bundled models, nor for the
-    # 7-class one with its TTA, and entropy was worse (EDGE.md). Both keep every activation in memory until the end.
-    p.add_argument(
-        "--calib-method",
-        default="minmax",
-        choices=("minmax", "percentile", "entropy"),
-        help="activation range calibration (default minmax). percentile and entropy hold every activation "
-        "of every calibration face in memory (256 faces at 224 px did not fit beside a training run in 24 GB): use --calib-size 128 there",
-    )
-    p.add_argument(
-        "--dataset",
-        default="fer2013",
-        help="dataset for calibration and checks (default fer2013); 'mixture' draws calibration faces from the "
-        "checkpoint's training mixture and checks on the cross-domain validation set",
-    )
-    p.add_argument(
-        "--mixture", default=None, metavar="SPEC", help="with --dataset mixture: the sources (default: the checkpoint's)"
-    )
-    p.add_argument("--data-path", default=None)
-    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for the latency check (default 1)")
-    p.add_argument("--seed", type=int, default=0)
-    return p
-
-
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    model, cfg, state = model_from_checkpoint(args.checkpoint)
-    classes = tuple(cfg.label_names)
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent
-    vals, calibration_pool = _check_and_calibration_data(args, state, classes)
-    fp32 = export_onnx(model, cfg, state["arch"], out / f"{args.name}.onnx")
+    fp32 = export_onnx(model, cfg, out / f"{name}.onnx")
     first = next(iter(vals.values()))
     report: dict[str, Any] = {"fp32": {"path": str(fp32), "bytes": fp32.stat().st_size, "parity": parity(model, fp32, first)}}
     print(
@@ -204,9 +170,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         f"max |diff| {report['fp32']['parity']['max_abs_diff']:.2e}, top-1 agreement {report['fp32']['parity']['top1_agreement']:.4f}"
     )
     paths = {"fp32": fp32}
-    if args.int8:
+    if int8:
         calibration = calibration_pool()
-        paths["int8"] = quantize_int8(fp32, out / f"{args.name}.int8.onnx", calibration, args.calib_method)
+        paths["int8"] = quantize_int8(fp32, out / f"{name}.int8.onnx", calibration, calib_method)
         report["int8"] = {
             "path": str(paths["int8"]),
             "bytes": paths["int8"].stat().st_size,
@@ -222,9 +188,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         }
         report[kind]["val_accuracy"] = float(np.mean([m["accuracy"] for m in per.values()]))
         report[kind]["val_macro_f1"] = float(np.mean([m["macro"]["f1"] for m in per.values()]))
-        report[kind]["latency_ms_b1"] = latency_ms(path, 1, args.threads)
+        report[kind]["latency_ms_b1"] = latency_ms(path, 1, threads)
     print(
-        f"\nvalidation ({', '.join(f'{k} val, {len(v)} faces' for k, v in vals.items())}), latency at batch 1 with {args.threads} thread(s):"
+        f"\nvalidation ({', '.join(f'{k} val, {len(v)} faces' for k, v in vals.items())}), latency at batch 1 with {threads} thread(s):"
     )
     for kind, r in report.items():
         domains = (
@@ -238,33 +204,42 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         for name in vals:
             a8, a32 = report["int8"]["domains"][name]["accuracy"], report["fp32"]["domains"][name]["accuracy"]
             print(f"  int8 - fp32 accuracy on {name} val: {100 * (a8 - a32):+.2f} points")
-    (out / f"{args.name}.export.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{name}.export.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
-def _check_and_calibration_data(args: argparse.Namespace, state: dict[str, Any], classes: tuple[str, ...]):
+def _check_and_calibration_data(
+    checkpoint: str | Path,
+    dataset: str,
+    data_path: str | None,
+    mixture: str | None,
+    calib_size: int,
+    seed: int,
+    state: dict[str, Any],
+    classes: tuple[str, ...],
+):
     """The validation faces the export is checked on (one dataset, or the cross-domain set of a mixture-trained
     model), and a function drawing the int8 calibration faces from the training split."""
-    if args.dataset != "mixture":
-        val = load_dataset(args.dataset, "val", args.data_path, classes)
+    if dataset != "mixture":
+        val = load_dataset(dataset, "val", data_path, classes)
 
         def pool() -> FaceDataset:
-            return load_dataset(args.dataset, "train", args.data_path, classes).sample(args.calib_size, args.seed)
+            return load_dataset(dataset, "train", data_path, classes).sample(calib_size, seed)
 
-        return {args.dataset: val}, pool
-    from .data.mixture import build_mixture, parse_mixture
+        return {dataset: val}, pool
+    from ..data.mixture import build_mixture, parse_mixture
 
     trained = state.get("args", {})
-    spec = args.mixture or trained.get("mixture")
+    spec = mixture or trained.get("mixture")
     if not spec:
-        raise UsageError(f"{args.checkpoint}: was not trained on a mixture; pass --mixture SPEC")
+        raise UsageError(f"{checkpoint}: was not trained on a mixture; pass --mixture SPEC")
     sources = parse_mixture(spec)
 
     def pool() -> FaceDataset:
         # Calibration faces are drawn as training drew them, so each source and class weighs as it did there.
         mixed = build_mixture(sources, "train", classes)
         weights = mixed.sampling_weights(trained.get("class_balance", 0.0))
-        pick = np.random.default_rng(args.seed).choice(len(weights), min(args.calib_size, len(weights)), replace=False, p=weights)
+        pick = np.random.default_rng(seed).choice(len(weights), min(calib_size, len(weights)), replace=False, p=weights)
         return mixed.data.subset(np.sort(pick))
 
     return load_domains(VAL_DOMAINS, "val", classes), pool

@@ -11,17 +11,20 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .errors import CheckpointError
-from .models import ModelCfg, create_model
-from .taxonomy import subset_columns
+from ..core.errors import CheckpointError
+from ..core.spec import ModelSpec
+from ..core.taxonomy import subset_columns
+from ..models import create_model
 
-FORMAT_VERSION = 1
+# 2: the model spec under "spec" (format 1 stored it as "cfg", with label_names; still read).
+FORMAT_VERSION = 2
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -49,12 +52,12 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def make_checkpoint(model: nn.Module, arch: str, model_kwargs: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """The model part of a checkpoint: weights, architecture, constructor kwargs and cfg."""
+    """The model part of a checkpoint: weights, architecture, constructor kwargs and the model spec."""
     return {
         "format_version": FORMAT_VERSION,
         "arch": arch,
         "model_kwargs": dict(model_kwargs),
-        "cfg": model.pretrained_cfg.to_dict(),
+        "spec": replace(model.spec, arch=arch).to_dict(),
         "model": model.state_dict(),
         **extra,
     }
@@ -73,12 +76,12 @@ def keep_classes(
     Example:
         >>> weights = keep_classes(load_checkpoint("runs/fer7/best.pth"), PRESETS["ref5"])  # doctest: +SKIP
     """
-    cfg = ModelCfg.from_dict(state["cfg"])
+    spec = ModelSpec.from_dict(state["spec"])
     weights = dict(state["model"])
-    names = list(cfg.label_names)
+    names = list(spec.labels)
     if new_rows is None:
         subset_columns(names, classes)  # raises, naming any class the checkpoint lacks
-    for name in (f"{cfg.classifier}.weight", f"{cfg.classifier}.bias"):
+    for name in (f"{spec.classifier}.weight", f"{spec.classifier}.bias"):
         rows = [weights[name][names.index(c)] if c in names else new_rows[name][i] for i, c in enumerate(classes)]
         weights[name] = torch.stack(rows)  # a new tensor: the checkpoint is untouched
     return weights
@@ -97,34 +100,44 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"{path}: not a readable ferlite checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
-    if not isinstance(state, dict) or "arch" not in state or "model" not in state or "cfg" not in state:
-        raise CheckpointError(f"{path}: not a ferlite checkpoint (a dict with arch, model and cfg)")
-    missing = [
-        k for k in ("input_size", "mean", "std", "label_names") if not isinstance(state["cfg"], dict) or k not in state["cfg"]
-    ]
-    if missing:
-        raise CheckpointError(f"{path}: its cfg lacks {', '.join(missing)}; not a complete ferlite checkpoint")
+    if isinstance(state, dict) and "spec" not in state and "cfg" in state:
+        state["spec"] = state.pop("cfg")  # written before the model spec existed (format 1)
+    if not isinstance(state, dict) or "arch" not in state or "model" not in state or "spec" not in state:
+        raise CheckpointError(f"{path}: not a ferlite checkpoint (a dict with arch, model and spec)")
+    spec = state["spec"]
+    missing = [k for k in ("input_size", "mean", "std") if not isinstance(spec, dict) or k not in spec]
+    if missing or not ("labels" in spec or "label_names" in spec):
+        lacks = ", ".join(missing or ["labels"])
+        raise CheckpointError(f"{path}: its model spec lacks {lacks}; not a complete ferlite checkpoint")
+    try:
+        parsed = ModelSpec.from_dict(spec)
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: its model spec is garbled ({e})") from None
+    problem = parsed.problem()
+    if problem:
+        raise CheckpointError(f"{path}: its model spec is inconsistent: {problem}")
+    state["spec"] = replace(parsed, arch=parsed.arch or str(state["arch"])).to_dict()
     return state
 
 
-def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, ModelCfg, dict[str, Any]]:
-    """Rebuild the model of a checkpoint, in eval mode, with its preprocessing config.
+def model_from_checkpoint(path: str | Path) -> tuple[nn.Module, ModelSpec, dict[str, Any]]:
+    """Rebuild the model of a checkpoint, in eval mode, with its model spec.
 
     Example:
-        >>> model, cfg, ckpt = model_from_checkpoint("runs/ref5/best.pth")  # doctest: +SKIP
-        >>> cfg.label_names  # doctest: +SKIP
+        >>> model, spec, ckpt = model_from_checkpoint("runs/ref5/best.pth")  # doctest: +SKIP
+        >>> spec.labels  # doctest: +SKIP
         ('angry', 'happy', 'neutral', 'sad', 'surprise')
     """
     state = load_checkpoint(path)
-    cfg = ModelCfg.from_dict(state["cfg"])
+    spec = ModelSpec.from_dict(state["spec"])
     kwargs = dict(state.get("model_kwargs", {}))
     kwargs.pop("pretrained", None)
-    kwargs["input_size"] = cfg.input_size
+    kwargs["input_size"] = spec.input_size
     try:
-        model = create_model(state["arch"], num_classes=len(cfg.label_names), pretrained=False, **kwargs)
+        model = create_model(state["arch"], num_classes=len(spec.labels), pretrained=False, **kwargs)
         model.load_state_dict(state["model"])
     except (RuntimeError, ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: weights do not fit {state['arch']} ({str(e)[:300]})") from None
-    model.pretrained_cfg = cfg
+    model.spec = spec
     model.eval()
-    return model, cfg, state
+    return model, spec, state

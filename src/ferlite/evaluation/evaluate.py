@@ -8,7 +8,6 @@ Writes a text report, a JSON report and a confusion-matrix PNG. Example::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -19,14 +18,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import model_from_checkpoint
-from .data import DataError, FaceDataset, load_dataset
-from .data.loader import make_loader
-from .data.transforms import ClassificationPresetEval
-from .metrics import classification_metrics, format_metrics, plot_confusion_matrix
-from .models import ModelCfg
-from .runtime.classifier import TTA_MODES, EmotionClassifier, tta_views
-from .taxonomy import parse_classes, subset_columns
+from ..core.spec import ModelSpec
+from ..core.taxonomy import parse_classes, subset_columns
+from ..data import DataError, FaceDataset, load_dataset
+from ..data.loader import make_loader
+from ..data.transforms import ClassificationPresetEval
+from ..evaluation.metrics import format_metrics, plot_confusion_matrix
+from ..runtime.classifier import EmotionClassifier, tta_views
+from ..training.checkpoint import model_from_checkpoint
+from .metrics import classification_metrics
 
 _logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ _logger = logging.getLogger(__name__)
 def predict_logits(
     model: nn.Module,
     ds: FaceDataset,
-    cfg: ModelCfg,
+    cfg: ModelSpec,
     batch_size: int = 256,
     workers: int = 0,
     tta: str = "none",
@@ -45,7 +45,7 @@ def predict_logits(
     ``tta`` averages the logits of several views of each face (see :func:`ferlite.runtime.tta_views`).
 
     Example:
-        >>> logits = predict_logits(model, val, model.pretrained_cfg)  # doctest: +SKIP
+        >>> logits = predict_logits(model, val, model.spec)  # doctest: +SKIP
     """
     model.eval()
     device = next(model.parameters()).device  # a model being trained on the GPU is validated there
@@ -55,18 +55,18 @@ def predict_logits(
         views = tta_views(x.numpy(), tta)
         logits = sum(model(torch.from_numpy(v).to(device)) for v in views) / len(views)
         out.append(logits.float().cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, len(cfg.label_names)), np.float32)
+    return torch.cat(out).numpy() if out else np.zeros((0, len(cfg.labels)), np.float32)
 
 
 def evaluate_model(
-    model: nn.Module, ds: FaceDataset, cfg: ModelCfg, batch_size: int = 256, workers: int = 0, tta: str = "none"
+    model: nn.Module, ds: FaceDataset, cfg: ModelSpec, batch_size: int = 256, workers: int = 0, tta: str = "none"
 ) -> dict[str, Any]:
-    """Metrics of ``model`` on ``ds`` (see :func:`ferlite.metrics.classification_metrics`).
+    """Metrics of ``model`` on ``ds`` (see :func:`ferlite.evaluation.metrics.classification_metrics`).
 
     ``ds`` may hold a subset of the model's classes: the model is then scored on that task, its prediction being
     the best of those classes.
     """
-    columns = subset_columns(cfg.label_names, ds.classes)
+    columns = subset_columns(cfg.labels, ds.classes)
     start = time.perf_counter()
     logits = predict_logits(model, ds, cfg, batch_size, workers, tta)
     seconds = time.perf_counter() - start
@@ -106,10 +106,10 @@ DOMAIN_SETS = {"val": VAL_DOMAINS, "test": TEST_DOMAINS}
 def onnx_logits(clf: EmotionClassifier, ds: FaceDataset, calibrated: bool = True, batch_size: int = 256) -> np.ndarray:
     """Logits (N, model classes) of an ONNX classifier for every face of ``ds``, with its runtime preprocessing;
     ``calibrated=False`` leaves out the file's logit calibration."""
-    from .runtime.classifier import preprocess_faces
+    from ..runtime.classifier import preprocess_faces
 
     out = [
-        clf.predict_logits(preprocess_faces([ds.images[i] for i in range(s, min(len(ds), s + batch_size))], clf.pre), calibrated)
+        clf.predict_logits(preprocess_faces([ds.images[i] for i in range(s, min(len(ds), s + batch_size))], clf.spec), calibrated)
         for s in range(0, len(ds), batch_size)
     ]
     return np.concatenate(out) if out else np.zeros((0, len(clf.labels)), np.float32)
@@ -132,8 +132,8 @@ def domain_metrics(logits: np.ndarray, ds: FaceDataset, model_classes: tuple[str
     The prediction is the best of the dataset's classes (see :func:`evaluate_model`), and so are the
     probabilities the ECE reads.
     """
+    from ..runtime.classifier import softmax
     from .metrics import expected_calibration_error, prediction_shares
-    from .runtime.classifier import softmax
 
     z = logits[:, subset_columns(model_classes, ds.classes)]
     pred = z.argmax(1)
@@ -145,7 +145,7 @@ def domain_metrics(logits: np.ndarray, ds: FaceDataset, model_classes: tuple[str
 
 
 def evaluate_domains(
-    model: nn.Module, domains: dict[str, FaceDataset], cfg: ModelCfg, batch_size: int = 256, tta: str = "none"
+    model: nn.Module, domains: dict[str, FaceDataset], cfg: ModelSpec, batch_size: int = 256, tta: str = "none"
 ) -> dict[str, Any]:
     """Metrics of ``model`` on each domain and ``mean_macro_f1``, the mean of their macro-F1 scores.
 
@@ -156,83 +156,63 @@ def evaluate_domains(
     return {"domains": per, "mean_macro_f1": float(np.mean([m["macro"]["f1"] for m in per.values()]))}
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ferlite evaluate",
-        description="Evaluate a checkpoint on a dataset split: accuracy, per-class and macro/weighted "
-        "precision, recall and F1, and a confusion matrix (text, PNG and a JSON report). "
-        "FER2013 PublicTest (--split val) is for model selection; PrivateTest (--split test) for final reports.",
-        add_help=add_help,
-    )
-    p.add_argument("checkpoint", help="a .pth written by ferlite train (best.pth or last.pth), or an .onnx from ferlite export")
-    p.add_argument("--dataset", default="fer2013", help="fer2013, ferplus or folder (default: fer2013)")
-    p.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
-    p.add_argument(
-        "--split", default="val", help="train, val or test (default: val, for selection; ask for test by name for a final report)"
-    )
-    p.add_argument(
-        "--classes",
-        default=None,
-        help="a preset (ref5, fer7, ferplus8) or a comma list; default: the model's classes. A subset of them scores "
-        "the model on that task: faces of those classes only, the prediction being the best of those classes "
-        "(e.g. a 7-class model on the 5-class study task)",
-    )
-    p.add_argument(
-        "--tta",
-        default="none",
-        choices=TTA_MODES,
-        help="test-time augmentation: average the logits of each face and its mirror image (flip), or of those "
-        "two and both shifted 4%% of the side up, down, left and right (shift-flip, ten views); default none",
-    )
-    p.add_argument(
-        "--domains",
-        default=None,
-        choices=tuple(DOMAIN_SETS),
-        help="instead of one --dataset, report every domain of a split: 'val' (FERPlus PublicTest, RAF-DB val, "
-        "AffectNet val: for selection) or 'test' (RAF-DB, AffectNet, FERPlus PrivateTest by majority and by "
-        "plurality, FER2013 PrivateTest: final reports); each with prediction shares and calibration error",
-    )
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    p.add_argument("--strict", action="store_true", help="stop at the first corrupt row or image instead of skipping it")
-    p.add_argument("--val-fraction", type=float, default=0.15, help="held-out fraction for folders without train/test")
-    p.add_argument("--seed", type=int, default=0, help="seed of the folder split")
-    p.add_argument(
-        "--out", default=None, help="folder for report.json, report.txt and confusion.png (default: beside the checkpoint)"
-    )
-    return p
-
-
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    is_onnx = str(args.checkpoint).lower().endswith(".onnx")
+def evaluate_file(
+    checkpoint: str | Path,
+    *,
+    dataset: str = "fer2013",
+    data_path: str | None = None,
+    split: str = "val",
+    classes: str | None = None,
+    tta: str = "none",
+    domains: str | None = None,
+    batch_size: int = 256,
+    workers: int = 0,
+    threads: int | None = None,
+    strict: bool = False,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+    out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Score ``checkpoint`` (.pth or .onnx) on one dataset split, or on every domain of ``domains`` ('val' or 'test'); reports go to ``out``."""
+    if threads:
+        torch.set_num_threads(threads)
+    is_onnx = str(checkpoint).lower().endswith(".onnx")
     if is_onnx:
-        classifier = EmotionClassifier(args.checkpoint, threads=args.threads, tta=args.tta)
+        classifier = EmotionClassifier(checkpoint, threads=threads, tta=tta)
         labels = classifier.labels
     else:
-        model, cfg, _ = model_from_checkpoint(args.checkpoint)
-        labels = tuple(cfg.label_names)
-    if args.domains:
-        return _report_domains(args, classifier if is_onnx else None, None if is_onnx else (model, cfg), labels)
-    classes = parse_classes(args.classes) or labels
+        model, cfg, _ = model_from_checkpoint(checkpoint)
+        labels = tuple(cfg.labels)
+    if domains:
+        return _report_domains(
+            checkpoint,
+            domains,
+            tta,
+            strict,
+            batch_size,
+            workers,
+            out,
+            classifier if is_onnx else None,
+            None if is_onnx else (model, cfg),
+            labels,
+        )
+    classes = parse_classes(classes) or labels
     subset_columns(labels, classes)  # a clear error before any data loads
-    ds = load_dataset(args.dataset, args.split, args.data_path, classes, args.strict, args.val_fraction, args.seed)
+    ds = load_dataset(dataset, split, data_path, classes, strict, val_fraction, seed)
     if len(ds) == 0:
-        raise DataError(f"{args.dataset} {args.split}: no faces of classes {', '.join(classes)}")
+        raise DataError(f"{dataset} {split}: no faces of classes {', '.join(classes)}")
     if is_onnx:
         m = onnx_metrics(classifier, ds)
     else:
-        m = evaluate_model(model, ds, cfg, args.batch_size, args.workers, args.tta)
-    m.update(checkpoint=str(args.checkpoint), dataset=args.dataset, split=args.split, tta=args.tta, skipped=ds.skipped)
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_{args.dataset}_{args.split}"
+        m = evaluate_model(model, ds, cfg, batch_size, workers, tta)
+    m.update(checkpoint=str(checkpoint), dataset=dataset, split=split, tta=tta, skipped=ds.skipped)
+    out = Path(out) if out else Path(checkpoint).parent / f"eval_{dataset}_{split}"
     out.mkdir(parents=True, exist_ok=True)
     text = format_metrics(m)
     (out / "report.txt").write_text(text + "\n")
     (out / "report.json").write_text(json.dumps(m, indent=2) + "\n")
     plot_confusion_matrix(
-        m, out / "confusion.png", f"{args.dataset} {args.split}: acc {m['accuracy']:.3f}, macro-F1 {m['macro']['f1']:.3f}"
+        m, out / "confusion.png", f"{dataset} {split}: acc {m['accuracy']:.3f}, macro-F1 {m['macro']['f1']:.3f}"
     )
     print(text)
     if ds.skipped:
@@ -241,31 +221,42 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     return m
 
 
-def _report_domains(args: argparse.Namespace, classifier, torch_model, labels: tuple[str, ...]) -> dict[str, Any]:
-    domains = load_domains(DOMAIN_SETS[args.domains], args.domains, labels, args.strict)
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval_domains_{args.domains}"
+def _report_domains(
+    checkpoint: str | Path,
+    split: str,
+    tta: str,
+    strict: bool,
+    batch_size: int,
+    workers: int,
+    out: str | Path | None,
+    classifier,
+    torch_model,
+    labels: tuple[str, ...],
+) -> dict[str, Any]:
+    domains = load_domains(DOMAIN_SETS[split], split, labels, strict)
+    out = Path(out) if out else Path(checkpoint).parent / f"eval_domains_{split}"
     out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"checkpoint": str(args.checkpoint), "split": args.domains, "tta": args.tta, "domains": {}}
+    report: dict[str, Any] = {"checkpoint": str(checkpoint), "split": split, "tta": tta, "domains": {}}
     rows, texts = [], []
     for name, ds in domains.items():
         if classifier is not None:
             logits = onnx_logits(classifier, ds)
         else:
-            logits = predict_logits(torch_model[0], ds, torch_model[1], args.batch_size, args.workers, args.tta)
+            logits = predict_logits(torch_model[0], ds, torch_model[1], batch_size, workers, tta)
         m = domain_metrics(logits, ds, labels)
         report["domains"][name] = m
         rows.append(
-            f"| {name} {args.domains} | {m['n']} | {m['accuracy']:.4f} | {m['macro']['f1']:.4f} | {m['ece']:.4f} | "
+            f"| {name} {split} | {m['n']} | {m['accuracy']:.4f} | {m['macro']['f1']:.4f} | {m['ece']:.4f} | "
             f"{m['max_share_gap']:.3f} |"
         )
-        texts.append(f"## {name} {args.domains}\n\n```\n{format_metrics(m)}\n```\n")
+        texts.append(f"## {name} {split}\n\n```\n{format_metrics(m)}\n```\n")
         plot_confusion_matrix(
-            m, out / f"confusion_{name}.png", f"{name} {args.domains}: acc {m['accuracy']:.3f}, macro-F1 {m['macro']['f1']:.3f}"
+            m, out / f"confusion_{name}.png", f"{name} {split}: acc {m['accuracy']:.3f}, macro-F1 {m['macro']['f1']:.3f}"
         )
     report["mean_macro_f1"] = float(np.mean([m["macro"]["f1"] for m in report["domains"].values()]))
     table = "\n".join(["| domain | faces | accuracy | macro-F1 | ECE | largest share gap |", "|---|---|---|---|---|---|", *rows])
     text = f"{table}\n\nmean macro-F1 {report['mean_macro_f1']:.4f}\n\n" + "\n".join(texts)
-    (out / "report.md").write_text(f"# {args.checkpoint}: {args.domains} domains\n\n{text}")
+    (out / "report.md").write_text(f"# {checkpoint}: {split} domains\n\n{text}")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(text)
     print(f"reports written to {out}/ (report.md, report.json, confusion_*.png)")

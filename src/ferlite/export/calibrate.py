@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from collections.abc import Sequence
@@ -25,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UsageError
-from .evaluate import DOMAIN_SETS, VAL_DOMAINS, domain_metrics, load_domains, onnx_logits
-from .runtime.classifier import EmotionClassifier, LogitCalibration
-from .taxonomy import subset_columns
+from ..core.errors import UsageError
+from ..core.taxonomy import subset_columns
+from ..evaluation.evaluate import DOMAIN_SETS, VAL_DOMAINS, domain_metrics, load_domains, onnx_logits
+from ..runtime.classifier import EmotionClassifier, LogitCalibration
 
 # A small pull of the biases towards 0: the cross-entropy only fixes bias differences within each domain's classes.
 BIAS_L2 = 1e-3
@@ -71,28 +70,22 @@ def fit_logit_calibration(
     return LogitCalibration(float(np.exp(theta[0])), tuple(float(v) for v in theta[1:]))
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ferlite calibrate",
-        description="Fit a per-class logit bias and a temperature on the cross-domain validation set (FERPlus "
-        "PublicTest, RAF-DB val, AffectNet val; never a test split) and write a copy of the ONNX model that carries "
-        "them in its metadata, so that the runtime applies them. Prints each domain's accuracy, macro-F1, "
-        "expected calibration error and largest prediction-share gap before and after.",
-        add_help=add_help,
-    )
-    p.add_argument("model", help="an ONNX model written by ferlite export (its own calibration, if any, is replaced)")
-    p.add_argument("--out", required=True, help="the calibrated copy (.onnx)")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: its choice)")
-    p.add_argument("--strict", action="store_true", help="stop at the first corrupt image instead of skipping it")
-    return p
+def calibrate_file(
+    model: str | Path, out: str | Path, *, name: str | None = None, threads: int | None = None, strict: bool = False
+) -> dict[str, Any]:
+    """Fit the logit calibration of ``model`` on the validation domains and write the calibrated copy into the folder
+    ``out`` (as ``name``, default the model's own file name; the model itself when ``out`` is its folder), with
+    NAME.calibration.json beside it; the report.
 
-
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    out = Path(args.out)
-    if out.suffix.lower() != ".onnx":
-        raise UsageError(f"{out}: --out must be an .onnx file")
-    clf = EmotionClassifier(args.model, threads=args.threads)
-    domains = load_domains(VAL_DOMAINS, "val", clf.labels, args.strict)
+    Example:
+        >>> calibrate_file("runs/export_x/model.int8.onnx", "runs/export_x/calibrated")  # doctest: +SKIP
+    """
+    name = name or Path(model).name
+    if not name.lower().endswith(".onnx"):
+        raise UsageError(f"--name {name}: must end in .onnx")
+    out = Path(out) / name
+    clf = EmotionClassifier(model, threads=threads)
+    domains = load_domains(VAL_DOMAINS, "val", clf.labels, strict)
     raw = {name: onnx_logits(clf, ds, calibrated=False) for name, ds in domains.items()}
     cal = fit_logit_calibration(
         [raw[n] for n in domains],
@@ -101,7 +94,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         len(clf.labels),
     )
     report: dict[str, Any] = {
-        "model": str(args.model),
+        "model": str(model),
         "temperature": cal.temperature,
         "bias": dict(zip(clf.labels, cal.bias)),
         "domains": {},
@@ -132,11 +125,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     for k in ("before", "after"):
         report[f"mean_macro_f1_{k}"] = float(np.mean([d[k]["macro_f1"] for d in report["domains"].values()]))
     print(f"mean macro-F1 {report['mean_macro_f1_before']:.4f} before, {report['mean_macro_f1_after']:.4f} after")
-    from .export import set_metadata
+    from .onnx import set_metadata
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.resolve() != Path(args.model).resolve():
-        shutil.copyfile(args.model, out)
+    if out.resolve() != Path(model).resolve():
+        shutil.copyfile(model, out)
     meta = dict(clf.session.get_modelmeta().custom_metadata_map)
     set_metadata(out, {**meta, **cal.to_metadata(), "ferlite.calibrated_on": ",".join(f"{d} val" for d in DOMAIN_SETS["val"])})
     out.with_suffix(".calibration.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -17,20 +17,20 @@ which vectorised kernels prefer). Example::
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from . import train
-from .checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
-from .errors import UsageError
-from .models.mobilenetv2 import InvertedResidual, MobileNetV2
+from ..core.errors import UsageError
+from ..models.mobilenetv2 import InvertedResidual, MobileNetV2
+from ..training import TrainConfig, fit
+from ..training.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 
 
 def _keep_count(hidden: int, ratio: float) -> int:
@@ -88,61 +88,61 @@ def prune_mobilenetv2(model: MobileNetV2, ratio: float) -> tuple[MobileNetV2, li
     return pruned, widths
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ferlite prune",
-        description="Structured channel pruning of a MobileNetV2 checkpoint (the hidden channels of every "
-        "inverted-residual block), then fine-tuning on the checkpoint's training data. Writes the pruned "
-        "checkpoint; export it with 'ferlite export' to measure its speed.",
-        add_help=add_help,
-    )
-    p.add_argument("checkpoint", help="a MobileNetV2 checkpoint from ferlite train")
-    p.add_argument("--ratio", type=float, required=True, help="fraction of hidden channels to remove, e.g. 0.3")
-    p.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs after pruning (default 2; 0: none)")
-    p.add_argument("--lr", type=float, default=2e-4, help="fine-tuning learning rate (default 2e-4)")
-    p.add_argument("--out", required=True, help="run folder for the pruned model")
-    p.add_argument("--no-progress", action="store_true")
-    return p
+# The original run's options that its pruned model's fine-tuning keeps (the data and the loss).
+KEPT_TRAIN_OPTIONS = (
+    "dataset",
+    "data_path",
+    "classes",
+    "per_class",
+    "cap",
+    "min_count",
+    "label_smoothing",
+    "seed",
+    "soft_targets",
+    "mixture",
+    "class_balance",
+    "epoch_size",
+    "workers",
+    "threads",
+)
 
 
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    model, cfg, state = model_from_checkpoint(args.checkpoint)
-    pruned, widths = prune_mobilenetv2(model, args.ratio)
+def prune_checkpoint(
+    checkpoint: str | Path, ratio: float, out: str | Path, epochs: int = 2, lr: float = 2e-4, progress: bool = True
+) -> dict[str, Any]:
+    """Prune ``ratio`` of each block's hidden channels, save ``out/pruned_init.pth``, then fine-tune it for ``epochs``
+    with the original run's data options (``out/best.pth``); the summary is also written to ``out/prune.json``.
+
+    Example:
+        >>> prune_checkpoint("runs/ferplus8/best.pth", 0.3, "runs/pruned30", epochs=2)  # doctest: +SKIP
+    """
+    if not 0 < ratio < 1:
+        raise UsageError(f"--ratio must be between 0 and 1 (exclusive), got {ratio}")
+    model, spec, state = model_from_checkpoint(checkpoint)
+    pruned, widths = prune_mobilenetv2(model, ratio)
     before = sum(p.numel() for p in model.parameters())
     after = sum(p.numel() for p in pruned.parameters())
-    out = Path(args.out)
+    out = Path(out)
     kwargs = {**state.get("model_kwargs", {}), "hidden_channels": widths}
     init_path = out / "pruned_init.pth"
-    save_checkpoint(init_path, make_checkpoint(pruned, state["arch"], kwargs, pruned_from=str(args.checkpoint), ratio=args.ratio))
-    print(f"pruned {args.ratio:.0%} of hidden channels: {before:,} -> {after:,} parameters ({1 - after / before:.1%} fewer)")
-    summary: dict[str, Any] = {"ratio": args.ratio, "params_before": before, "params_after": after, "hidden_channels": widths}
-    if args.epochs > 0:
-        # Fine-tune with the original run's data options, from the pruned weights.
-        orig = state.get("args", {})
-        targs = train.get_args_parser().parse_args([])
-        for k in (
-            "dataset",
-            "data_path",
-            "classes",
-            "per_class",
-            "cap",
-            "min_count",
-            "label_smoothing",
-            "seed",
-            "soft_targets",
-            "workers",
-            "threads",
-        ):
-            if k in orig:
-                setattr(targs, k, orig[k])
-        targs.model, targs.init, targs.epochs, targs.lr = state["arch"], str(init_path), args.epochs, args.lr
-        targs.input_size, targs.out, targs.resume, targs.no_progress, targs.warmup_epochs = (
-            cfg.input_size,
-            str(out),
-            True,
-            args.no_progress,
-            0.0,
+    save_checkpoint(init_path, make_checkpoint(pruned, state["arch"], kwargs, pruned_from=str(checkpoint), ratio=ratio))
+    print(f"pruned {ratio:.0%} of hidden channels: {before:,} -> {after:,} parameters ({1 - after / before:.1%} fewer)")
+    summary: dict[str, Any] = {"ratio": ratio, "params_before": before, "params_after": after, "hidden_channels": widths}
+    if epochs > 0:
+        original = state.get("args", {})
+        kept = {k: original[k] for k in KEPT_TRAIN_OPTIONS if k in original}
+        config = TrainConfig(
+            **kept,
+            model=state["arch"],
+            init=str(init_path),
+            epochs=epochs,
+            lr=lr,
+            warmup_epochs=0.0,
+            input_size=spec.input_size,
+            out=str(out),
+            resume=True,
+            progress=progress,
         )
-        summary["train"] = train.main(targs)
+        summary["train"] = asdict(fit(config))
     (out / "prune.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary

@@ -15,96 +15,82 @@ Every configuration is a ``ferlite train`` run in its own folder, trained with
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
 import statistics
 import time
+import tomllib
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import train
-from .checkpoint import model_from_checkpoint
-from .data import load_dataset
-from .errors import UsageError
+from ..core.errors import UsageError
+from ..core.system import machine_summary
+from ..core.taxonomy import parse_classes
+from ..data import load_dataset
+from ..models import count_parameters
+from ..training import TrainConfig, fit
+from ..training.checkpoint import model_from_checkpoint
+from ..training.config import check_options
 from .evaluate import evaluate_model
-from .models import count_parameters
-from .system import machine_summary
-from .taxonomy import parse_classes
 
 # The reference's published accuracies (5 classes, its own 224x224 dataset).
 REFERENCE = {"cnn_small": 0.51, "mobilenetv2_head": 0.49, "mobilenetv2_top": 0.48}
-
-# name -> (what the reference called it, train options). Learning rates: a frozen
-# backbone or a net from scratch takes Adam's default; fine-tuning pretrained layers a
-# smaller one, so the first steps do not wreck the ImageNet features.
-CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "cnn_small": ("custom CNN", {"model": "cnn_small", "pretrained": "none", "lr": 1e-3, "epochs": 8}),
-    "mobilenetv2_head": ("MobileNetV2 baseline (frozen backbone)", {"mode": "head", "lr": 1e-3, "epochs": 5}),
-    "mobilenetv2_top": ("MobileNetV2 fine-tuned (last 8 blocks)", {"mode": "top", "top_blocks": 8, "lr": 5e-4, "epochs": 8}),
-    "mobilenetv2_full": ("MobileNetV2 full fine-tuning (ferlite)", {"mode": "full", "lr": 5e-4, "epochs": 10}),
-    # The 7-class model's longer recipe (docs/experiments/fer7_long_mix.toml): three times the epochs, half the batches
-    # mixed by MixUp or CutMix, and EMA weights. It beat the 10-epoch schedule on PublicTest there.
-    "mobilenetv2_full_long": (
-        "MobileNetV2 full fine-tuning, 30 epochs, MixUp/CutMix, EMA (ferlite)",
-        {
-            "mode": "full",
-            "lr": 5e-4,
-            "epochs": 30,
-            "warmup_epochs": 1.0,
-            "mixup": 0.2,
-            "cutmix": 1.0,
-            "mix_prob": 0.5,
-            "ema": 0.999,
-        },
-    ),
-}
-# Run order: the most informative configuration first, so an interrupted study has it; the long schedule
-# (about two hours on 2 cores) last.
-ORDER = ("mobilenetv2_full", "mobilenetv2_top", "mobilenetv2_head", "cnn_small", "mobilenetv2_full_long")
+RECIPES_PATH = Path(__file__).with_name("study_recipes.toml")
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ferlite study",
-        description="Reproduce the reference comparison on FER2013 (5 classes: angry, happy, neutral, sad, surprise) "
-        "with class balancing: custom CNN, MobileNetV2 head-only, MobileNetV2 fine-tuned (top blocks) and full "
-        "fine-tuning (10 epochs, and 30 with MixUp/CutMix and EMA). Models are selected on PublicTest and reported "
-        "on PrivateTest. Resumable.",
-        add_help=add_help,
-    )
-    p.add_argument("--out", default="runs/study_ref5", help="folder for the runs and results.json")
-    p.add_argument("--report", default=None, help="also write the results as a Markdown page (e.g. docs/RESULTS.md)")
-    p.add_argument("--configs", default=",".join(ORDER), help=f"comma list of configurations (default: {','.join(ORDER)})")
-    p.add_argument("--classes", default="ref5", help="class preset or list (default ref5)")
-    p.add_argument("--per-class", type=int, default=4000, help="augment classes below this count up to it (default 4000)")
-    p.add_argument(
-        "--cap", action="store_true", help="also cap larger classes at --per-class (the reference's ~1000-per-class protocol)"
-    )
-    p.add_argument("--input-size", type=int, default=96, help="input side for every model (default 96)")
-    p.add_argument("--epochs", type=int, default=None, help="override every configuration's epoch count")
-    p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--dataset", default="fer2013")
-    p.add_argument("--data-path", default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: all cores)")
-    p.add_argument("--latency-threads", type=int, default=1, help="threads for the per-face latency (default 1)")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument(
-        "--note",
-        default=None,
-        metavar="MARKDOWN_FILE",
-        help="a Markdown file whose text goes into the report after the bar (e.g. how the machine was shared, "
-        "later runs); kept in the repository so that the report can be regenerated",
-    )
-    p.add_argument(
-        "--report-only", action="store_true", help="only rewrite --report from OUT/results.json; train and evaluate nothing"
-    )
-    return p
+def read_recipes(path: str | Path = RECIPES_PATH) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The study's configurations, in run order: name -> (label, TrainConfig options), each checked as a recipe.
+
+    Example:
+        >>> recipes = read_recipes()
+        >>> list(recipes)[0], recipes["cnn_small"][1]["model"]
+        ('mobilenetv2_full', 'cnn_small')
+    """
+    path = Path(path)
+    try:
+        tables = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: cannot read the study recipes ({e})") from None
+    recipes = {}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise UsageError(f"{path}: {name!r} must be a table of training options")
+        options = dict(table)
+        label = str(options.pop("label", name))
+        recipes[name] = (label, check_options(options, f"{path} [{name}]"))
+    return recipes
+
+
+CONFIGS = read_recipes()
+ORDER = tuple(CONFIGS)
+
+
+@dataclass
+class StudyConfig:
+    """The study's options; every configuration shares the data, balancing and input ones."""
+
+    out: str = "runs/study_ref5"
+    report: str | None = None
+    configs: str = ",".join(ORDER)
+    classes: str = "ref5"
+    per_class: int = 4000
+    cap: bool = False
+    input_size: int = 96
+    epochs: int | None = None
+    label_smoothing: float = 0.1
+    dataset: str = "fer2013"
+    data_path: str | None = None
+    seed: int = 0
+    workers: int | None = None
+    threads: int | None = None
+    latency_threads: int = 1
+    progress: bool = True
+    note: str | None = None
+    report_only: bool = False
 
 
 def _read_note(path: str) -> str:
@@ -114,11 +100,11 @@ def _read_note(path: str) -> str:
         raise UsageError(f"--note {path}: cannot read it ({e})") from None
 
 
-def _train_args(name: str, args: argparse.Namespace) -> argparse.Namespace:
-    _, overrides = CONFIGS[name]
-    targs = train.get_args_parser().parse_args([])
+def train_config(name: str, study: StudyConfig) -> TrainConfig:
+    """The TrainConfig of configuration ``name``: the recipe, the study's shared options, its folder, resumable."""
+    _, recipe = CONFIGS[name]
     shared = {
-        k: getattr(args, k)
+        k: getattr(study, k)
         for k in (
             "classes",
             "per_class",
@@ -130,16 +116,13 @@ def _train_args(name: str, args: argparse.Namespace) -> argparse.Namespace:
             "seed",
             "workers",
             "threads",
-            "no_progress",
+            "progress",
         )
     }
-    vars(targs).update(shared)
-    vars(targs).update(overrides)
-    if args.epochs is not None:
-        targs.epochs = args.epochs
-    targs.out = str(Path(args.out) / name)
-    targs.resume = True
-    return targs
+    config = TrainConfig(**{**shared, **recipe, "out": str(Path(study.out) / name), "resume": True})
+    if study.epochs is not None:
+        config.epochs = study.epochs
+    return config
 
 
 def measure_latency(model: torch.nn.Module, input_size: int, threads: int, runs: int = 50) -> float:
@@ -164,7 +147,8 @@ def _state_dict_bytes(model: torch.nn.Module) -> int:
     return buf.getbuffer().nbytes
 
 
-def main(args: argparse.Namespace) -> dict[str, Any]:
+def run_study(args: StudyConfig) -> dict[str, Any]:
+    """Train, evaluate and report every configuration named in ``args.configs``; resumable."""
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
@@ -179,11 +163,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             raise UsageError(f"--report-only needs --report and a finished study in {out} (results.json)")
         names = []
     for name in names:
-        targs = _train_args(name, args)
+        targs = train_config(name, args)
         print(f"\n=== {name}: {CONFIGS[name][0]} ===", flush=True)
-        summary = train.main(targs)
+        summary = asdict(fit(targs))
         model, cfg, ckpt = model_from_checkpoint(summary["best_path"])
-        test = load_dataset(args.dataset, "test", args.data_path, tuple(cfg.label_names), seed=args.seed)
+        test = load_dataset(args.dataset, "test", args.data_path, tuple(cfg.labels), seed=args.seed)
         m = evaluate_model(model, test, cfg)
         m_tta = evaluate_model(model, test, cfg, tta="flip")
         results[name] = {
@@ -208,7 +192,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             "trainable_parameters": count_parameters(model, trainable_only=True),
             "size_mb": _state_dict_bytes(model) / 1e6,
             "latency_ms": measure_latency(model, cfg.input_size, args.latency_threads),
-            "train_options": {k: v for k, v in vars(targs).items() if k not in ("no_progress", "resume")},
+            "train_options": {k: v for k, v in asdict(targs).items() if k not in ("progress", "resume")},
         }
         results["_machine"] = _machine(args)
         out.mkdir(parents=True, exist_ok=True)
@@ -222,7 +206,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def _machine(args: argparse.Namespace) -> dict[str, Any]:
+def _machine(args: StudyConfig) -> dict[str, Any]:
     return {
         **machine_summary(),
         "torch": torch.__version__,
@@ -251,12 +235,12 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def write_report(results: dict[str, Any], args: argparse.Namespace, path: Path) -> None:
+def write_report(results: dict[str, Any], args: StudyConfig, path: Path) -> None:
     """Write docs/RESULTS.md: the command, the machine, the table and the reference's figures."""
     mach = results.get("_machine", {})
     classes = ", ".join(parse_classes(args.classes) or ())
     cmd = f"ferlite study --out {args.out} --report {path}"
-    defaults = get_args_parser().parse_args([])
+    defaults = StudyConfig()
     for opt in ("classes", "per_class", "input_size", "epochs", "label_smoothing", "dataset", "data_path", "seed"):
         if getattr(args, opt) != getattr(defaults, opt):
             cmd += f" --{opt.replace('_', '-')} {getattr(args, opt)}"
@@ -267,7 +251,7 @@ def write_report(results: dict[str, Any], args: argparse.Namespace, path: Path) 
     lines = [
         "# Results: the reference study, reproduced on FER2013",
         "",
-        "Generated by `ferlite study` (src/ferlite/study.py); do not edit by hand. Command:",
+        "Generated by `ferlite study` (src/ferlite/evaluation/study.py); do not edit by hand. Command:",
         "",
         "```",
         cmd,

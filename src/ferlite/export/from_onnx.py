@@ -18,8 +18,8 @@ that is exactly ``W'x + b'``; in training, batch statistics close to ``m`` and `
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,14 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from .checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
-from .data import FaceDataset, load_dataset
-from .errors import CheckpointError
-from .evaluate import evaluate_model, onnx_metrics
-from .export import FaceCalibrationReader
-from .models import create_model
-from .runtime.classifier import META_PREFIX, EmotionClassifier
+from ..core.errors import CheckpointError
+from ..core.spec import META_PREFIX
+from ..data import FaceDataset, load_dataset
+from ..evaluation.evaluate import evaluate_model, onnx_metrics
+from ..models import create_model
+from ..runtime.classifier import EmotionClassifier
+from ..training.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
+from .onnx import FaceCalibrationReader
 
 
 def onnx_parameters(path: str | Path) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
@@ -151,7 +152,7 @@ def unfold_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> None:
 
 
 def checkpoint_from_onnx(path: str | Path, calibration: FaceDataset, batch_size: int = 64) -> dict[str, Any]:
-    """A ferlite checkpoint (see :mod:`ferlite.checkpoint`) rebuilt from an exported model.
+    """A ferlite checkpoint (see :mod:`ferlite.training.checkpoint`) rebuilt from an exported model.
 
     ``calibration``: real faces (the training split) for the BatchNorm statistics.
 
@@ -161,56 +162,50 @@ def checkpoint_from_onnx(path: str | Path, calibration: FaceDataset, batch_size:
         >>> save_checkpoint("runs/from_accurate/best.pth", state)  # doctest: +SKIP
     """
     clf = EmotionClassifier(path, tta="none")
-    meta = clf.session.get_modelmeta().custom_metadata_map
-    arch = meta.get(META_PREFIX + "arch")
-    if not arch:
+    spec = clf.spec
+    if not spec.arch:
         raise CheckpointError(f"{path}: its ONNX metadata names no architecture ({META_PREFIX}arch)")
-    pre = clf.pre
-    model_kwargs = {"input_size": pre.input_size}
-    model = create_model(arch, num_classes=len(pre.labels), pretrained=False, **model_kwargs)
-    model.pretrained_cfg.label_names = tuple(pre.labels)
-    model.pretrained_cfg.mean, model.pretrained_cfg.std = tuple(pre.mean), tuple(pre.std)
+    model_kwargs = {"input_size": spec.input_size}
+    model = create_model(spec.arch, num_classes=len(spec.labels), pretrained=False, **model_kwargs)
+    model.spec = replace(spec, classifier=model.spec.classifier)  # the file's spec, TTA included
     load_folded_weights(model, onnx_parameters(path), str(path))
-    reader = FaceCalibrationReader(calibration, pre, clf.input_name, batch_size)  # one batch in memory at a time
+    reader = FaceCalibrationReader(calibration, spec, clf.input_name, batch_size)  # one batch in memory at a time
     unfold_batchnorm(model, (torch.from_numpy(feed[clf.input_name]) for feed in iter(reader.get_next, None)))
-    return make_checkpoint(model, arch, model_kwargs, source_onnx=str(path), calibration_faces=len(calibration))
+    return make_checkpoint(model, spec.arch, model_kwargs, source_onnx=str(path), calibration_faces=len(calibration))
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ferlite from-onnx",
-        description="Rebuild a trainable checkpoint from an exported ONNX model (fp32 or int8), e.g. a bundled model, "
-        "to fine-tune it with 'ferlite train --init'. BatchNorm layers, folded into the convolutions by the export, "
-        "are unfolded with statistics measured on real training faces; the checkpoint is then checked against the "
-        "ONNX model on the validation split.",
-        add_help=add_help,
-    )
-    p.add_argument("onnx", help="an .onnx written by ferlite export (its metadata names classes and preprocessing)")
-    p.add_argument("--out", required=True, help="checkpoint path to write (.pth)")
-    p.add_argument("--dataset", default="fer2013", help="faces for the BatchNorm statistics and the check (default fer2013)")
-    p.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
-    p.add_argument("--calib-size", type=int, default=2048, help="training faces for the BatchNorm statistics (default 2048)")
-    p.add_argument("--seed", type=int, default=0, help="which training faces are drawn")
-    return p
+def rebuild_checkpoint(
+    onnx: str | Path,
+    out: str | Path,
+    *,
+    dataset: str = "fer2013",
+    data_path: str | None = None,
+    calib_size: int = 2048,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Rebuild ``onnx`` as the checkpoint ``out/best.pth`` (BatchNorm statistics from ``dataset``'s training faces) and
+    check it against the ONNX model on the val split.
 
-
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    if not Path(args.onnx).is_file():
-        raise CheckpointError(f"{args.onnx}: model file not found")
-    calibration = load_dataset(args.dataset, "train", args.data_path, None).sample(args.calib_size, args.seed)
-    state = checkpoint_from_onnx(args.onnx, calibration)
-    save_checkpoint(args.out, state)
-    labels = tuple(state["cfg"]["label_names"])
-    val = load_dataset(args.dataset, "val", args.data_path, labels)
-    model, cfg, _ = model_from_checkpoint(args.out)
+    Example:
+        >>> rebuild_checkpoint("src/ferlite/assets/emotion_default.int8.onnx", "runs/from_default", dataset="affectnet")  # doctest: +SKIP
+    """
+    out = Path(out) / "best.pth"
+    if not Path(onnx).is_file():
+        raise CheckpointError(f"{onnx}: model file not found")
+    calibration = load_dataset(dataset, "train", data_path, None).sample(calib_size, seed)
+    state = checkpoint_from_onnx(onnx, calibration)
+    save_checkpoint(out, state)
+    labels = tuple(state["spec"]["labels"])
+    val = load_dataset(dataset, "val", data_path, labels)
+    model, cfg, _ = model_from_checkpoint(out)
     rebuilt = evaluate_model(model, val, cfg, batch_size=128)
-    original = onnx_metrics(args.onnx, val)
+    original = onnx_metrics(onnx, val)
     print(
-        f"wrote {args.out}: {state['arch']}, {len(labels)} classes ({', '.join(labels)}), {cfg.input_size}px, "
-        f"BatchNorm statistics from {len(calibration)} {args.dataset} training faces"
+        f"wrote {out}: {state['arch']}, {len(labels)} classes ({', '.join(labels)}), {cfg.input_size}px, "
+        f"BatchNorm statistics from {len(calibration)} {dataset} training faces"
     )
     print(
-        f"{args.dataset} val ({len(val)} faces): checkpoint accuracy {rebuilt['accuracy']:.4f}, "
+        f"{dataset} val ({len(val)} faces): checkpoint accuracy {rebuilt['accuracy']:.4f}, "
         f"the ONNX model {original['accuracy']:.4f}"
     )
-    return {"out": args.out, "val_accuracy": rebuilt["accuracy"], "onnx_val_accuracy": original["accuracy"]}
+    return {"out": str(out), "val_accuracy": rebuilt["accuracy"], "onnx_val_accuracy": original["accuracy"]}

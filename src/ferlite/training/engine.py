@@ -1,0 +1,124 @@
+"""The training loop's parts, in the torchvision references' plain form: ``train_one_epoch``, the optimizer and the
+learning-rate schedule, and knowledge distillation."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ..data.mixing import MixupCutmix
+from .config import OPTIMIZERS, SCHEDULES, TrainConfig
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.opt == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.opt == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    raise ValueError(f"unknown optimizer {config.opt!r}; supported: {', '.join(OPTIMIZERS)}")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.sched == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
+    if config.sched == "cosine":
+        warmup = int(config.warmup_epochs * steps_per_epoch)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _warmup_cosine(s, warmup, total))
+    if config.sched == "none":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    raise ValueError(f"unknown schedule {config.sched!r}; supported: {', '.join(SCHEDULES)}")
+
+
+def _warmup_cosine(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+class Distiller(nn.Module):
+    """Blends a teacher's softened predictions into the loss (Hinton et al., 2015).
+
+    The teacher sees the student's augmented batch, resized to its own input size; both use the
+    same normalisation. Loss: ``(1 - alpha) * task_loss + alpha * T^2 * KL(teacher_T || student_T)``.
+
+    Example:
+        >>> teacher, cfg, _ = model_from_checkpoint("runs/ferplus8_128/best.pth")  # doctest: +SKIP
+        >>> distiller = Distiller(teacher, cfg.input_size, alpha=0.5, temperature=2.0)  # doctest: +SKIP
+        >>> loss = distiller(x, model(x), criterion(model(x), y))  # doctest: +SKIP
+    """
+
+    def __init__(self, teacher: nn.Module, input_size: int, alpha: float, temperature: float) -> None:
+        super().__init__()
+        self.teacher = teacher.eval().requires_grad_(False)
+        self.input_size, self.alpha, self.temperature = input_size, alpha, temperature
+
+    def forward(self, x: torch.Tensor, student_logits: torch.Tensor, task_loss: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            if x.shape[-1] != self.input_size:
+                x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
+            teacher_logits = self.teacher(x)
+        t = self.temperature
+        kd = F.kl_div(
+            F.log_softmax(student_logits / t, 1), F.log_softmax(teacher_logits / t, 1), reduction="batchmean", log_target=True
+        )
+        return (1 - self.alpha) * task_loss + self.alpha * t * t * kd
+
+
+def train_one_epoch(
+    model,
+    criterion,
+    optimizer,
+    scheduler,
+    loader,
+    device,
+    epoch: int,
+    progress: bool = True,
+    ema=None,
+    distiller: Distiller | None = None,
+    mixer: MixupCutmix | None = None,
+    amp: bool = False,
+) -> dict[str, float]:
+    """One pass over ``loader``; returns mean loss, accuracy and images/s.
+
+    Training accuracy is against each (possibly mixed) target's largest class. Inputs are channels-last,
+    as the model should be. ``amp`` runs the forward pass under bfloat16 autocast (bfloat16 needs no loss scaling).
+    """
+    model.train()
+    seen, loss_sum, correct = 0, 0.0, 0
+    start = time.perf_counter()
+    bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress, leave=False, dynamic_ncols=True)
+    for x, y in bar:
+        x, y = x.to(device, non_blocking=True, memory_format=torch.channels_last), y.to(device, non_blocking=True)
+        if mixer is not None:
+            x, y = mixer(x, y)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(x).float()
+            loss = criterion(logits, y)
+            if distiller is not None:
+                loss = distiller(x, logits, loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
+        n = x.shape[0]
+        seen += n
+        loss_sum += loss.item() * n
+        hard = y.argmax(1) if y.ndim == 2 else y
+        correct += (logits.argmax(1) == hard).sum().item()
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", img_s=f"{seen / (time.perf_counter() - start):.0f}")
+    seconds = time.perf_counter() - start
+    return {
+        "train_loss": loss_sum / max(seen, 1),
+        "train_acc": correct / max(seen, 1),
+        "images_per_s": seen / seconds,
+        "epoch_seconds": seconds,
+    }
