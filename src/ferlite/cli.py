@@ -79,6 +79,15 @@ def _one_line_errors(parser: argparse.ArgumentParser, command: str) -> argparse.
     return parser
 
 
+def _needs_extra(command: str, e: ModuleNotFoundError) -> int:
+    print(
+        f"ferlite {command}: needs {e.name!r}, which is not installed; install the training extra: "
+        "pip install torch==2.13.0 'ferlite[train]'",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -93,14 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if head.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         module = import_module(SUBCOMMANDS[head.command][0])
-    except ModuleNotFoundError as e:
-        # The runtime install has no torch; training-side commands need the extra.
-        print(
-            f"ferlite {head.command}: needs {e.name!r}, which is not installed; install the training extra: "
-            "pip install torch==2.13.0 'ferlite[train]'",
-            file=sys.stderr,
-        )
-        return 2
+    except ModuleNotFoundError as e:  # the runtime install has no torch; training-side commands need the extra
+        return _needs_extra(head.command, e)
     from .core.errors import FerliteError
 
     try:
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         parser = _one_line_errors(module.get_args_parser(), head.command)
         args = module.parse_args(rest, parser) if hasattr(module, "parse_args") else parser.parse_args(rest)
         rc = module.main(args)
+    except ModuleNotFoundError as e:  # an extra the command needs only once it runs (ferlite train: torch)
+        return _needs_extra(head.command, e)
     except (FerliteError, FileNotFoundError) as e:
         print(f"ferlite {head.command}: error: {e}", file=sys.stderr)
         return 2

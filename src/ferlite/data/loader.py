@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, WeightedRandomSampler
 
 from .readers import FaceDataset
 
@@ -51,12 +51,17 @@ def make_loader(
     soft: bool = False,
     sample_weights: np.ndarray | None = None,
     samples_per_epoch: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> DataLoader:
     """A DataLoader with reproducible shuffling and per-worker augmentation seeds.
 
     With ``sample_weights`` (one per item, e.g. :meth:`ferlite.data.mixture.MixedFaces.sampling_weights`), each
     epoch draws ``samples_per_epoch`` items (default: the dataset's size) with replacement in those proportions,
     from the same seeded generator as the shuffle.
+
+    With ``world_size`` > 1 (DistributedDataParallel), ``batch_size`` is the global batch and this loader yields rank
+    ``rank``'s slice of each global batch (:class:`ferlite.training.distributed.RankShardSampler`).
 
     Example:
         >>> loader = make_loader(train, ClassificationPresetTrain(cfg), 64, True, workers=1)  # doctest: +SKIP
@@ -73,6 +78,13 @@ def make_loader(
             generator=generator,
         )
         shuffle = False
+    if world_size > 1:
+        from ..training.distributed import RankShardSampler
+
+        if sampler is None:
+            sampler = RandomSampler(ds, generator=generator) if shuffle else SequentialSampler(ds)
+        sampler = RankShardSampler(sampler, batch_size, rank, world_size)
+        batch_size, shuffle = batch_size // world_size, False
     return DataLoader(
         TorchFaceDataset(ds, transform, soft=soft),
         batch_size=batch_size,
@@ -84,5 +96,5 @@ def make_loader(
         # Workers start afresh each epoch, seeded from the generator the training loop reseeds per epoch, so that an
         # epoch's augmentations do not depend on the epochs before it (a resumed run repeats an uninterrupted one).
         persistent_workers=False,
-        drop_last=(shuffle or sampler is not None) and len(ds) > batch_size,
+        drop_last=(shuffle or (sampler is not None and world_size == 1)) and len(ds) > batch_size,
     )

@@ -182,9 +182,9 @@ def export_checkpoint(
             f"wrote {paths['int8']} ({paths['int8'].stat().st_size / 1e6:.2f} MB), calibrated on {len(calibration)} real training faces"
         )
     for kind, path in paths.items():
-        per = {name: onnx_metrics(path, ds) for name, ds in vals.items()}
+        per = {domain: onnx_metrics(path, ds) for domain, ds in vals.items()}
         report[kind]["domains"] = {
-            name: {"accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"], "n": m["n"]} for name, m in per.items()
+            domain: {"accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"], "n": m["n"]} for domain, m in per.items()
         }
         report[kind]["val_accuracy"] = float(np.mean([m["accuracy"] for m in per.values()]))
         report[kind]["val_macro_f1"] = float(np.mean([m["macro"]["f1"] for m in per.values()]))
@@ -201,9 +201,9 @@ def export_checkpoint(
             f"{r['bytes'] / 1e6:.2f} MB  {domains}"
         )
     if "int8" in report:
-        for name in vals:
-            a8, a32 = report["int8"]["domains"][name]["accuracy"], report["fp32"]["domains"][name]["accuracy"]
-            print(f"  int8 - fp32 accuracy on {name} val: {100 * (a8 - a32):+.2f} points")
+        for domain in vals:
+            a8, a32 = report["int8"]["domains"][domain]["accuracy"], report["fp32"]["domains"][domain]["accuracy"]
+            print(f"  int8 - fp32 accuracy on {domain} val: {100 * (a8 - a32):+.2f} points")
     (out / f"{name}.export.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 

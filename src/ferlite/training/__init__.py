@@ -6,7 +6,19 @@ Example::
     fit(load_config("configs/mixture8_112.toml", epochs=1, out="runs/try"))
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 from .config import TrainConfig, load_config, read_config
-from .fit import TrainResult, fit
 
 __all__ = ["TrainConfig", "TrainResult", "fit", "load_config", "read_config"]
+
+
+def __getattr__(name: str) -> Any:
+    # The trainer imports the evaluators, which import training.checkpoint: it loads on first use, not with the package.
+    if name in ("fit", "TrainResult"):
+        from . import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

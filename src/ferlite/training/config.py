@@ -42,7 +42,7 @@ def option(default: Any, group: str, help: str, *, choices: tuple | None = None,
 
 @dataclass
 class TrainConfig:
-    """One training run. ``ferlite.training.fit(config)`` runs it; ``ferlite train`` builds it from argv."""
+    """One training run. ``ferlite.training.trainer(config)`` runs it; ``ferlite train`` builds it from argv."""
 
     # model
     model: str = option("mobilenetv2_fer", "model", "architecture: mobilenetv2_fer or cnn_small")
@@ -60,6 +60,9 @@ class TrainConfig:
         "state_dict, or a ferlite checkpoint of the same architecture (its classifier is replaced)",
     )
     input_size: int | None = option(None, "model", "square input side, 24 to 224 (default: --init's, else 224)")
+    dropout: float | None = option(
+        None, "model", "dropout before the classifier (default: the architecture's, 0.2 for MobileNetV2, 0.5 for the CNN)"
+    )
     init: str | None = option(
         None,
         "model",
@@ -91,6 +94,9 @@ class TrainConfig:
     epoch_size: int | None = option(None, "data", "with --mixture: faces drawn per epoch (default: all)")
     downscale_prob: float = option(
         0.0, "data", "probability of shrinking a training face to 32-64 px and back (robustness to tiny faces)"
+    )
+    augment: bool = option(
+        True, "data", "augment training faces (flip, affine, brightness/contrast, erasing); --no-augment only resizes"
     )
     val_fraction: float = option(0.15, "data", DATA_HELP["val_fraction"])
     strict: bool = option(False, "data", DATA_HELP["strict"])

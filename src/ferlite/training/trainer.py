@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..core.errors import DataError, UsageError
@@ -33,11 +35,18 @@ from ..data import FaceDataset, apply_balance, balance_classes, load_dataset
 from ..data.loader import make_loader
 from ..data.mixing import MixupCutmix, check_mixing
 from ..data.mixture import build_mixture, parse_mixture
-from ..data.transforms import ClassificationPresetTrain
+from ..data.transforms import ClassificationPresetEval, ClassificationPresetTrain
 from ..evaluation.evaluate import VAL_DOMAINS, evaluate_domains, load_domains
 from ..models import count_parameters, create_model
 from .checkpoint import keep_classes, load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .distributed import (
+    DistContext,
+    broadcast_from_main,
+    init_distributed,
+    per_rank_batch,
+    shutdown_distributed,
+)
 from .engine import Distiller, build_optimizer, build_scheduler, train_one_epoch
 
 _logger = logging.getLogger(__name__)
@@ -84,18 +93,33 @@ class TrainState:
 
 
 def fit(config: TrainConfig) -> TrainResult:
-    """Train as ``config`` says and return the best epoch (see the module docstring)."""
+    """Train as ``config`` says and return the best epoch (see the module docstring). Under ``torchrun`` every
+    process calls it; each trains on its share of the global batch and only rank 0 prints and writes files."""
     check_config(config)
+    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    ctx, device = init_distributed(device)
+    try:
+        if ctx.is_main:
+            return _fit(config, ctx, device)
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            return _fit(config, ctx, device)
+    finally:
+        shutdown_distributed(ctx)
+
+
+def _fit(config: TrainConfig, ctx: DistContext, device: torch.device) -> TrainResult:
     init = load_checkpoint(config.init) if config.init else None
     if config.input_size is None:
         config.input_size = ModelSpec.from_dict(init["spec"]).input_size if init else 224
     if not 24 <= config.input_size <= 224:
         raise UsageError(f"--input-size must be between 24 and 224, got {config.input_size}")
     _seed_everything(config.seed)
-    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    cores = max(1, (os.cpu_count() or 1) // ctx.world_size)  # the processes of one machine share its cores
     # On CUDA the main process only feeds the GPU and validates; all-core torch threads there starve the workers.
-    torch.set_num_threads(config.threads or (2 if device.type == "cuda" else os.cpu_count() or 1))
-    workers = config.workers if config.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
+    torch.set_num_threads(config.threads or (2 if device.type == "cuda" else cores))
+    workers = config.workers if config.workers is not None else min(8, max(0, cores - 1))
+    per_rank_batch(config.batch_size, ctx)  # a UsageError before any data loads
+    progress = config.progress and ctx.is_main
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -106,8 +130,12 @@ def fit(config: TrainConfig) -> TrainResult:
         f"{config.model} ({getattr(model, 'finetune_mode', 'full')}): {count_parameters(model):,} parameters, "
         f"{count_parameters(model, trainable_only=True):,} trainable; input {model.spec.input_size}px; "
         f"{torch.get_num_threads()} threads, {workers} workers"
+        + (f"; {ctx.world_size} processes (DistributedDataParallel)" if ctx.distributed else "")
     )
-    train_tf = ClassificationPresetTrain(model.spec, downscale_prob=config.downscale_prob)
+    if config.augment:
+        train_tf = ClassificationPresetTrain(model.spec, downscale_prob=config.downscale_prob)
+    else:
+        train_tf = ClassificationPresetEval(model.spec)
     train_tf.transform.set_random_seed(config.seed)
     loader = make_loader(
         data.train,
@@ -119,6 +147,8 @@ def fit(config: TrainConfig) -> TrainResult:
         soft=config.soft_targets or data.sample_weights is not None,
         sample_weights=data.sample_weights,
         samples_per_epoch=config.epoch_size,
+        rank=ctx.rank,
+        world_size=ctx.world_size,
     )
     criterion = build_criterion(config, data.train, device)
     distiller = build_distiller(config, model.spec, device) if config.teacher else None
@@ -126,7 +156,10 @@ def fit(config: TrainConfig) -> TrainResult:
     mixer = mixer if mixer.active else None
     state = build_training_state(config, model, model_kwargs, len(loader))
     state.extra = {"args": asdict(config), "classes": list(classes), "balance": data.balance}
-    resume(config, state, classes, out)
+    resume(config, state, classes, out, writes=ctx.is_main)
+    train_model = state.model
+    if ctx.distributed:
+        train_model = DistributedDataParallel(state.model, device_ids=[device.index] if device.type == "cuda" else None)
 
     best_path, last_path, log_path = out / "best.pth", out / "last.pth", out / "log.jsonl"
     for epoch in range(state.start_epoch, config.epochs):
@@ -139,24 +172,27 @@ def fit(config: TrainConfig) -> TrainResult:
         if mixer is not None:
             mixer.reseed(epoch_seed)
         stats = train_one_epoch(
-            state.model,
+            train_model,
             criterion,
             state.optimizer,
             state.scheduler,
             loader,
             device,
             epoch,
-            config.progress,
+            progress,
             state.ema,
             distiller,
             mixer,
             config.amp,
         )
         state.train_seconds += stats["epoch_seconds"]
-        record = validate_epoch(config, state, data.val, epoch, stats)
-        save_epoch(state, config.model, epoch, record["best"], best_path, last_path)
-        with open(log_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        # Rank 0 validates and writes; the other ranks take its verdict, so that all stop at the same epoch.
+        record = validate_epoch(config, state, data.val, epoch, stats) if ctx.is_main else None
+        state.best, state.bad_epochs = broadcast_from_main((state.best, state.bad_epochs), ctx)
+        if ctx.is_main:
+            save_epoch(state, config.model, epoch, record["best"], best_path, last_path)
+            with open(log_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
         if config.stop_after and epoch + 1 >= config.stop_after and epoch + 1 < config.epochs:
             print(f"stopped after epoch {epoch} of {config.epochs} (stop_after); continue with --resume")
             break
@@ -231,7 +267,12 @@ def build_model(
     """The network on ``device`` (channels-last), from ImageNet weights, from scratch or from ``init``'s weights."""
     model_kwargs = {
         k: v
-        for k, v in {"mode": config.mode, "top_blocks": config.top_blocks, "input_size": config.input_size}.items()
+        for k, v in {
+            "mode": config.mode,
+            "top_blocks": config.top_blocks,
+            "input_size": config.input_size,
+            "dropout": config.dropout,
+        }.items()
         if v is not None
     }
     if init:
@@ -296,11 +337,12 @@ def build_training_state(config: TrainConfig, model: nn.Module, model_kwargs: di
     return TrainState(model, model_kwargs, optimizer, scheduler, ema)
 
 
-def resume(config: TrainConfig, state: TrainState, classes: tuple[str, ...], out: Path) -> None:
-    """With ``config.resume`` and a ``last.pth`` in ``out``: continue after its epoch; otherwise start a new log."""
+def resume(config: TrainConfig, state: TrainState, classes: tuple[str, ...], out: Path, writes: bool = True) -> None:
+    """With ``config.resume`` and a ``last.pth`` in ``out``: continue after its epoch; otherwise start a new log.
+    ``writes``: this process owns the run folder (rank 0 under torchrun)."""
     last_path, best_path, log_path = out / "last.pth", out / "best.pth", out / "log.jsonl"
     if not (config.resume and last_path.is_file()):
-        if log_path.exists():
+        if writes and log_path.exists():
             log_path.unlink()
         return
     saved = load_checkpoint(last_path)
@@ -326,7 +368,8 @@ def resume(config: TrainConfig, state: TrainState, classes: tuple[str, ...], out
         f"resumed from {last_path} after epoch {saved['epoch']} (best {config.select_metric} so far: "
         f"{'none' if state.best is None else format(state.best['score'], '.4f')})"
     )
-    _truncate_log(log_path, state.start_epoch)
+    if writes:
+        _truncate_log(log_path, state.start_epoch)
 
 
 def validate_epoch(
