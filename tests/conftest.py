@@ -97,6 +97,8 @@ def synthetic_faces(tmp_path_factory) -> Path:
 # Test tiers (pyproject.toml registers the markers). `make test-fast` runs neither slow nor browser tests.
 # Modules whose tests read ../shared (data, weights or media).
 _NEEDS_SHARED = {
+    "test_personalize",
+    "test_distributed",
     "test_apps_accessibility",
     "test_apps_drive",
     "test_apps_mood",

@@ -26,6 +26,10 @@ SUBCOMMANDS = {
         "ferlite.commands.calibrate",
         "fit a per-class logit bias and temperature on the validation domains, into the model file",
     ),
+    "personalize": (
+        "ferlite.commands.personalize",
+        "on-device personalization: a personal head from a few labelled faces of one person or camera",
+    ),
     "predict": ("ferlite.commands.predict", "faces and emotions in images, as JSON (and annotated copies)"),
     "analyze": (
         "ferlite.commands.analyze",

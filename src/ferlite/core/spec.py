@@ -24,6 +24,8 @@ UNIT_STD = (0.5, 0.5, 0.5)
 COLOR_MODES = ("gray2rgb",)
 # Test-time augmentation: the views of each face whose logits are averaged (see ferlite.runtime.tta_views).
 TTA_MODES = ("none", "flip", "shift-flip")
+# The name of an emotion model's second output: the face embedding, the classifier's input (personalization).
+EMBEDDING_OUTPUT = "embedding"
 # The key prefix of the spec (and of the logit calibration) in an ONNX file's metadata.
 META_PREFIX = "ferlite."
 

@@ -23,7 +23,7 @@ import onnx
 import torch
 
 from ..core.errors import UsageError
-from ..core.spec import META_PREFIX, ModelSpec
+from ..core.spec import EMBEDDING_OUTPUT, META_PREFIX, ModelSpec
 from ..data import FaceDataset, load_dataset
 from ..evaluation.evaluate import VAL_DOMAINS, load_domains, onnx_metrics
 from ..runtime.classifier import EmotionClassifier, preprocess_faces, time_inference
@@ -204,6 +204,8 @@ def export_checkpoint(
         for domain in vals:
             a8, a32 = report["int8"]["domains"][domain]["accuracy"], report["fp32"]["domains"][domain]["accuracy"]
             print(f"  int8 - fp32 accuracy on {domain} val: {100 * (a8 - a32):+.2f} points")
+    for path in paths.values():  # the embedding output, for on-device personalization (the logits are unchanged)
+        add_embedding_output(path)
     (out / f"{name}.export.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -243,3 +245,45 @@ def _check_and_calibration_data(
         return mixed.data.subset(np.sort(pick))
 
     return load_domains(VAL_DOMAINS, "val", classes), pool
+
+
+def add_embedding_output(path: str | Path) -> Path:
+    """Expose the face embedding, the classifier's input, as the model's second output ``embedding`` (N, D), in place.
+
+    The graph is otherwise unchanged, so the logits stay what they were; on-device personalization
+    (:mod:`ferlite.runtime.personalize`) fits a small head on these embeddings. A model that has it already is left
+    as it is.
+
+    Example:
+        >>> add_embedding_output("runs/export_x/model.int8.onnx")  # doctest: +SKIP
+    """
+    path = Path(path)
+    model = onnx.load(str(path))
+    graph = model.graph
+    if any(o.name == EMBEDDING_OUTPUT for o in graph.output):
+        return path
+    gemms = [n for n in graph.node if n.op_type == "Gemm"]
+    if not gemms:
+        raise UsageError(f"{path}: no final Gemm (classifier) node to take the embedding from")
+    head = gemms[-1]
+    producer = {o: n for n in graph.node for o in n.output}
+    source = head.input[0]
+    # In an int8 (QDQ) graph the classifier reads a dequantized copy; the float tensor before its Q/DQ pair is the
+    # same values, and taking it leaves the quantized path the classifier runs untouched.
+    node = producer.get(source)
+    if node is not None and node.op_type == "DequantizeLinear":
+        q = producer.get(node.input[0])
+        if q is not None and q.op_type == "QuantizeLinear":
+            source = q.input[0]
+    weights = {t.name: t for t in graph.initializer}
+    weight = head.input[1]
+    if weight not in weights and weight in producer:  # QDQ weights: DequantizeLinear(int8 initializer)
+        weight = producer[weight].input[0]
+    transposed = any(a.name == "transB" and a.i == 1 for a in head.attribute)
+    dims = list(weights[weight].dims)
+    width = dims[1] if transposed else dims[0]
+    graph.node.append(onnx.helper.make_node("Identity", [source], [EMBEDDING_OUTPUT], name="embedding_output"))
+    graph.output.append(onnx.helper.make_tensor_value_info(EMBEDDING_OUTPUT, onnx.TensorProto.FLOAT, ["batch", width]))
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

@@ -6,6 +6,7 @@ from .classifier import EmotionClassifier, LogitCalibration, preprocess_faces, t
 from .detector import Detector, HaarDetector, SSDDetector, YuNetDetector, create_detector
 from .faces import Faces
 from .image import read_image
+from .personalize import Personalization, fit_personalization
 from .recognizer import BUNDLED_MODELS, FaceStream, Recognizer, default_model_path, resolve_model_path
 from .tally import LabelTally
 from .tracker import FaceTracker, ScoreSmoother
@@ -29,6 +30,7 @@ __all__ = [
     "LabelTally",
     "LogitCalibration",
     "ModelSpec",
+    "Personalization",
     "Recognizer",
     "ScoreSmoother",
     "SSDDetector",
@@ -39,6 +41,7 @@ __all__ = [
     "annotate_faces",
     "create_detector",
     "default_model_path",
+    "fit_personalization",
     "preprocess_faces",
     "process_video",
     "read_image",

@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 
 from ..core.errors import CheckpointError
-from ..core.spec import META_PREFIX, TTA_MODES, ModelSpec
+from ..core.spec import EMBEDDING_OUTPUT, META_PREFIX, TTA_MODES, ModelSpec
 from .image import to_gray8
+from .personalize import Personalization, file_sha256
 
 
 @dataclass(frozen=True)
@@ -185,16 +186,59 @@ class EmotionClassifier:
             self.spec.check_outputs(width, str(self.model_path))
         self.labels = self.spec.labels
         self.calibration = LogitCalibration.from_metadata(meta, len(self.labels), str(self.model_path))
+        outputs = [o.name for o in self.session.get_outputs()]
+        self.embedding_width = self.session.get_outputs()[1].shape[-1] if outputs[1:2] == [EMBEDDING_OUTPUT] else None
+        self.personalization: Personalization | None = None
+
+    def personalize(self, personalization: Personalization | str | Path | None) -> None:
+        """Blend every prediction with a personal head (:mod:`ferlite.runtime.personalize`), or stop (None).
+
+        The file must have been fitted for this very model file (its SHA-256), with its classes.
+        """
+        if personalization is None:
+            self.personalization = None
+            return
+        if self.embedding_width is None:
+            raise CheckpointError(
+                f"{self.model_path}: has no embedding output, so it cannot be personalized; re-export it with 'ferlite export'"
+            )
+        p = personalization if isinstance(personalization, Personalization) else Personalization.load(personalization)
+        p.check_model(self.labels, self.sha256(), int(self.embedding_width), str(self.model_path))
+        self.personalization = p
+
+    def sha256(self) -> str:
+        """The model file's SHA-256 (what a personalization is tied to)."""
+        if not hasattr(self, "_sha256"):
+            self._sha256 = file_sha256(self.model_path)
+        return self._sha256
+
+    def logits_and_embeddings(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Raw logits and embeddings (None for a model without that output) of a preprocessed batch, each averaged
+        over the test-time views."""
+        if len(batch) == 0:
+            width = self.embedding_width or 0
+            return np.zeros((0, len(self.labels)), np.float32), (np.zeros((0, width), np.float32) if width else None)
+        views = tta_views(batch, self.tta)
+        # One call per view: a batch of all views at once would multiply the activation memory by up to ten.
+        runs = [self.session.run(None, {self.input_name: v}) for v in views]
+        logits = sum(r[0] for r in runs) / len(views)
+        emb = sum(r[1] for r in runs) / len(views) if self.embedding_width else None
+        return logits, emb
 
     def predict_logits(self, batch: np.ndarray, calibrated: bool = True) -> np.ndarray:
-        """Logits for an already preprocessed batch (N, 3, S, S), with the file's logit calibration applied
-        (``calibrated=False``: the network's raw output, as calibration fits it)."""
-        if len(batch) == 0:
-            return np.zeros((0, len(self.labels)), np.float32)
-        # One call per view: a batch of all views at once would multiply the activation memory by up to ten.
-        views = tta_views(batch, self.tta)
-        logits = sum(self.session.run(None, {self.input_name: v})[0] for v in views) / len(views)
-        return self.calibration.apply(logits) if calibrated else logits
+        """Logits for an already preprocessed batch (N, 3, S, S), with the file's logit calibration and the
+        personalization (if any) applied (``calibrated=False``: the network's raw output, as calibration fits it)."""
+        logits, emb = self.logits_and_embeddings(batch)
+        if not calibrated:
+            return logits
+        logits = self.calibration.apply(logits)
+        return self.personalization.apply(logits, emb) if self.personalization is not None and len(batch) else logits
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Face embeddings (N, D) of face crops, the classifier's input (models exported with that output)."""
+        if self.embedding_width is None:
+            raise CheckpointError(f"{self.model_path}: has no embedding output; re-export it with 'ferlite export'")
+        return self.logits_and_embeddings(preprocess_faces(crops, self.spec))[1]
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities for face crops: one batched ONNX Runtime call per test-time view (one without TTA)."""

@@ -114,6 +114,8 @@ class Recognizer:
         device: ``"cpu"`` (default) or ``"cuda"`` for the emotion model (needs onnxruntime-gpu; see ``providers_for``).
         tta: test-time augmentation of the classifier: ``"none"``, ``"flip"`` or ``"shift-flip"`` (see
             :class:`EmotionClassifier`); default: the model's own (``"fer2013"``: ten views, which its 73.0% needs).
+        personalization: a file from ``ferlite personalize`` for this model: a personal head, fitted on a few
+            labelled faces of one person or camera, blended with the shipped one (:mod:`ferlite.runtime.personalize`).
 
     Example:
         >>> rec = Recognizer(threads=2)  # doctest: +SKIP
@@ -135,10 +137,12 @@ class Recognizer:
         det_size: int | None = None,
         device: str = "cpu",
         full_scan_every: int = FULL_SCAN_EVERY,
+        personalization: str | Path | None = None,
     ) -> None:
         self.classifier = EmotionClassifier(
             resolve_model_path(model_path), threads=threads, tta=tta, providers=providers_for(device)
         )
+        self.classifier.personalize(personalization)
         # The bundled YuNet also reports low-confidence faces, for the tracker's second stage in video; a still
         # photo keeps only the confident ones. A detector of the caller's is taken as it is.
         self.detector = detector or YuNetDetector(score_threshold=LOW_CONFIDENCE)
