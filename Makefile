@@ -14,7 +14,7 @@ $(BIN)/ferlite: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch 2.13.0 first: the local CPU wheel. An unpinned torch pulls GBs of CUDA packages.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[train,apps,test]"
+	$(BIN)/pip install -q -e ".[train,apps,scale,test]"
 	touch $@
 
 setup: $(BIN)/ferlite

@@ -153,3 +153,42 @@ def test_analyze_writes_parquet_that_pandas_reads_back(inputs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     df = pd.read_parquet(out)
     assert list(df.label) == ["happy"] and df.happy.iloc[0] > 0.5 and df.x2.dtype.kind == "f"
+
+
+def _short_clip(path, frames: int = 30):
+    import cv2
+
+    cap = cv2.VideoCapture(str(find_shared("media/faces_multi_event_ccby_640x480.mp4")))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (640, 480))
+    for _ in range(frames):
+        ok, frame = cap.read()
+        assert ok
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_the_process_pool_and_ray_engines_give_the_local_rows(tmp_path):
+    """The same inputs through one process, a pool of two, and Ray Data (started here, two actors): equal tables."""
+    import pandas as pd
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "astronaut.png").write_bytes((FIXTURES / "astronaut_nasa_512.png").read_bytes())
+    clip = _short_clip(tmp_path / "clip.avi")
+    tables = {}
+    for name, extra in {
+        "one": ["--workers", "1"],
+        "pool": ["--workers", "2"],
+        "ray": ["--engine", "ray", "--workers", "2"],
+    }.items():
+        out = tmp_path / f"{name}.parquet"
+        proc = _ferlite("analyze", photos, clip, "-o", out, "--no-progress", *extra)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        tables[name] = pd.read_parquet(out)
+    one = tables["one"]
+    assert len(one) > 100 and one.source.nunique() == 2 and one.track_id.notna().any()
+    for name in ("pool", "ray"):
+        pd.testing.assert_frame_equal(tables[name], one, check_dtype=False, obj=name)
+    bad = _ferlite("analyze", photos, "-o", tmp_path / "x.csv", "--engine", "ray")
+    assert bad.returncode == 2 and "writes Parquet" in bad.stderr and "Traceback" not in bad.stderr

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,30 +88,69 @@ def iter_rows(
 ) -> Iterator[dict[str, Any]]:
     """The table's rows, one input at a time (see the module docstring); unreadable inputs are skipped with a
     warning on stderr, or raise under ``strict``."""
+    from tqdm import tqdm
+
+    rec = recognizer or Recognizer()
+    for path in tqdm(expand_inputs(paths), unit="file", disable=not progress, dynamic_ncols=True):
+        yield from rows_of_file(path, rec, progress, strict)
+
+
+def rows_of_file(path: Path, rec: Recognizer, progress: bool = False, strict: bool = False) -> Iterator[dict[str, Any]]:
+    """The rows of one photo or video: the unit of work of every engine (a video is never split, so that its track
+    ids and smoothed scores are those of one pass over all of its frames)."""
     import sys
 
     from tqdm import tqdm
 
     from .. import __version__
 
-    rec = recognizer or Recognizer()
     meta = {"model": rec.classifier.model_path.name, "ferlite_version": __version__}
+    try:
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            source = FrameSource(path)
+            stream = rec.new_stream()
+            frames = tqdm(source, total=source.info.total_frames, unit="frame", leave=False, disable=not progress)
+            for index, frame in frames:
+                yield from _face_rows(str(path), index, source.time_of(index), stream.update(frame), rec.labels, meta)
+        else:
+            # Recognizer.predict reads the file and gives boxes in its own pixels.
+            yield from _face_rows(str(path), 0, None, rec.predict(path), rec.labels, meta)
+    except DataError as e:
+        if strict:
+            raise
+        print(f"ferlite analyze: skipped {e}", file=sys.stderr)
+
+
+def _rows_in_worker(path: Path) -> list[dict[str, Any]]:
+    return list(rows_of_file(path, _WORKER["recognizer"], False, _WORKER["strict"]))
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(make_recognizer: Callable[[], Recognizer], strict: bool) -> None:
+    _WORKER.update(recognizer=make_recognizer(), strict=strict)
+
+
+def iter_rows_parallel(
+    paths: Iterable[str | Path],
+    make_recognizer: Callable[[], Recognizer],
+    workers: int,
+    progress: bool = True,
+    strict: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """:func:`iter_rows` over a pool of ``workers`` processes, one Recognizer each, a file per task; the rows come
+    in the inputs' order. ``make_recognizer`` must be picklable (e.g. ``functools.partial(Recognizer, threads=1)``).
+    A video's rows are gathered in its worker before they are passed on, so that many files, not one long video,
+    are what this speeds up."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
     files = expand_inputs(paths)
-    for path in tqdm(files, unit="file", disable=not progress, dynamic_ncols=True):
-        try:
-            if path.suffix.lower() in VIDEO_SUFFIXES:
-                source = FrameSource(path)
-                stream = rec.new_stream()
-                frames = tqdm(source, total=source.info.total_frames, unit="frame", leave=False, disable=not progress)
-                for index, frame in frames:
-                    yield from _face_rows(str(path), index, source.time_of(index), stream.update(frame), rec.labels, meta)
-            else:
-                # Recognizer.predict reads the file and gives boxes in its own pixels.
-                yield from _face_rows(str(path), 0, None, rec.predict(path), rec.labels, meta)
-        except DataError as e:
-            if strict:
-                raise
-            print(f"ferlite analyze: skipped {e}", file=sys.stderr)
+    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(make_recognizer, strict)) as pool:
+        for rows in tqdm(pool.map(_rows_in_worker, files), total=len(files), unit="file", disable=not progress):
+            yield from rows
 
 
 def write_table(rows: Iterable[dict[str, Any]], out: str | Path, columns: Sequence[str]) -> int:

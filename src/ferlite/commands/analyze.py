@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
 
-from ..apps.analyze import TABLE_FORMATS, iter_rows, table_columns, write_table
+from ..apps.analyze import TABLE_FORMATS, expand_inputs, iter_rows, iter_rows_parallel, table_columns, write_table
 from ..core.errors import UsageError
+from ..core.options import positive_int
 from ._common import add_runtime_args, build_recognizer
 
 
@@ -29,6 +32,23 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable file")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--engine",
+        default="local",
+        choices=("local", "ray"),
+        help="local: this machine, a process per core for many files (default); ray: a Ray cluster through Ray Data "
+        '(pip install "ferlite[scale]"), Parquet output',
+    )
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="processes (local) or actors (ray), one Recognizer and one thread each (default: one per core, at most one "
+        "per file, for the local engine; the cluster's CPUs for ray)",
+    )
+    p.add_argument(
+        "--address", default=None, help="with --engine ray: a running cluster, auto or HOST:PORT (default: start Ray here)"
+    )
     add_runtime_args(p)
     return p
 
@@ -36,8 +56,26 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     if not str(args.output).lower().endswith(TABLE_FORMATS):  # before any model loads or file is read
         raise UsageError(f"{args.output}: unknown table format; use one of {', '.join(TABLE_FORMATS)}")
-    rec = build_recognizer(args)
-    rows = iter_rows(args.paths, rec, progress=not args.no_progress, strict=args.strict)
-    n = write_table(rows, args.output, table_columns(rec.labels))
+    if args.engine == "ray" and not str(args.output).lower().endswith(".parquet"):
+        raise UsageError(f"{args.output}: --engine ray writes Parquet; name the table *.parquet")
+    if args.address and args.engine != "ray":
+        raise UsageError("--address is for --engine ray")
+    files = expand_inputs(args.paths)
+    rec = build_recognizer(args)  # also checks the model and the options here, before any worker starts
+    columns = table_columns(rec.labels)
+    progress = not args.no_progress
+    workers = args.workers or min(os.cpu_count() or 1, len(files))
+    # Each worker gets its own Recognizer with one thread (unless told): the workers are the parallelism.
+    make_recognizer = functools.partial(build_recognizer, argparse.Namespace(**{**vars(args), "threads": args.threads or 1}))
+    if args.engine == "ray":
+        from ..apps.analyze_ray import iter_chunks_ray, write_parquet_chunks
+
+        chunks = iter_chunks_ray(files, make_recognizer, columns, args.workers, args.address, args.strict)
+        n = write_parquet_chunks(chunks, args.output, columns, rec.labels)
+    elif workers > 1:
+        rows = iter_rows_parallel(files, make_recognizer, workers, progress, args.strict)
+        n = write_table(rows, args.output, columns)
+    else:
+        n = write_table(iter_rows(files, rec, progress=progress, strict=args.strict), args.output, columns)
     print(f"ferlite analyze: {n} rows written to {args.output}", file=sys.stderr)
     return 0 if n else 1
