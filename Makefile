@@ -27,11 +27,11 @@ system-deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	fi
 
-# ruff (lint and format) on everything; mypy on the torch-free runtime.
+# ruff (lint and format) on everything; mypy on the torch-free runtime and core.
 lint: setup
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/ruff format --check src tests benchmarks tools
-	$(BIN)/mypy src/ferlite/runtime
+	$(BIN)/mypy src/ferlite/runtime src/ferlite/core
 
 test: setup system-deps lint
 	$(BIN)/python -m pytest -q

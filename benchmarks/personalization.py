@@ -18,6 +18,7 @@ from ferlite.core.system import machine_summary
 from ferlite.core.taxonomy import subset_columns
 from ferlite.data import load_dataset
 from ferlite.evaluation.metrics import classification_metrics
+from ferlite.evaluation.reporting import write_block
 from ferlite.runtime import EmotionClassifier, fit_personalization, preprocess_faces, resolve_model_path
 
 
@@ -37,7 +38,10 @@ def main() -> None:
     p.add_argument("--blends", default="0.5,0.8")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--write", default=None, help="also write the table into this Markdown file's 'personalization' block")
     args = p.parse_args()
+    lines: list[str] = []
+    say = lambda s: (print(s, flush=True), lines.append(s))  # noqa: E731
     clf = EmotionClassifier(resolve_model_path(args.model), threads=args.threads)
     train, test = load_dataset("rafdb", "train"), load_dataset("rafdb", "test")
     cols = subset_columns(clf.labels, test.classes)  # RAF-DB's 7 classes among the model's 8
@@ -50,8 +54,10 @@ def main() -> None:
         return m["accuracy"], m["macro"]["f1"]
 
     acc, f1 = metrics(test_logits)
-    print(f"{args.model} on RAF-DB test ({len(test)} faces, {machine_summary()['cpu']}, {args.threads} threads; "
-          f"{len(test) / seconds:.0f} faces/s with embeddings)")
+    print(
+        f"{args.model} on RAF-DB test ({len(test)} faces, {machine_summary()['cpu']}, {args.threads} threads; "
+        f"{len(test) / seconds:.0f} faces/s with embeddings)"
+    )
     print("| faces per class | blend | accuracy | macro-F1 | fit time |")
     print("|---|---|---|---|---|")
     print(f"| 0 (shipped head) | - | {acc:.1%} | {f1:.3f} | - |")
@@ -60,7 +66,9 @@ def main() -> None:
             results, fit_s = [], []
             for seed in range(args.seeds):
                 rng = np.random.default_rng(seed)
-                pick = np.concatenate([rng.choice(np.flatnonzero(train.labels == c), k, replace=False) for c in range(len(train.classes))])
+                pick = np.concatenate(
+                    [rng.choice(np.flatnonzero(train.labels == c), k, replace=False) for c in range(len(train.classes))]
+                )
                 logits, emb = scores(clf, train.images[pick])
                 targets = np.array([clf.labels.index(train.classes[c]) for c in train.labels[pick]])
                 t0 = time.perf_counter()
@@ -68,7 +76,9 @@ def main() -> None:
                 fit_s.append(time.perf_counter() - t0)
                 results.append(metrics(pers.apply(test_logits, test_emb)))
             a, f = np.mean(results, 0)
-            print(f"| {k} | {blend} | {a:.1%} (+{100 * (a - acc):.1f}) | {f:.3f} | {1000 * np.mean(fit_s):.0f} ms |")
+            say(f"| {k} | {blend} | {a:.1%} ({100 * (a - acc):+.1f}) | {f:.3f} | {1000 * np.mean(fit_s):.0f} ms |")
+    if args.write:
+        write_block(args.write, "personalization", "## On-device personalization\n\n" + "\n".join(lines))
 
 
 if __name__ == "__main__":

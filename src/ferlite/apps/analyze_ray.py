@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import UsageError
+from ..core.errors import DataError, UsageError
 from ..runtime.recognizer import Recognizer
 from .analyze import expand_inputs, rows_of_file
 
@@ -96,8 +96,12 @@ def iter_chunks_ray(
             concurrency=size,
             num_cpus=1,
         )
-        for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            yield batch.to_pydict()
+        try:
+            for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+                yield batch.to_pydict()
+        except ray.exceptions.RayError as e:  # an actor's error (e.g. --strict on an unreadable file), in one line
+            last = [ln.strip() for ln in str(e).splitlines() if ln.strip()][-1]
+            raise DataError(f"the Ray job stopped: {last}") from None
     finally:
         if started_here:
             ray.shutdown()

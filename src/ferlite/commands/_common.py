@@ -49,6 +49,12 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
         "model's own (shift-flip for fer2013, with which its number was measured; none for the others)",
     )
     g.add_argument(
+        "--personalization",
+        default=None,
+        metavar="NPZ",
+        help="a personal head from 'ferlite personalize' for this model, blended with the shipped one",
+    )
+    g.add_argument(
         "--detect-every",
         type=positive_int,
         default=1,
@@ -89,4 +95,5 @@ def build_recognizer(args: argparse.Namespace) -> Recognizer:
         detect_every=args.detect_every,
         device=args.device,
         tta=args.tta,
+        personalization=args.personalization,
     )

@@ -6,6 +6,7 @@ Torch-free: the runtime commands use the same types as the training ones.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def _number(kind: type, low: float | None, high: float | None, low_open: bool, what: str):
@@ -56,7 +57,7 @@ def add_data_args(
         >>> p.parse_args([]).dataset
         'ferplus'
     """
-    specs = {
+    specs: dict[str, dict[str, Any]] = {
         "dataset": dict(default=dataset),
         "data_path": dict(default=None),
         "classes": dict(default=classes),

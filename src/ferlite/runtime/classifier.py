@@ -232,13 +232,17 @@ class EmotionClassifier:
         if not calibrated:
             return logits
         logits = self.calibration.apply(logits)
-        return self.personalization.apply(logits, emb) if self.personalization is not None and len(batch) else logits
+        if self.personalization is None or emb is None or not len(batch):
+            return logits
+        return self.personalization.apply(logits, emb)
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Face embeddings (N, D) of face crops, the classifier's input (models exported with that output)."""
         if self.embedding_width is None:
             raise CheckpointError(f"{self.model_path}: has no embedding output; re-export it with 'ferlite export'")
-        return self.logits_and_embeddings(preprocess_faces(crops, self.spec))[1]
+        emb = self.logits_and_embeddings(preprocess_faces(crops, self.spec))[1]
+        assert emb is not None  # embedding_width was checked above
+        return emb
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities for face crops: one batched ONNX Runtime call per test-time view (one without TTA)."""

@@ -104,7 +104,7 @@ class Personalization:
 
     def personal_logits(self, embeddings: np.ndarray) -> np.ndarray:
         """The personal head's logits over the classes seen (N, len(classes_seen))."""
-        if self.weight is None:
+        if self.weight is None or self.mean is None or self.scale is None:
             raise UsageError("the personalization is not fitted yet (it needs faces of two classes)")
         z = (np.asarray(embeddings, np.float64) - self.mean) / self.scale
         return (z @ self.weight.T + self.bias).astype(np.float32)
