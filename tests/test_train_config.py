@@ -295,3 +295,12 @@ def test_serve_and_predict_refuse_impossible_targets_in_one_line(tmp_path, capsy
     assert len(err) == 1 and f"cannot listen on 127.0.0.1:{port}" in err[0]
     assert main(["predict", "tests/fixtures/astronaut_nasa_512.png", "--output", str(tmp_path)]) == 2
     assert "--output is a folder" in capsys.readouterr().err
+
+
+def test_every_option_help_shows_its_default(capsys):
+    from ferlite.cli import main
+
+    for command, expected in (("watch", "(default: 0.15)"), ("evaluate", "(default: val)"), ("train", "(default: 0.001)")):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert expected in " ".join(capsys.readouterr().out.split()), command

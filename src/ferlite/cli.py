@@ -72,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the text names it already or there is none to name."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
+            return text
+        return text + " (default: %(default)s)"
+
+
 def _one_line_errors(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
     """A bad option value gets one line naming it and exit status 2 (argparse adds the whole usage text)."""
 
@@ -80,6 +90,7 @@ def _one_line_errors(parser: argparse.ArgumentParser, command: str) -> argparse.
         sys.exit(2)
 
     parser.error = error  # type: ignore[method-assign]
+    parser.formatter_class = DefaultsHelpFormatter
     return parser
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.options import positive_int
+from ..core.options import add_data_args, call_with_options, positive_int
 from ..export.calibrate import calibrate_file
 
 
@@ -21,10 +21,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the calibrated copy (the model's own folder: calibrate it in place)")
     p.add_argument("--name", default=None, help="file name of the copy (default: the model's)")
     p.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime threads (default: its choice)")
-    p.add_argument("--strict", action="store_true", help="stop at the first corrupt image instead of skipping it")
+    add_data_args(p, names=("strict",))
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    calibrate_file(model=args.model, out=args.out, name=args.name, threads=args.threads, strict=args.strict)
+    call_with_options(calibrate_file, args)
     return 0

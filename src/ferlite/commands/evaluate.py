@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.options import positive_int
+from ..core.options import add_data_args, call_with_options, positive_int
 from ..evaluation.evaluate import (
     DOMAIN_SETS,
     evaluate_file,
@@ -21,8 +21,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         add_help=add_help,
     )
     p.add_argument("checkpoint", help="a .pth written by ferlite train (best.pth or last.pth), or an .onnx from ferlite export")
-    p.add_argument("--dataset", default="fer2013", help="fer2013, ferplus or folder (default: fer2013)")
-    p.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
+    add_data_args(p, names=("dataset", "data_path"))
     p.add_argument(
         "--split", default="val", help="train, val or test (default: val, for selection; ask for test by name for a final report)"
     )
@@ -51,9 +50,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
     p.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: all cores)")
-    p.add_argument("--strict", action="store_true", help="stop at the first corrupt row or image instead of skipping it")
-    p.add_argument("--val-fraction", type=float, default=0.15, help="held-out fraction for folders without train/test")
-    p.add_argument("--seed", type=int, default=0, help="seed of the folder split")
+    add_data_args(p, names=("strict", "val_fraction", "seed"))
     p.add_argument(
         "--out", default=None, help="folder for report.json, report.txt and confusion.png (default: beside the checkpoint)"
     )
@@ -61,20 +58,5 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    evaluate_file(
-        checkpoint=args.checkpoint,
-        dataset=args.dataset,
-        data_path=args.data_path,
-        split=args.split,
-        classes=args.classes,
-        tta=args.tta,
-        domains=args.domains,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        threads=args.threads,
-        strict=args.strict,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        out=args.out,
-    )
+    call_with_options(evaluate_file, args)
     return 0

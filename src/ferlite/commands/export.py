@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.options import positive_int
+from ..core.options import add_data_args, call_with_options, positive_int
 from ..export.onnx import export_checkpoint
 
 
@@ -30,33 +30,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="activation range calibration (default minmax). percentile and entropy hold every activation "
         "of every calibration face in memory (256 faces at 224 px did not fit beside a training run in 24 GB): use --calib-size 128 there",
     )
-    p.add_argument(
-        "--dataset",
-        default="fer2013",
-        help="dataset for calibration and checks (default fer2013); 'mixture' draws calibration faces from the "
-        "checkpoint's training mixture and checks on the cross-domain validation set",
-    )
+    # --dataset mixture draws the calibration faces from the checkpoint's training mixture and checks on the
+    # cross-domain validation set.
+    add_data_args(p, names=("dataset", "data_path", "seed"))
     p.add_argument(
         "--mixture", default=None, metavar="SPEC", help="with --dataset mixture: the sources (default: the checkpoint's)"
     )
-    p.add_argument("--data-path", default=None)
     p.add_argument("--threads", type=positive_int, default=1, help="ONNX Runtime threads for the latency check (default 1)")
-    p.add_argument("--seed", type=int, default=0)
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    export_checkpoint(
-        checkpoint=args.checkpoint,
-        out=args.out,
-        name=args.name,
-        int8=args.int8,
-        calib_size=args.calib_size,
-        calib_method=args.calib_method,
-        dataset=args.dataset,
-        mixture=args.mixture,
-        data_path=args.data_path,
-        threads=args.threads,
-        seed=args.seed,
-    )
+    call_with_options(export_checkpoint, args)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..core.options import add_data_args, call_with_options
 from ..export.from_onnx import rebuild_checkpoint
 
 
@@ -18,15 +19,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     p.add_argument("onnx", help="an .onnx written by ferlite export (its metadata names classes and preprocessing)")
     p.add_argument("--out", required=True, help="run folder for the checkpoint (OUT/best.pth)")
-    p.add_argument("--dataset", default="fer2013", help="faces for the BatchNorm statistics and the check (default fer2013)")
-    p.add_argument("--data-path", default=None, help="dataset file or folder (default: the shared fer2013.npz)")
+    add_data_args(p, names=("dataset", "data_path"))  # faces for the BatchNorm statistics and the check
     p.add_argument("--calib-size", type=int, default=2048, help="training faces for the BatchNorm statistics (default 2048)")
-    p.add_argument("--seed", type=int, default=0, help="which training faces are drawn")
+    add_data_args(p, names=("seed",))
     return p
 
 
 def main(args: argparse.Namespace) -> int:
-    rebuild_checkpoint(
-        onnx=args.onnx, out=args.out, dataset=args.dataset, data_path=args.data_path, calib_size=args.calib_size, seed=args.seed
-    )
+    call_with_options(rebuild_checkpoint, args)
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import CheckpointError
-from ..core.options import positive_int
+from ..core.options import add_data_args, positive_int
 from ..runtime import EmotionClassifier, fit_personalization, preprocess_faces, resolve_model_path
 from ..runtime.personalize import holdout_split, read_labelled_faces
 
@@ -33,9 +33,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=0.0,
         help="fraction of each class's faces held out to measure the change before the final fit on all (default 0)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
+    add_data_args(p, names=("seed",))
     p.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime threads (default: all cores)")
-    p.add_argument("--strict", action=argparse.BooleanOptionalAction, default=False, help="stop at the first unreadable image")
+    add_data_args(p, names=("strict",))
     return p
 
 

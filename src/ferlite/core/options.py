@@ -6,6 +6,8 @@ Torch-free: the runtime commands use the same types as the training ones.
 from __future__ import annotations
 
 import argparse
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 
@@ -34,7 +36,8 @@ FINETUNE_MODES = ("head", "top", "full")
 
 # The data options' help, shared by train, evaluate, export, from-onnx and study.
 DATA_HELP = {
-    "dataset": "fer2013, ferplus, ferplus-majority, rafdb, affectnet, folder, cew (eye patches) or mixture (train only)",
+    "dataset": "fer2013, ferplus, ferplus-majority, rafdb, affectnet, folder, cew (eye patches) or mixture (train and "
+    "export: the sources of --mixture)",
     "data_path": "dataset file or folder (default: the shared file of --dataset)",
     "classes": "a preset (ref5, fer7, ferplus8) or a comma list (default: all of the dataset's)",
     "strict": "stop at the first corrupt row or image instead of skipping and counting it",
@@ -67,3 +70,16 @@ def add_data_args(
     }
     for name in names:
         parser.add_argument("--" + name.replace("_", "-"), help=DATA_HELP[name], **specs[name])
+
+
+def call_with_options(function: Callable[..., Any], args: argparse.Namespace) -> Any:
+    """Call a library function with the parsed options its parameters name (the thin commands' one call).
+
+    Example:
+        >>> def scale(value: float, factor: float = 2.0) -> float:
+        ...     return value * factor
+        >>> call_with_options(scale, argparse.Namespace(value=3.0, factor=0.5, verbose=True))
+        1.5
+    """
+    names = inspect.signature(function).parameters
+    return function(**{name: getattr(args, name) for name in names if hasattr(args, name)})
