@@ -120,6 +120,7 @@ _BROWSER = {"test_apps_web"}
 # Tests over about 10 s on 2 cores (pytest --durations on the full suite; MODEL_CARD numbers, training runs, videos).
 _SLOW_MODULES = {"test_train_e2e", "test_prune", "test_study", "test_from_onnx"}
 _SLOW_TESTS: set[str] = {
+    "test_ten_faces_per_class_of_a_new_camera_lift_accuracy_there",
     "test_the_process_pool_and_ray_engines_give_the_local_rows",
     "test_two_gloo_processes_make_the_same_updates_as_one_and_resume",
     "test_two_stage_tracker_keeps_the_hikers_on_fewer_tracks_than_plain_iou",
