@@ -91,6 +91,9 @@ def _one_line_errors(parser: argparse.ArgumentParser, command: str) -> argparse.
 
     parser.error = error  # type: ignore[method-assign]
     parser.formatter_class = DefaultsHelpFormatter
+    for action in parser._actions:  # argparse shows no help line at all for an option without help text
+        if action.help is None and action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+            action.help = "(default: %(default)s)"
     return parser
 
 
