@@ -146,3 +146,41 @@ def test_bundled_models_give_the_recorded_outputs_on_fixed_real_faces():
         clf = EmotionClassifier(asset_path(f"{name}.int8.onnx"), threads=1)
         got = clf.predict(list(eyes if name == "eye_state" else faces))
         np.testing.assert_allclose(got, recorded[name], atol=1e-5, err_msg=name)
+
+
+def test_opencv_backend_reads_the_files_outline_and_agrees_with_onnx_runtime():
+    """Where onnxruntime has no wheel: OpenCV's DNN module runs the bundled models, with the same metadata (read by
+    ferlite's own protobuf reader), the same top label and nearly the same embedding."""
+    from ferlite.data import load_dataset
+    from ferlite.runtime import preprocess_faces
+    from ferlite.runtime.opencv_backend import read_onnx_outline
+
+    faces = list(load_dataset("rafdb", "val").sample(128, seed=0).images)
+    for name in ("emotion_default", "emotion_fer2013", "eye_state"):
+        path = asset_path(f"{name}.int8.onnx")
+        ort, cv = EmotionClassifier(path, threads=1, tta="none"), EmotionClassifier(path, threads=1, tta="none", backend="opencv")
+        assert read_onnx_outline(path).metadata == dict(ort.session.get_modelmeta().custom_metadata_map), name
+        assert cv.spec == ort.spec and cv.embedding_width == ort.embedding_width, name
+        x = preprocess_faces(faces, ort.spec)
+        (a, ea), (b, eb) = ort.logits_and_embeddings(x), cv.logits_and_embeddings(x)
+        assert (a.argmax(1) == b.argmax(1)).mean() >= 0.97, name
+        if ea is not None:
+            cosine = (ea * eb).sum(1) / (np.linalg.norm(ea, axis=1) * np.linalg.norm(eb, axis=1) + 1e-9)
+            assert cosine.min() > 0.98, name
+    with pytest.raises(CheckpointError, match="unknown backend 'tensorrt'"):
+        EmotionClassifier(asset_path("emotion_default.int8.onnx"), backend="tensorrt")
+
+
+def test_without_onnxruntime_the_runtime_falls_back_to_opencv():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['onnxruntime'] = None\n"  # as on a platform without its wheel
+        "from ferlite import Recognizer\n"
+        "rec = Recognizer(threads=1)\n"
+        "print(rec.classifier.backend, rec.predict('tests/fixtures/astronaut_nasa_512.png').label)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["opencv", "['happy']"], out.stdout

@@ -300,7 +300,11 @@ def test_serve_and_predict_refuse_impossible_targets_in_one_line(tmp_path, capsy
 def test_every_option_help_shows_its_default(capsys):
     from ferlite.cli import main
 
-    for command, expected in (("watch", "(default: 0.15)"), ("evaluate", "--batch-size BATCH_SIZE (default: 256)"), ("train", "(default: 0.001)")):
+    for command, expected in (
+        ("watch", "(default: 0.15)"),
+        ("evaluate", "--batch-size BATCH_SIZE (default: 256)"),
+        ("train", "(default: 0.001)"),
+    ):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert expected in " ".join(capsys.readouterr().out.split()), command

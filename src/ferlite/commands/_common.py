@@ -49,6 +49,13 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
         "model's own (shift-flip for fer2013, with which its number was measured; none for the others)",
     )
     g.add_argument(
+        "--backend",
+        default=None,
+        choices=("onnxruntime", "opencv"),
+        help="the emotion model's engine: onnxruntime, or OpenCV's DNN module where onnxruntime has no wheel "
+        "(default: onnxruntime if installed, else opencv)",
+    )
+    g.add_argument(
         "--personalization",
         default=None,
         metavar="NPZ",
@@ -96,4 +103,5 @@ def build_recognizer(args: argparse.Namespace) -> Recognizer:
         device=args.device,
         tta=args.tta,
         personalization=args.personalization,
+        backend=args.backend,
     )

@@ -19,6 +19,7 @@ import numpy as np
 from ..core.errors import CheckpointError
 from ..core.spec import EMBEDDING_OUTPUT, META_PREFIX, TTA_MODES, ModelSpec
 from .image import to_gray8
+from .opencv_backend import OpenCVSession
 from .personalize import Personalization, file_sha256
 
 
@@ -128,6 +129,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+BACKENDS = ("onnxruntime", "opencv")
+
+
+def default_backend() -> str:
+    """onnxruntime where it can be imported, else OpenCV's DNN module."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "opencv"
+    return "onnxruntime"
+
+
 class EmotionClassifier:
     """An ONNX emotion model: ``predict(crops) -> probabilities (N, classes)``.
 
@@ -136,6 +149,8 @@ class EmotionClassifier:
         threads: intra-op threads for ONNX Runtime (default: ONNX Runtime's choice).
         providers: ONNX Runtime execution providers, in order of preference (default: the CPU's); e.g.
             ``["CUDAExecutionProvider", "CPUExecutionProvider"]`` with onnxruntime-gpu installed.
+        backend: ``"onnxruntime"`` or ``"opencv"`` (OpenCV's DNN module, for platforms where onnxruntime has no
+            wheel; slower); default: onnxruntime when it can be imported, else OpenCV.
         tta: test-time augmentation, averaging the logits of several views of each face (default: the one the
             model file declares, with which its published number was measured; ``"none"`` for most): ``"none"``,
             ``"flip"`` (the mirror image too: twice the classifier cost) or ``"shift-flip"`` (ten views: ten
@@ -148,15 +163,37 @@ class EmotionClassifier:
     """
 
     def __init__(
-        self, model_path: str | Path, threads: int | None = None, tta: str | None = None, providers: Sequence[str] | None = None
+        self,
+        model_path: str | Path,
+        threads: int | None = None,
+        tta: str | None = None,
+        providers: Sequence[str] | None = None,
+        backend: str | None = None,
     ) -> None:
-        import onnxruntime as ort
-
         if tta is not None:
             check_tta(tta)
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise CheckpointError(f"{self.model_path}: model file not found")
+        self.backend = backend or default_backend()
+        if self.backend not in BACKENDS:
+            raise CheckpointError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
+        if self.backend == "opencv":
+            if providers and any(p != "CPUExecutionProvider" for p in providers):
+                raise CheckpointError("the opencv backend runs on the CPU only; --device cuda needs onnxruntime-gpu")
+            self.providers = ["OpenCV DNN"]
+            try:
+                self.session = OpenCVSession(self.model_path, threads)
+            except (cv2.error, ValueError, IndexError) as e:
+                raise CheckpointError(f"{self.model_path}: OpenCV's DNN module cannot run it ({str(e)[:200]})") from None
+        else:
+            self._start_onnxruntime(threads, providers)
+        self._read_spec(tta)
+        self.personalization: Personalization | None = None
+
+    def _start_onnxruntime(self, threads: int | None, providers: Sequence[str] | None) -> None:
+        import onnxruntime as ort
+
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
@@ -174,6 +211,8 @@ class EmotionClassifier:
             self.session = ort.InferenceSession(str(self.model_path), opts, providers=providers)
         except Exception as e:
             raise CheckpointError(f"{self.model_path}: not a loadable ONNX model ({str(e)[:200]})") from None
+
+    def _read_spec(self, tta: str | None) -> None:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.spec = ModelSpec.from_metadata(meta, str(self.model_path))
         inp = self.session.get_inputs()[0]
@@ -188,7 +227,6 @@ class EmotionClassifier:
         self.calibration = LogitCalibration.from_metadata(meta, len(self.labels), str(self.model_path))
         outputs = [o.name for o in self.session.get_outputs()]
         self.embedding_width = self.session.get_outputs()[1].shape[-1] if outputs[1:2] == [EMBEDDING_OUTPUT] else None
-        self.personalization: Personalization | None = None
 
     def personalize(self, personalization: Personalization | str | Path | None) -> None:
         """Blend every prediction with a personal head (:mod:`ferlite.runtime.personalize`), or stop (None).
@@ -221,8 +259,8 @@ class EmotionClassifier:
         views = tta_views(batch, self.tta)
         # One call per view: a batch of all views at once would multiply the activation memory by up to ten.
         runs = [self.session.run(None, {self.input_name: v}) for v in views]
-        logits = sum(r[0] for r in runs) / len(views)
-        emb = sum(r[1] for r in runs) / len(views) if self.embedding_width else None
+        logits = np.asarray(sum(r[0] for r in runs)) / len(views)
+        emb = np.asarray(sum(r[1] for r in runs)) / len(views) if self.embedding_width else None
         return logits, emb
 
     def predict_logits(self, batch: np.ndarray, calibrated: bool = True) -> np.ndarray:

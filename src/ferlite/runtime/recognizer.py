@@ -114,6 +114,7 @@ class Recognizer:
         device: ``"cpu"`` (default) or ``"cuda"`` for the emotion model (needs onnxruntime-gpu; see ``providers_for``).
         tta: test-time augmentation of the classifier: ``"none"``, ``"flip"`` or ``"shift-flip"`` (see
             :class:`EmotionClassifier`); default: the model's own (``"fer2013"``: ten views, which its 73.0% needs).
+        backend: the emotion model's engine, ``"onnxruntime"`` or ``"opencv"`` (see :class:`EmotionClassifier`).
         personalization: a file from ``ferlite personalize`` for this model: a personal head, fitted on a few
             labelled faces of one person or camera, blended with the shipped one (:mod:`ferlite.runtime.personalize`).
 
@@ -138,9 +139,14 @@ class Recognizer:
         device: str = "cpu",
         full_scan_every: int = FULL_SCAN_EVERY,
         personalization: str | Path | None = None,
+        backend: str | None = None,
     ) -> None:
         self.classifier = EmotionClassifier(
-            resolve_model_path(model_path), threads=threads, tta=tta, providers=providers_for(device)
+            resolve_model_path(model_path),
+            threads=threads,
+            tta=tta,
+            providers=providers_for(device),
+            backend=backend,
         )
         self.classifier.personalize(personalization)
         # The bundled YuNet also reports low-confidence faces, for the tracker's second stage in video; a still
