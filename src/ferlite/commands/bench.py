@@ -51,6 +51,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     p.add_argument("--video", default=None, help="video for the end-to-end FPS (default: the shared one-face 640x480 clip)")
     p.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime threads (default: all cores)")
+    p.add_argument(
+        "--backend",
+        default=None,
+        choices=("onnxruntime", "opencv"),
+        help="the emotion model's engine (default: onnxruntime if installed, else opencv)",
+    )
     p.add_argument("--batch", type=int, default=64, help="batch size for throughput (default 64)")
     p.add_argument("--frames", type=int, default=300, help="frames for the end-to-end run (default 300)")
     p.add_argument("--detect-every", type=positive_int, default=3, help="also time detection on every n-th frame (default 3)")
@@ -69,20 +75,28 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def machine_description(threads: int) -> dict[str, Any]:
     import cv2
-    import onnxruntime
 
-    return {**machine_summary(), "threads": threads, "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__}
+    try:
+        import onnxruntime
+
+        ort_version = onnxruntime.__version__
+    except ImportError:
+        ort_version = "not installed"
+    return {**machine_summary(), "threads": threads, "onnxruntime": ort_version, "opencv": cv2.__version__}
 
 
-def _classifier_worker(model: str, threads: int, batch: int, runs: int, tta: str = "none") -> dict[str, Any]:
+def _classifier_worker(
+    model: str, threads: int, batch: int, runs: int, tta: str = "none", backend: str | None = None
+) -> dict[str, Any]:
     from ..runtime.classifier import EmotionClassifier, time_inference
 
-    clf = EmotionClassifier(model, threads=threads, tta=tta)
+    clf = EmotionClassifier(model, threads=threads, tta=tta, backend=backend)
     lat = time_inference(clf, 1, runs, warmup=20)
     batched = time_inference(clf, batch, max(5, runs // 10), warmup=3)
     return {
         "model": model,
         "tta": tta,
+        "backend": clf.backend,
         "bytes": Path(model).stat().st_size,
         "input_size": clf.spec.input_size,
         "latency_ms_b1": 1000 * float(np.median(lat)),
@@ -102,6 +116,7 @@ def _pipeline_worker(
     full_scan_every: int | None = None,
     detector: str = "yunet",
     ssd_model: list[str] | None = None,
+    backend: str | None = None,
 ) -> dict[str, Any]:
     from ..runtime import FrameSource, Recognizer
     from ._common import build_detector
@@ -124,6 +139,7 @@ def _pipeline_worker(
         detect_every=detect_every,
         tta=tta,
         full_scan_every=full_scan_every,
+        backend=backend,
     )
     for frame in decoded[:10]:  # warm-up
         rec.update(frame)
@@ -150,7 +166,8 @@ def _pipeline_worker(
 
 
 def _model_name(r: dict[str, Any]) -> str:
-    return Path(r["model"]).name + (f" ({r['tta']} TTA)" if r["tta"] != "none" else "")
+    backend = f" [{r['backend']}]" if r.get("backend") == "opencv" else ""
+    return Path(r["model"]).name + (f" ({r['tta']} TTA)" if r["tta"] != "none" else "") + backend
 
 
 def _run_worker(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +202,15 @@ def main(args: argparse.Namespace) -> int:
     tta_options = ("none", *dict.fromkeys(args.tta))
     for model, tta in [(m, t) for m in models for t in tta_options]:
         r = _run_worker(
-            "classifier", {"model": str(model), "threads": threads, "batch": args.batch, "runs": args.runs, "tta": tta}
+            "classifier",
+            {
+                "model": str(model),
+                "threads": threads,
+                "batch": args.batch,
+                "runs": args.runs,
+                "tta": tta,
+                "backend": args.backend,
+            },
         )
         results["classifier"].append(r)
         print(
@@ -212,6 +237,7 @@ def main(args: argparse.Namespace) -> int:
                 "full_scan_every": full,
                 "detector": args.detector,
                 "ssd_model": args.ssd_model,
+                "backend": args.backend,
             },
         )
         results["pipeline"].append(r)
