@@ -308,3 +308,38 @@ def test_every_option_help_shows_its_default(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert expected in " ".join(capsys.readouterr().out.split()), command
+
+
+def test_every_recipe_loads():
+    from ferlite.training.config import load_config
+
+    recipes = sorted(Path("configs").glob("*.toml")) + sorted(Path("docs/experiments").glob("*.toml"))
+    assert len(recipes) > 6
+    for recipe in recipes:
+        load_config(recipe)  # a renamed option or a wrong type raises, naming the file
+
+
+def test_every_documented_command_line_parses():
+    """Each `ferlite ...` line in the README, the model card and docs/ parses with its subcommand's parser today."""
+    import re
+    import shlex
+    from importlib import import_module
+
+    from ferlite.cli import SUBCOMMANDS
+
+    checked = 0
+    for doc in [Path("README.md"), Path("MODEL_CARD.md"), *sorted(Path("docs").glob("*.md"))]:
+        for block in re.findall(r"```bash\n(.*?)```", doc.read_text(), re.S):
+            for line in block.splitlines():
+                line = line.split("  #")[0].strip()
+                if not line.startswith("ferlite ") or "..." in line:
+                    continue
+                argv = shlex.split(line)[1:]
+                module = import_module(SUBCOMMANDS[argv[0]][0])
+                parse = getattr(module, "parse_args", None) or module.get_args_parser().parse_args
+                try:
+                    parse(argv[1:])
+                except SystemExit:
+                    pytest.fail(f"{doc}: {line!r} does not parse")
+                checked += 1
+    assert checked >= 20, checked
