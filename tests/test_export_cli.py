@@ -161,17 +161,18 @@ def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):
     model = default_model_path()
     assert model.stat().st_size <= 3_000_000
     report = _evaluate_on_publictest(model, tmp_path, "--dataset", "ferplus")
-    assert report["n"] == 3553 and report["accuracy"] > 0.76  # measured 0.770 (ferlite calibrate's report, MODEL_CARD.md)
+    assert report["n"] == 3553 and report["accuracy"] > 0.767  # measured 0.777 (ferlite calibrate's report, MODEL_CARD.md)
 
 
 def test_bundled_accurate_model_by_name(tmp_path):
-    """`--model accurate` is the bundled 224 px FERPlus model: more accurate than the default on PublicTest."""
+    """`--model accurate` is the bundled 160 px in-the-wild model: more accurate than the default on FERPlus PublicTest
+    (and on the cross-domain validation set, MODEL_CARD.md)."""
     from ferlite.runtime import Recognizer, resolve_model_path
 
     model = resolve_model_path("accurate")
-    assert model.stat().st_size <= 3_000_000 and Recognizer("accurate").classifier.spec.input_size == 224
+    assert model.stat().st_size <= 3_000_000 and Recognizer("accurate").classifier.spec.input_size == 160
     report = _evaluate_on_publictest(model, tmp_path, "--dataset", "ferplus")
-    assert report["n"] == 3553 and report["accuracy"] > 0.855  # measured 0.858 (MODEL_CARD.md); the default: 0.833
+    assert report["n"] == 3553 and report["accuracy"] > 0.785  # measured 0.796 (ferlite calibrate); the default: 0.777
     proc = _ferlite("predict", FIXTURES / "astronaut_nasa_512.png", "--model", "accurate", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[0])["faces"][0]["label"] == "happy"

@@ -16,8 +16,8 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
         "--model",
         default=None,
         help="emotion ONNX model from 'ferlite export', or a bundled one by name: default (FERPlus classes, 112 px, "
-        "trained on faces from three sources; the default), accurate (FERPlus classes, 224 px, FER2013-like crops, "
-        "about 2.7x the cost per face) or fer2013 (FER2013's 7 classes, 224 px; ten-view TTA by default)",
+        "trained on faces from three sources; the default), accurate (the same classes and sources at 160 px, better on "
+        "the validation set as a whole, about 2.4x the cost per face) or fer2013 (FER2013's 7 classes, 224 px; ten-view TTA by default)",
     )
     g.add_argument(
         "--device",
