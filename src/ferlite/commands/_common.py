@@ -17,7 +17,7 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="emotion ONNX model from 'ferlite export', or a bundled one by name: default (FERPlus classes, 112 px, "
         "trained on faces from three sources; the default), accurate (the same classes and sources at 160 px, better on "
-        "the validation set as a whole, about 2.4x the cost per face) or fer2013 (FER2013's 7 classes, 224 px; ten-view TTA by default)",
+        "the validation set as a whole, about 2.2x the cost per face) or fer2013 (FER2013's 7 classes, 224 px; ten-view TTA by default)",
     )
     g.add_argument(
         "--device",
