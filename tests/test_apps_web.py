@@ -55,6 +55,30 @@ def test_websocket_answers_real_frames_with_emotions(client):
         assert reply["faces"][0]["label"] == "happy" and reply["faces"][0]["track_id"] >= 1
 
 
+def test_a_viewers_corrections_personalize_only_their_own_stream(client):
+    """Keys 1-8 send {"type": "correct", "label": ...}: the largest face of the last frame is learned for this visit;
+    with two classes learned, that client's scores move toward them, and another client's do not."""
+    smiling, crying = _frame_at(13.0), _frame_at(1.0)
+    with client.websocket_connect(WS) as me, client.websocket_connect(WS) as other:
+        me.receive_json(), other.receive_json()
+        me.send_text('{"type": "correct", "label": "happy"}')
+        assert me.receive_json() == {"type": "error", "message": "no face in the last frame to correct"}
+        me.send_bytes(crying)
+        me.receive_json()
+        me.send_text('{"type": "correct", "label": "bored"}')
+        assert "unknown class 'bored'" in me.receive_json()["message"]
+        me.send_text('{"type": "correct", "label": "angry"}')  # a deliberate "mistake": the crying face is angry
+        assert me.receive_json() == {"type": "personalized", "label": "angry", "examples": 1, "active": False}
+        me.send_bytes(smiling)
+        me.receive_json()
+        me.send_text('{"type": "correct", "label": "happy"}')
+        assert me.receive_json()["active"] is True
+        for ws in (me, other):
+            ws.send_bytes(crying)
+        mine, theirs = me.receive_json()["faces"][0], other.receive_json()["faces"][0]
+        assert mine["scores"]["angry"] > theirs["scores"]["angry"] + 0.2 and mine["label"] == "angry", (mine, theirs)
+
+
 def test_malformed_and_oversized_messages_get_errors_and_the_server_keeps_serving(client):
     with client.websocket_connect(WS) as bad, client.websocket_connect(WS) as good:
         bad.receive_json(), good.receive_json()
@@ -169,6 +193,12 @@ def test_real_page_in_headless_chromium_shows_happy_while_she_smiles(tmp_path):
         assert shot.stat().st_size > 10_000
         body.send_keys("c")
         assert not driver.find_element(By.ID, "caption").is_displayed()  # captions toggle from the keyboard
+        body.send_keys("2")  # "this face is <the second label>": a correction, learned by the server for this visit
+        second = driver.execute_script("return state.labels[1]")
+        deadline = time.time() + 10
+        while time.time() < deadline and "Learned" not in driver.find_element(By.ID, "personal").text:
+            time.sleep(0.2)
+        assert f"Learned: this face is {second} (1 correction(s)" in driver.find_element(By.ID, "personal").text
     finally:
         if driver:
             driver.quit()

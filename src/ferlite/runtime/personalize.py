@@ -3,8 +3,7 @@ person or one camera, blended with the shipped head. numpy only: it runs where t
 
 The bundled models expose the embedding (the classifier's 1280-value input) as their second output. From k faces
 per class a regularized multinomial logistic layer is fitted on the standardized embeddings; its logits are blended
-with the shipped model's, ``(1 - blend) * shipped + blend * personal``, for the classes the person gave examples of
-(the other classes keep the shipped logits). The result is a small ``.npz`` file next to the model; each new labelled
+with the shipped model's (see :meth:`Personalization.apply`) for the classes the person gave examples of. The result is a small ``.npz`` file next to the model; each new labelled
 face (a keyboard correction) refits it in about a tenth of a second on a 2-core CPU.
 
 Example:
@@ -22,6 +21,7 @@ import hashlib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -110,16 +110,24 @@ class Personalization:
         return (z @ self.weight.T + self.bias).astype(np.float32)
 
     def apply(self, logits: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
-        """The shipped ``logits`` (N, classes) blended with the personal head's, as log-probabilities: the classes the
-        person gave no example of keep their probabilities, and the others share the rest by the blend of both
-        heads' log-probabilities."""
-        if self.weight is None or self.blend == 0:
+        """The shipped ``logits`` (N, classes) blended with the personal head's, as log-probabilities.
+
+        Among the classes the person gave examples of, the two heads' log-probabilities are blended; those classes
+        together get the blend of their shipped share and 1 (the person said their faces show these), and the
+        other classes share the rest as the shipped head had them. With examples of every class, only the blend
+        within them acts.
+        """
+        if self.weight is None or self.seen is None or self.blend == 0:
             return logits
         logp = _log_softmax(np.asarray(logits, np.float64))
-        seen_mass = np.log(np.exp(logp[:, self.seen]).sum(1, keepdims=True))
+        seen_mass = np.exp(logp[:, self.seen]).sum(1, keepdims=True)
+        target = (1 - self.blend) * seen_mass + self.blend
+        unseen = np.setdiff1d(np.arange(logp.shape[1]), self.seen)
+        if len(unseen):
+            logp[:, unseen] += np.log(np.maximum(1 - target, 1e-12) / np.maximum(1 - seen_mass, 1e-12))
         shipped = _log_softmax(logp[:, self.seen])
         personal = _log_softmax(self.personal_logits(embeddings).astype(np.float64))
-        logp[:, self.seen] = seen_mass + _log_softmax((1 - self.blend) * shipped + self.blend * personal)
+        logp[:, self.seen] = np.log(target) + _log_softmax((1 - self.blend) * shipped + self.blend * personal)
         return logp.astype(np.float32)
 
     def save(self, path: str | Path) -> Path:
@@ -253,3 +261,64 @@ def holdout_split(targets: np.ndarray, fraction: float, seed: int = 0) -> tuple[
         held += idx[:n_held].tolist()
         fit += idx[n_held:].tolist()
     return np.sort(np.asarray(fit, np.int64)), np.sort(np.asarray(held, np.int64))
+
+
+class StreamPersonalization:
+    """One viewer's corrections on a live stream (a web client, a camera): the faces of the last frame are kept, a
+    correction ("this is happy") adds the largest one's embedding to a personal head, and once it knows two classes
+    every frame's scores are blended with it. Nothing is stored: it lives as long as the stream.
+
+    Example:
+        >>> personal = StreamPersonalization(Recognizer())  # doctest: +SKIP
+        >>> faces = personal.apply(frame, stream.update(frame))  # doctest: +SKIP
+        >>> personal.correct("happy")  # doctest: +SKIP
+        {'type': 'personalized', 'label': 'happy', 'examples': 1, 'active': False}
+    """
+
+    def __init__(self, recognizer) -> None:
+        self.recognizer = recognizer
+        self.head: Personalization | None = None
+        self._last: tuple[np.ndarray, Any] | None = None  # the last frame and its Faces
+
+    def apply(self, frame: np.ndarray, faces):
+        """Remember the frame's faces; with a fitted head, their scores blended with it (unsmoothed)."""
+        self._last = (frame, faces)
+        if self.head is None or self.head.weight is None or len(faces) == 0:
+            return faces
+        logits, emb = self._scores(frame, faces)
+        return faces.with_(scores=_softmax(self.head.apply(logits, emb)).astype(np.float32))
+
+    def correct(self, label: str) -> dict:
+        """The largest face of the last frame is ``label``: a reply for the viewer (``type`` personalized or error)."""
+        rec = self.recognizer
+        if label not in rec.labels:
+            return {"type": "error", "message": f"unknown class {label!r}; the model's classes: {', '.join(rec.labels)}"}
+        if self._last is None or len(self._last[1]) == 0:
+            return {"type": "error", "message": "no face in the last frame to correct"}
+        frame, faces = self._last
+        sides = (faces.xyxy[:, 2] - faces.xyxy[:, 0]) * (faces.xyxy[:, 3] - faces.xyxy[:, 1])
+        largest = faces[int(np.argmax(sides))]
+        _, emb = self._scores(frame, largest)
+        if self.head is None:
+            self.head = Personalization(tuple(rec.labels), rec.classifier.sha256())
+        self.head.add(emb[0], label)
+        return {
+            "type": "personalized",
+            "label": label,
+            "examples": len(self.head.targets),
+            "active": self.head.weight is not None,
+        }
+
+    def _scores(self, frame: np.ndarray, faces) -> tuple[np.ndarray, np.ndarray]:
+        from .align import align_crops
+        from .classifier import preprocess_faces
+
+        rec, clf = self.recognizer, self.recognizer.classifier
+        crops = align_crops(frame, faces, clf.spec.input_size, rec.margin, rec.align)
+        raw, emb = clf.logits_and_embeddings(preprocess_faces(crops, clf.spec))
+        if emb is None:
+            raise CheckpointError(f"{clf.model_path}: has no embedding output; re-export it with 'ferlite export'")
+        logits = clf.calibration.apply(raw)
+        if clf.personalization is not None:  # the server's own personalization first, the viewer's on top
+            logits = clf.personalization.apply(logits, emb)
+        return logits, emb

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from ...runtime import Recognizer
+from ...runtime.personalize import StreamPersonalization
 from . import MAX_BYTES, MAX_FPS, MAX_SIDE, check_size, decode_frame, static_dir
 
 # Host names a local server answers to; another (a DNS-rebinding page's own name) is refused.
@@ -160,6 +162,7 @@ def create_app(
         await ws.accept()
         app.state.clients += 1
         rec = base.new_stream()  # this client's own tracker, smoother and detect-every state; shared models
+        personal = StreamPersonalization(base)  # this client's corrections (keys 1-8), for this visit only
         await ws.send_json(
             {"type": "hello", "labels": list(base.labels), "max_fps": max_fps, "max_bytes": max_bytes, "max_side": max_side}
         )
@@ -172,7 +175,11 @@ def create_app(
                     break
                 data = message.get("bytes")
                 if data is None:
-                    await ws.send_json({"type": "error", "message": "expected a binary message with one JPEG or PNG frame"})
+                    reply = {"type": "error", "message": "expected a binary message with one JPEG or PNG frame"}
+                    correction = _correction_label(message.get("text"))
+                    if correction is not None:  # {"type": "correct", "label": "happy"}: the viewer's correction
+                        reply = await loop.run_in_executor(worker, personal.correct, correction)
+                    await ws.send_json(reply)
                     continue
                 try:
                     check_size(data, max_bytes)  # before anything else: an oversized message costs nothing more
@@ -191,7 +198,7 @@ def create_app(
                     await ws.send_json({"type": "error", "message": str(e)})
                     continue
                 start = time.perf_counter()
-                faces = await loop.run_in_executor(worker, rec.update, frame)
+                faces = await loop.run_in_executor(worker, lambda f=frame: personal.apply(f, rec.update(f)))
                 frame_no += 1
                 await ws.send_json(
                     {
@@ -209,3 +216,16 @@ def create_app(
             app.state.clients -= 1
 
     return app
+
+
+def _correction_label(text: str | None) -> str | None:
+    """The label of a ``{"type": "correct", "label": ...}`` text message, else None (any other text is refused)."""
+    if not text or len(text) > 200:
+        return None
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(message, dict) and message.get("type") == "correct" and isinstance(message.get("label"), str):
+        return message["label"]
+    return None

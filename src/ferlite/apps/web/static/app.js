@@ -76,6 +76,10 @@ function onMessage(msg) {
     updateCaption(msg.faces);
     setStatus(`${msg.faces.length} face(s), ${msg.ms} ms on the server.`);
     sendFrame();
+  } else if (msg.type === "personalized") {
+    $("personal").textContent = (`Learned: this face is ${msg.label} (${msg.examples} correction(s); ` +
+              (msg.active ? "applied to your faces" : "applied once two different expressions are corrected") +
+              "). Kept for this visit only.");
   } else if (msg.type === "error") {
     state.busy = false;
     setStatus("Server: " + msg.message);
@@ -167,5 +171,9 @@ document.addEventListener("keydown", (e) => {
   else if (e.key === "s") $("speech").click();
   else if (e.key === "+" || e.key === "=") resizeCaptions(0.3);
   else if (e.key === "-") resizeCaptions(-0.3);
+  else if (/^[1-9]$/.test(e.key) && state.labels[+e.key - 1] && state.ws && state.ws.readyState === WebSocket.OPEN) {
+    // "This face is <label>": the server learns it for this visit (the largest face of the last frame).
+    state.ws.send(JSON.stringify({ type: "correct", label: state.labels[+e.key - 1] }));
+  }
 });
 $("start").focus();
