@@ -25,8 +25,8 @@ from ferlite.runtime import EmotionClassifier, fit_personalization, preprocess_f
 def scores(clf: EmotionClassifier, images) -> tuple[np.ndarray, np.ndarray]:
     out_l, out_e = [], []
     for s in range(0, len(images), 256):
-        raw, emb = clf.logits_and_embeddings(preprocess_faces(list(images[s : s + 256]), clf.spec))
-        out_l.append(clf.calibration.apply(raw))
+        logits, emb = clf.logits_and_embeddings(preprocess_faces(list(images[s : s + 256]), clf.spec), calibrated=True)
+        out_l.append(logits)
         out_e.append(emb)
     return np.concatenate(out_l), np.concatenate(out_e)
 

@@ -16,8 +16,7 @@ from ferlite.runtime import EmotionClassifier, Personalization, Recognizer, fit_
 
 
 def _scores(clf, images):
-    raw, emb = clf.logits_and_embeddings(preprocess_faces(list(images), clf.spec))
-    return clf.calibration.apply(raw), emb
+    return clf.logits_and_embeddings(preprocess_faces(list(images), clf.spec), calibrated=True)
 
 
 def test_bundled_emotion_models_expose_their_embedding():

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import DataError, UsageError
+from ..runtime.image import IMAGE_SUFFIXES
 from ..runtime.recognizer import Recognizer
 from ..runtime.video import FrameSource
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m"}
 TABLE_FORMATS = (".csv", ".jsonl", ".json", ".parquet")
 FACE_COLUMNS = ("face", "x1", "y1", "x2", "y2", "confidence", "track_id", "label")

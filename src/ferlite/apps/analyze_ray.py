@@ -49,7 +49,7 @@ class AnalyzeActor:
         return {c: [r[c] for r in rows] for c in self.columns}
 
 
-def arrow_schema(columns: Sequence[str], labels: Sequence[str]):
+def arrow_schema(columns: Sequence[str]):
     """The table's Arrow schema: the same column types whichever chunk a column's first value is in."""
     import pyarrow as pa
 
@@ -107,9 +107,7 @@ def iter_chunks_ray(
             ray.shutdown()
 
 
-def write_parquet_chunks(
-    chunks: Iterable[dict[str, list]], out: str | Path, columns: Sequence[str], labels: Sequence[str]
-) -> int:
+def write_parquet_chunks(chunks: Iterable[dict[str, list]], out: str | Path, columns: Sequence[str]) -> int:
     """Stream column chunks into one Parquet file with the table's schema; the row count."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -118,7 +116,7 @@ def write_parquet_chunks(
     if out.suffix.lower() != ".parquet":
         raise UsageError(f"{out}: --engine ray writes Parquet; name the table *.parquet")
     out.parent.mkdir(parents=True, exist_ok=True)
-    schema = arrow_schema(columns, labels)
+    schema = arrow_schema(columns)
     n = 0
     with pq.ParquetWriter(out, schema) as writer:
         for chunk in chunks:

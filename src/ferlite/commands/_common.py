@@ -8,6 +8,7 @@ from ..core.errors import UsageError
 from ..core.options import non_negative_float, positive_int
 from ..core.paths import find_shared
 from ..runtime import TTA_MODES, Recognizer, create_detector
+from ..runtime.classifier import BACKENDS
 
 
 def add_runtime_args(p: argparse.ArgumentParser) -> None:
@@ -51,7 +52,7 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--backend",
         default=None,
-        choices=("onnxruntime", "opencv"),
+        choices=BACKENDS,
         help="the emotion model's engine: onnxruntime, or OpenCV's DNN module where onnxruntime has no wheel "
         "(default: onnxruntime if installed, else opencv)",
     )

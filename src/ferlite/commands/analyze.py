@@ -71,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
         from ..apps.analyze_ray import iter_chunks_ray, write_parquet_chunks
 
         chunks = iter_chunks_ray(files, make_recognizer, columns, args.workers, args.address, args.strict)
-        n = write_parquet_chunks(chunks, args.output, columns, rec.labels)
+        n = write_parquet_chunks(chunks, args.output, columns)
     elif workers > 1:
         rows = iter_rows_parallel(files, make_recognizer, workers, progress, args.strict)
         n = write_table(rows, args.output, columns)

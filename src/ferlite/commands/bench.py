@@ -24,6 +24,7 @@ from ..core.paths import find_shared
 from ..core.spec import TTA_MODES
 from ..core.system import machine_summary
 from ..evaluation.reporting import write_block
+from ..runtime.classifier import BACKENDS
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -54,7 +55,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--backend",
         default=None,
-        choices=("onnxruntime", "opencv"),
+        choices=BACKENDS,
         help="the emotion model's engine (default: onnxruntime if installed, else opencv)",
     )
     p.add_argument("--batch", type=int, default=64, help="batch size for throughput (default 64)")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 
 from ..core.options import add_data_args, call_with_options, positive_int
+from ..core.spec import TTA_MODES
 from ..evaluation.evaluate import (
     DOMAIN_SETS,
     evaluate_file,
 )
-from ..runtime.classifier import TTA_MODES
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

@@ -19,9 +19,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     p.add_argument("onnx", help="an .onnx written by ferlite export (its metadata names classes and preprocessing)")
     p.add_argument("--out", required=True, help="run folder for the checkpoint (OUT/best.pth)")
-    add_data_args(p, names=("dataset", "data_path"))  # faces for the BatchNorm statistics and the check
+    add_data_args(p, names=("dataset", "data_path", "seed"))  # faces for the BatchNorm statistics and the check
     p.add_argument("--calib-size", type=int, default=2048, help="training faces for the BatchNorm statistics (default 2048)")
-    add_data_args(p, names=("seed",))
     return p
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import CheckpointError
 from ..core.options import add_data_args, positive_int
 from ..runtime import EmotionClassifier, fit_personalization, preprocess_faces, resolve_model_path
 from ..runtime.personalize import holdout_split, read_labelled_faces
@@ -33,19 +32,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=0.0,
         help="fraction of each class's faces held out to measure the change before the final fit on all (default 0)",
     )
-    add_data_args(p, names=("seed",))
     p.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime threads (default: all cores)")
-    add_data_args(p, names=("strict",))
+    add_data_args(p, names=("seed", "strict"))
     return p
 
 
 def main(args: argparse.Namespace) -> int:
     clf = EmotionClassifier(resolve_model_path(args.model), threads=args.threads)
     crops, targets, skipped = read_labelled_faces(args.faces, clf.labels, args.strict)
-    raw, embeddings = clf.logits_and_embeddings(preprocess_faces(crops, clf.spec))
-    if embeddings is None:
-        raise CheckpointError(f"{clf.model_path}: has no embedding output; re-export it with 'ferlite export'")
-    logits = clf.calibration.apply(raw)
+    clf.check_embedding()
+    logits, embeddings = clf.logits_and_embeddings(preprocess_faces(crops, clf.spec), calibrated=True)
+    assert embeddings is not None  # check_embedding said the model has it
     report: dict = {"model": str(clf.model_path), "faces": len(crops), "skipped": skipped, "blend": args.blend}
     report["per_class"] = {clf.labels[c]: int((targets == c).sum()) for c in np.unique(targets)}
     if args.holdout > 0:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
-from ..core.options import add_data_args, positive_int
+from ..core.options import add_data_args, call_with_options, positive_int
 from ..evaluation.study import ORDER, StudyConfig, run_study
 
 
@@ -53,7 +52,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def study_config(args: argparse.Namespace) -> StudyConfig:
-    return StudyConfig(**{f.name: getattr(args, f.name) for f in fields(StudyConfig)})
+    return call_with_options(StudyConfig, args)
 
 
 def main(args: argparse.Namespace) -> int:

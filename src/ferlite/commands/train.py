@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 from pathlib import Path  # noqa: F401  (the docstring example)
 
+from ..core.options import call_with_options
 from ..training.config import TrainConfig, add_train_args, read_config
 
 
@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None, parser: argparse.ArgumentParser | 
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    return call_with_options(TrainConfig, args)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.taxonomy import EMOTIONS, canonical
+from ..runtime.image import IMAGE_SUFFIXES
 
 _logger = logging.getLogger(__name__)
 
@@ -27,7 +28,6 @@ FER2013_CLASSES = EMOTIONS[:7]
 # fer2013new.csv columns after Usage and Image name.
 FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
 FERPLUS_CLASSES = tuple(canonical(c) for c in FERPLUS_COLUMNS[:8])
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm"}
 
 
 @dataclass

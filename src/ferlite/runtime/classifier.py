@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -20,7 +21,9 @@ from ..core.errors import CheckpointError
 from ..core.spec import EMBEDDING_OUTPUT, META_PREFIX, TTA_MODES, ModelSpec
 from .image import to_gray8
 from .opencv_backend import OpenCVSession
-from .personalize import Personalization, file_sha256
+
+if TYPE_CHECKING:  # the personalization module builds on this one
+    from .personalize import Personalization
 
 
 @dataclass(frozen=True)
@@ -233,26 +236,35 @@ class EmotionClassifier:
 
         The file must have been fitted for this very model file (its SHA-256), with its classes.
         """
+        from .personalize import Personalization
+
         if personalization is None:
             self.personalization = None
             return
+        self.check_embedding()
+        p = personalization if isinstance(personalization, Personalization) else Personalization.load(personalization)
+        p.check_model(self.labels, self.sha256(), int(self.embedding_width or 0), str(self.model_path))
+        self.personalization = p
+
+    def check_embedding(self) -> None:
+        """A CheckpointError unless the model has the embedding output that personalization needs."""
         if self.embedding_width is None:
             raise CheckpointError(
                 f"{self.model_path}: has no embedding output, so it cannot be personalized; re-export it with 'ferlite export'"
             )
-        p = personalization if isinstance(personalization, Personalization) else Personalization.load(personalization)
-        p.check_model(self.labels, self.sha256(), int(self.embedding_width), str(self.model_path))
-        self.personalization = p
 
     def sha256(self) -> str:
         """The model file's SHA-256 (what a personalization is tied to)."""
+        from .personalize import file_sha256
+
         if not hasattr(self, "_sha256"):
             self._sha256 = file_sha256(self.model_path)
         return self._sha256
 
-    def logits_and_embeddings(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Raw logits and embeddings (None for a model without that output) of a preprocessed batch, each averaged
-        over the test-time views."""
+    def logits_and_embeddings(self, batch: np.ndarray, calibrated: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits and embeddings (None for a model without that output) of a preprocessed batch (N, 3, S, S), each
+        averaged over the test-time views. The logits are the network's raw output, or with ``calibrated`` the
+        file's logit calibration and the personalization (if any) applied."""
         if len(batch) == 0:
             width = self.embedding_width or 0
             return np.zeros((0, len(self.labels)), np.float32), (np.zeros((0, width), np.float32) if width else None)
@@ -261,25 +273,22 @@ class EmotionClassifier:
         runs = [self.session.run(None, {self.input_name: v}) for v in views]
         logits = np.asarray(sum(r[0] for r in runs)) / len(views)
         emb = np.asarray(sum(r[1] for r in runs)) / len(views) if self.embedding_width else None
+        if calibrated:
+            logits = self.calibration.apply(logits)
+            if self.personalization is not None and emb is not None:
+                logits = self.personalization.apply(logits, emb)
         return logits, emb
 
     def predict_logits(self, batch: np.ndarray, calibrated: bool = True) -> np.ndarray:
         """Logits for an already preprocessed batch (N, 3, S, S), with the file's logit calibration and the
         personalization (if any) applied (``calibrated=False``: the network's raw output, as calibration fits it)."""
-        logits, emb = self.logits_and_embeddings(batch)
-        if not calibrated:
-            return logits
-        logits = self.calibration.apply(logits)
-        if self.personalization is None or emb is None or not len(batch):
-            return logits
-        return self.personalization.apply(logits, emb)
+        return self.logits_and_embeddings(batch, calibrated)[0]
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Face embeddings (N, D) of face crops, the classifier's input (models exported with that output)."""
-        if self.embedding_width is None:
-            raise CheckpointError(f"{self.model_path}: has no embedding output; re-export it with 'ferlite export'")
+        self.check_embedding()
         emb = self.logits_and_embeddings(preprocess_faces(crops, self.spec))[1]
-        assert emb is not None  # embedding_width was checked above
+        assert emb is not None  # check_embedding said the model has it
         return emb
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:

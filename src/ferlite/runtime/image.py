@@ -21,6 +21,9 @@ import numpy as np  # noqa: E402
 
 from ..core.errors import DataError  # noqa: E402
 
+# The image files ferlite reads: folders of photos (analyze), of training faces, of a person's faces (personalize).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
+
 # Larger images are shrunk before detection: a 100-megapixel photo would otherwise take
 # seconds and gigabytes, and faces in it are far larger than the detector needs.
 MAX_SIDE = 4096

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import CheckpointError, UsageError
+from .classifier import preprocess_faces, softmax
+from .image import IMAGE_SUFFIXES
 
 FORMAT = "ferlite-personalization-1"
 
@@ -86,7 +88,7 @@ class Personalization:
         w = np.zeros((len(self.seen), z.shape[1]))
         b = np.zeros(len(self.seen))
         for _ in range(steps):
-            p = _softmax(z @ w.T + b)
+            p = softmax(z @ w.T + b)
             g = (p - onehot) / len(z)
             w -= lr * (g.T @ z + self.l2 * w)
             b -= lr * g.sum(0)
@@ -202,17 +204,9 @@ def fit_personalization(
     return p.fit()
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
-
-
 def _log_softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(1, keepdims=True)
     return z - np.log(np.exp(z).sum(1, keepdims=True))
-
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".pgm")
 
 
 def read_labelled_faces(
@@ -286,7 +280,7 @@ class StreamPersonalization:
         if self.head is None or self.head.weight is None or len(faces) == 0:
             return faces
         logits, emb = self._scores(frame, faces)
-        return faces.with_(scores=_softmax(self.head.apply(logits, emb)).astype(np.float32))
+        return faces.with_(scores=softmax(self.head.apply(logits, emb)).astype(np.float32))
 
     def correct(self, label: str) -> dict:
         """The largest face of the last frame is ``label``: a reply for the viewer (``type`` personalized or error)."""
@@ -310,15 +304,9 @@ class StreamPersonalization:
         }
 
     def _scores(self, frame: np.ndarray, faces) -> tuple[np.ndarray, np.ndarray]:
-        from .align import align_crops
-        from .classifier import preprocess_faces
-
-        rec, clf = self.recognizer, self.recognizer.classifier
-        crops = align_crops(frame, faces, clf.spec.input_size, rec.margin, rec.align)
-        raw, emb = clf.logits_and_embeddings(preprocess_faces(crops, clf.spec))
-        if emb is None:
-            raise CheckpointError(f"{clf.model_path}: has no embedding output; re-export it with 'ferlite export'")
-        logits = clf.calibration.apply(raw)
-        if clf.personalization is not None:  # the server's own personalization first, the viewer's on top
-            logits = clf.personalization.apply(logits, emb)
+        # The server's own personalization (if any) is in the calibrated logits; the viewer's goes on top.
+        clf = self.recognizer.classifier
+        clf.check_embedding()
+        logits, emb = clf.logits_and_embeddings(preprocess_faces(self.recognizer.face_crops(frame, faces), clf.spec), True)
+        assert emb is not None  # check_embedding said the model has it
         return logits, emb

@@ -222,10 +222,13 @@ class Recognizer:
         scores = self.classifier.predict(crops) if crops else np.zeros((0, len(self.labels)), np.float32)
         return Faces(boxes, np.ones(len(crops), np.float32), scores=scores, labels=self.labels)
 
+    def face_crops(self, bgr: np.ndarray, faces: Faces) -> list[np.ndarray]:
+        """The crops the classifier sees for given face boxes (and landmarks): margin added, eyes levelled."""
+        return align_crops(bgr, faces, self.classifier.spec.input_size, self.margin, self.align)
+
     def classify(self, bgr: np.ndarray, faces: Faces) -> Faces:
         """Emotion probabilities for given face boxes (and landmarks) in a BGR frame."""
-        crops = align_crops(bgr, faces, self.classifier.spec.input_size, self.margin, self.align)
-        return faces.with_(scores=self.classifier.predict(crops), labels=self.labels)
+        return faces.with_(scores=self.classifier.predict(self.face_crops(bgr, faces)), labels=self.labels)
 
     def update(self, frame: np.ndarray) -> Faces:
         """Like :meth:`predict` for the next video frame, then track: stable IDs and smoothed probabilities."""

@@ -111,7 +111,8 @@ def create_app(
         import tempfile
         from pathlib import Path
 
-        from ..analyze import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iter_rows
+        from ...runtime.image import IMAGE_SUFFIXES
+        from ..analyze import VIDEO_SUFFIXES, iter_rows
 
         budget = [max_upload_bytes]
         with tempfile.TemporaryDirectory(prefix="ferlite-upload-") as tmp:
