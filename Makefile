@@ -14,7 +14,10 @@ $(BIN)/ferlite: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch 2.13.0 first: the local CPU wheel. An unpinned torch pulls GBs of CUDA packages.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[train,apps,scale,test]"
+	$(BIN)/pip install -q -e ".[train,apps,scale,federated,test]"
+	# supervision, for the Faces.to_detections test: it declares the GUI build opencv-python, which would install a
+	# second cv2 over opencv-python-headless's, so it comes without its dependencies (the test extra lists them).
+	$(BIN)/pip install -q --no-deps supervision==0.27.0
 	touch $@
 
 setup: $(BIN)/ferlite

@@ -429,3 +429,28 @@ def test_bench_with_the_ssd_detector_says_where_its_weights_come_from(monkeypatc
         _common.build_detector("ssd")
     proc = _ferlite("bench", "--detector", "ssd", "--ssd-model", "/nope.pb", "/nope.pbtxt")
     assert proc.returncode == 2 and "/nope.pb: SSD model file not found" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def astronaut_faces(astronaut):
+    return astronaut, Recognizer(threads=1).predict(astronaut)
+
+
+def test_faces_go_to_supervision_detections_and_back(astronaut_faces):
+    """to_detections gives real supervision Detections that its annotators draw; from_detections reads them back."""
+    import supervision as sv
+
+    image, faces = astronaut_faces
+    det = faces.to_detections()
+    assert isinstance(det, sv.Detections) and len(det) == len(faces) == 1
+    assert np.allclose(det.xyxy, faces.xyxy) and list(det.data["class_name"]) == faces.label
+    drawn = sv.LabelAnnotator().annotate(sv.BoxAnnotator().annotate(image.copy(), det), det)
+    assert (drawn != image).any()
+    back = Faces.from_detections(det, labels=faces.labels)
+    assert back.label == faces.label and np.allclose(back.scores, faces.scores)
+
+
+def test_to_detections_without_supervision_says_how_to_install_it(astronaut_faces, monkeypatch):
+    monkeypatch.setitem(sys.modules, "supervision", None)
+    with pytest.raises(ImportError, match="pip install supervision"):
+        astronaut_faces[1].to_detections()

@@ -30,6 +30,10 @@ SUBCOMMANDS = {
         "ferlite.commands.personalize",
         "on-device personalization: a personal head from a few labelled faces of one person or camera",
     ),
+    "federate": (
+        "ferlite.commands.federate",
+        "federated learning with Flower (FedAvg, FedProx, differential privacy, SecAgg+), simulated here",
+    ),
     "predict": ("ferlite.commands.predict", "faces and emotions in images, as JSON (and annotated copies)"),
     "analyze": (
         "ferlite.commands.analyze",
@@ -46,7 +50,9 @@ SUBCOMMANDS = {
 # then pay for fresh page faults on every step. Keeping it (the project's developer guide) makes CPU
 # training about 3x faster on the project's machines. It must be set before Python starts.
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "2147483647", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
-_HEAVY = {"train", "study", "evaluate", "export", "prune", "from-onnx", "calibrate"}
+_HEAVY = {"train", "study", "evaluate", "export", "prune", "from-onnx", "calibrate", "federate"}
+# Modules of an optional extra other than the training one, and the extra that brings them.
+_EXTRA_OF_MODULE = {"flwr": "federated", "opacus": "federated", "ray": "scale"}
 
 
 def _ensure_malloc_env(argv: list[str]) -> None:
@@ -98,9 +104,10 @@ def _one_line_errors(parser: argparse.ArgumentParser, command: str) -> argparse.
 
 
 def _needs_extra(command: str, e: ModuleNotFoundError) -> int:
+    extra = _EXTRA_OF_MODULE.get((e.name or "").split(".")[0])
+    how = f"pip install 'ferlite[{extra}]'" if extra else "pip install torch==2.13.0 'ferlite[train]'"
     print(
-        f"ferlite {command}: needs {e.name!r}, which is not installed; install the training extra: "
-        "pip install torch==2.13.0 'ferlite[train]'",
+        f"ferlite {command}: needs {e.name!r}, which is not installed; install the {extra or 'training'} extra: {how}",
         file=sys.stderr,
     )
     return 2

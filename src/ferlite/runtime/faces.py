@@ -152,7 +152,11 @@ class Faces:
 
     def to_detections(self) -> Any:
         """A ``supervision.Detections`` (imported lazily: ``pip install supervision``), scores in ``data["scores"]``
-        and labels in ``data["class_name"]``, for supervision's annotators and trackers."""
+        and labels in ``data["class_name"]``, for supervision's annotators and trackers.
+
+        supervision declares the GUI build ``opencv-python``; beside ferlite's ``opencv-python-headless`` install it
+        with ``pip install --no-deps supervision==0.27.0 defusedxml`` so that only one ``cv2`` is installed.
+        """
         try:
             import supervision as sv
         except ImportError:

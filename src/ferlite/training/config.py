@@ -138,6 +138,17 @@ class TrainConfig:
     )
     distill_alpha: float = option(0.5, "optimisation", "weight of the teacher's term in the loss")
     distill_temperature: float = option(2.0, "optimisation", "softmax temperature of the distillation term")
+    freeze_bn_stats: bool = option(
+        False,
+        "optimisation",
+        "keep the batch-norm running statistics at their starting values (the layers' scale and shift still train)",
+    )
+    proximal_mu: float = option(
+        0.0,
+        "optimisation",
+        "FedProx's proximal term: mu/2 times the squared distance of the weights from their starting point (--init), "
+        "which keeps a federated client near the global model (0: off)",
+    )
     # run
     out: str = option("runs/train", "run", "run folder: last.pth, best.pth, log.jsonl")
     resume: bool = option(False, "run", "continue from OUT/last.pth if it exists")
@@ -168,20 +179,25 @@ class TrainConfig:
         return "\n".join(lines)
 
 
-def _field_type(f) -> type:
-    """The field's value type (``int | None`` -> int)."""
-    hint = typing.get_type_hints(TrainConfig)[f.name]
+def _field_type(f, cls: type | None = None) -> type:
+    """The field's value type (``int | None`` -> int) in dataclass ``cls`` (default TrainConfig)."""
+    hint = typing.get_type_hints(cls or TrainConfig)[f.name]
     args = [a for a in typing.get_args(hint) if a is not type(None)] if isinstance(hint, types.UnionType) else [hint]
     return args[0]
 
 
 def add_train_args(parser: argparse.ArgumentParser) -> None:
     """Add every TrainConfig field to ``parser`` as an option (booleans as ``--x / --no-x``)."""
+    add_dataclass_args(parser, TrainConfig)
+
+
+def add_dataclass_args(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add every field of ``cls`` (a dataclass whose fields come from :func:`option`) to ``parser``."""
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for f in fields(TrainConfig):
+    for f in fields(cls):
         meta = f.metadata
         group = groups.get(meta["group"]) or groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
-        kind = _field_type(f)
+        kind = _field_type(f, cls)
         kwargs: dict[str, Any] = {"default": f.default, "help": meta["help"] + " (default: %(default)s)"}
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
@@ -213,17 +229,18 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return check_options(table, str(path))
 
 
-def check_options(table: dict[str, Any], source: str) -> dict[str, Any]:
-    """``table`` (keys as in TOML, ``input-size``) as TrainConfig field values; a UsageError naming ``source`` and the
-    key for an unknown key or a wrong type or value."""
-    known = {f.name: f for f in fields(TrainConfig)}
+def check_options(table: dict[str, Any], source: str, cls: type | None = None) -> dict[str, Any]:
+    """``table`` (keys as in TOML, ``input-size``) as field values of ``cls`` (default TrainConfig); a UsageError
+    naming ``source`` and the key for an unknown key or a wrong type or value."""
+    cls = cls or TrainConfig
+    known = {f.name: f for f in fields(cls)}
     out: dict[str, Any] = {}
     for key, value in table.items():
         name = key.replace("-", "_")
         f = known.get(name)
         if f is None or name in RUN_ONLY:
             raise UsageError(f"{source}: unknown option {key!r}")
-        kind = _field_type(f)
+        kind = _field_type(f, cls)
         if kind is bool:
             ok, want = isinstance(value, bool), "true or false"
         elif kind is int:

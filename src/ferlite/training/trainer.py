@@ -38,6 +38,7 @@ from ..data.mixture import build_mixture, parse_mixture
 from ..data.transforms import ClassificationPresetEval, ClassificationPresetTrain
 from ..evaluation.evaluate import VAL_DOMAINS, evaluate_domains, load_domains
 from ..models import count_parameters, create_model
+from ..models._freeze import freeze_batchnorm_statistics
 from .checkpoint import keep_classes, load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .distributed import (
@@ -65,10 +66,22 @@ class TrainResult:
 
 @dataclass
 class TrainData:
+    """What ``fit`` trains on. ``val`` may be empty (a federated client: the server validates the aggregate), and
+    then every epoch counts as the best."""
+
     train: FaceDataset
     val: dict[str, FaceDataset]
     sample_weights: np.ndarray | None  # per training item, mixtures only
     balance: dict[str, Any]  # what balancing or mixing did, for the checkpoint's record
+    source: np.ndarray | None = None  # per training item, the mixture source's index (mixtures only)
+
+    def subset(self, index: np.ndarray, validate: bool = False) -> TrainData:
+        """The items ``index`` (sampling weights renormalised); the validation domains only if ``validate``."""
+        weights = None
+        if self.sample_weights is not None:
+            weights = self.sample_weights[index] / self.sample_weights[index].sum()
+        source = self.source[index] if self.source is not None else None
+        return TrainData(self.train.subset(index), self.val if validate else {}, weights, self.balance, source)
 
 
 @dataclass
@@ -92,22 +105,23 @@ class TrainState:
         return self.ema.module if self.ema is not None else self.model
 
 
-def fit(config: TrainConfig) -> TrainResult:
+def fit(config: TrainConfig, data: TrainData | None = None) -> TrainResult:
     """Train as ``config`` says and return the best epoch (see the module docstring). Under ``torchrun`` every
-    process calls it; each trains on its share of the global batch and only rank 0 prints and writes files."""
+    process calls it; each trains on its share of the global batch and only rank 0 prints and writes files.
+    ``data``: already loaded training data (a federated client's partition); default: as ``config`` says."""
     check_config(config)
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     ctx, device = init_distributed(device)
     try:
         if ctx.is_main:
-            return _fit(config, ctx, device)
+            return _fit(config, ctx, device, data)
         with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
-            return _fit(config, ctx, device)
+            return _fit(config, ctx, device, data)
     finally:
         shutdown_distributed(ctx)
 
 
-def _fit(config: TrainConfig, ctx: DistContext, device: torch.device) -> TrainResult:
+def _fit(config: TrainConfig, ctx: DistContext, device: torch.device, data: TrainData | None = None) -> TrainResult:
     init = load_checkpoint(config.init) if config.init else None
     if config.input_size is None:
         config.input_size = ModelSpec.from_dict(init["spec"]).input_size if init else 224
@@ -123,7 +137,7 @@ def _fit(config: TrainConfig, ctx: DistContext, device: torch.device) -> TrainRe
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    data = build_data(config)
+    data = data or build_data(config)
     classes = data.train.classes
     model, model_kwargs = build_model(config, classes, init, device)
     print(
@@ -151,6 +165,8 @@ def _fit(config: TrainConfig, ctx: DistContext, device: torch.device) -> TrainRe
         world_size=ctx.world_size,
     )
     criterion = build_criterion(config, data.train, device)
+    if config.proximal_mu:
+        criterion = ProximalLoss(criterion, model, config.proximal_mu)
     distiller = build_distiller(config, model.spec, device) if config.teacher else None
     mixer = MixupCutmix(len(classes), config.mixup, config.cutmix, config.mix_prob, config.seed)
     mixer = mixer if mixer.active else None
@@ -187,7 +203,9 @@ def _fit(config: TrainConfig, ctx: DistContext, device: torch.device) -> TrainRe
         )
         state.train_seconds += stats["epoch_seconds"]
         # Rank 0 validates and writes; the other ranks take its verdict, so that all stop at the same epoch.
-        record = validate_epoch(config, state, data.val, epoch, stats) if ctx.is_main else None
+        record = None
+        if ctx.is_main:
+            record = validate_epoch(config, state, data.val, epoch, stats) if data.val else train_only_epoch(state, epoch, stats)
         state.best, state.bad_epochs = broadcast_from_main((state.best, state.bad_epochs), ctx)
         if ctx.is_main:
             save_epoch(state, config.model, epoch, record["best"], best_path, last_path)
@@ -201,7 +219,10 @@ def _fit(config: TrainConfig, ctx: DistContext, device: torch.device) -> TrainRe
             break
     if state.best is None:
         raise DataError("no epoch was trained (is --epochs larger than the epochs already done?)")
-    print(f"best val {config.select_metric} {state.best['score']:.4f} at epoch {state.best['epoch']}; checkpoint {best_path}")
+    if state.best["val_macro_f1"] is None:
+        print(f"trained to epoch {state.best['epoch']} without validation; checkpoint {best_path}")
+    else:
+        print(f"best val {config.select_metric} {state.best['score']:.4f} at epoch {state.best['epoch']}; checkpoint {best_path}")
     return TrainResult(state.best, state.train_seconds, str(best_path), list(classes))
 
 
@@ -221,8 +242,9 @@ def check_config(config: TrainConfig) -> None:
         raise UsageError(f"--epochs and --batch-size must be at least 1, got {config.epochs} and {config.batch_size}")
 
 
-def build_data(config: TrainConfig) -> TrainData:
-    """The training set, the validation domains, per-item sampling weights (mixtures only) and the balance record."""
+def build_data(config: TrainConfig, with_val: bool = True) -> TrainData:
+    """The training set, the validation domains, per-item sampling weights (mixtures only) and the balance record.
+    ``with_val=False`` leaves a mixture's validation domains unloaded (a federated client's data)."""
     classes = parse_classes(config.classes)
     if config.dataset == "mixture":
         classes = classes or PRESETS["ferplus8"]
@@ -234,7 +256,8 @@ def build_data(config: TrainConfig) -> TrainData:
             f"{config.class_balance}): " + ", ".join(f"{k} {v:.1%}" for k, v in shares["source"].items())
         )
         print("  " + ", ".join(f"{k} {v:.1%}" for k, v in shares["class"].items()))
-        data = TrainData(mixed.data, load_domains(VAL_DOMAINS, "val", classes, config.strict), weights, shares)
+        val = load_domains(VAL_DOMAINS, "val", classes, config.strict) if with_val else {}
+        data = TrainData(mixed.data, val, weights, shares, mixed.source)
     else:
         args = (config.data_path, classes, config.strict, config.val_fraction, config.seed)
         train_ds, val_ds = load_dataset(config.dataset, "train", *args), load_dataset(config.dataset, "val", *args)
@@ -293,6 +316,8 @@ def build_model(
         # Shared classes keep their trained rows; new ones (a 7-class model from a 5-class one) keep fresh rows.
         model.load_state_dict(keep_classes(init, classes, new_rows=model.state_dict()))
     model.spec = model.spec.with_labels(classes)
+    if config.freeze_bn_stats:
+        freeze_batchnorm_statistics(model)
     model.to(device)
     # Channels-last (NHWC) convolutions are faster in cuDNN and in oneDNN on the CPU: MobileNetV2 at 224 px trains
     # 1.36x faster on the 2-core VM (benchmarks/train_speed.py).
@@ -309,6 +334,21 @@ def build_criterion(config: TrainConfig, train: FaceDataset, device: torch.devic
         counts = np.bincount(train.labels, minlength=len(train.classes)).astype(np.float64)
         weight = torch.tensor(counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32, device=device)
     return nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+
+
+class ProximalLoss(nn.Module):
+    """FedProx (Li et al., 2020): the task loss plus ``mu / 2 * ||w - w0||^2``, ``w0`` being the weights the run
+    started from (for a federated client, the global model of the round)."""
+
+    def __init__(self, criterion: nn.Module, model: nn.Module, mu: float) -> None:
+        super().__init__()
+        self.criterion, self.mu = criterion, mu
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.start = [p.detach().clone() for p in self.params]
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        drift = sum(((p - p0) ** 2).sum() for p, p0 in zip(self.params, self.start))
+        return self.criterion(logits, target) + 0.5 * self.mu * drift
 
 
 def build_distiller(config: TrainConfig, spec: ModelSpec, device: torch.device) -> Distiller:
@@ -411,6 +451,23 @@ def validate_epoch(
         **per_domain,
         "train_seconds": round(state.train_seconds, 1),
         "best": improved,
+    }
+
+
+def train_only_epoch(state: TrainState, epoch: int, stats: dict[str, float]) -> dict[str, Any]:
+    """An epoch without validation domains (a federated client): it becomes the best; a line and the log record."""
+    state.best = {"score": stats["train_acc"], "epoch": epoch, "val_accuracy": None, "val_macro_f1": None}
+    print(
+        f"epoch {epoch}: loss {stats['train_loss']:.4f} train acc {stats['train_acc']:.4f} (no validation) | "
+        f"{stats['images_per_s']:.0f} images/s, {stats['epoch_seconds']:.0f} s",
+        flush=True,
+    )
+    return {
+        "epoch": epoch,
+        "lr": state.optimizer.param_groups[0]["lr"],
+        **{k: round(v, 5) for k, v in stats.items()},
+        "train_seconds": round(state.train_seconds, 1),
+        "best": True,
     }
 
 
