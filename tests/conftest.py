@@ -99,6 +99,7 @@ def synthetic_faces(tmp_path_factory) -> Path:
 _NEEDS_SHARED = {
     "test_personalize",
     "test_distributed",
+    "test_federated",
     "test_apps_accessibility",
     "test_apps_drive",
     "test_apps_mood",
@@ -136,6 +137,9 @@ _SLOW_TESTS: set[str] = {
     "test_record_and_report_on_real_footage",
     "test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused",
     "test_bundled_models_give_the_recorded_outputs_on_fixed_real_faces",
+    "test_two_round_flower_simulation_trains_a_global_model",
+    "test_fedprox_with_secure_aggregation_and_differential_privacy",
+    "test_superlink_and_two_supernodes_complete_two_rounds",
 }
 
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The table of docs/FEDERATED.md: every federated variant on the same data and budget (configs/federated.toml:
+# 10 rounds x 3 clients x 1 local epoch of 1,024 faces = 30,720 faces; centralized: 30 epochs of 1,024 faces),
+# then the table written from each run's summary.json. About 45 min on 2 cores. Resumes: a finished run is skipped.
+#   benchmarks/federated.sh [runs/federated]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-runs/federated}
+BIN=${BIN:-.venv/bin}
+COMMON=(--config configs/federated.toml --rounds 10)
+run() {
+    local name=$1; shift
+    if [ -f "$OUT/$name/summary.json" ]; then echo "$name: done"; return; fi
+    echo "== $name: $*"
+    "$BIN/ferlite" federate "${COMMON[@]}" "$@" --out "$OUT/$name" > "$OUT/$name.log" 2>&1
+    tail -1 "$OUT/$name.log"
+}
+mkdir -p "$OUT"
+run centralized --strategy centralized --partition iid
+run fedavg_iid --partition iid
+run fedavg_by_dataset --partition by-dataset
+run fedprox_by_dataset --partition by-dataset --strategy fedprox --proximal-mu 0.01
+run fedavg_dirichlet_0.3 --partition dirichlet:0.3
+run secagg_by_dataset --partition by-dataset --secagg
+run clip5_by_dataset --partition by-dataset --clipping-norm 5
+run dp_0.001_by_dataset --partition by-dataset --clipping-norm 5 --noise-multiplier 0.001
+run dp_0.004_by_dataset --partition by-dataset --clipping-norm 5 --noise-multiplier 0.004
+"$BIN/python" benchmarks/federated_table.py "$OUT" --write docs/FEDERATED.md
