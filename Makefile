@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export MALLOC_MMAP_THRESHOLD_ := 2147483647
 export MALLOC_TRIM_THRESHOLD_ := 100000000000
 
-.PHONY: setup system-deps lint test test-fast demo study models models-in-the-wild tflite clean
+.PHONY: setup system-deps lint test test-fast demo study models models-in-the-wild tflite tflite-int8 clean
 
 $(BIN)/ferlite: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -107,9 +107,26 @@ ONNX ?= exported/model.onnx
 .venv-tflite/bin/onnx2tf:
 	$(PYTHON) -m venv .venv-tflite
 	.venv-tflite/bin/pip install -q tensorflow-cpu==2.21.0 tf-keras onnx2tf onnx onnx-graphsurgeon sng4onnx psutil \
-		ai-edge-litert onnxruntime "opencv-python-headless<5" "numpy<2.4"
+		ai-edge-litert onnxruntime "opencv-python-headless<5" "numpy<2.4" scikit-learn
 tflite: .venv-tflite/bin/onnx2tf
 	.venv-tflite/bin/python tools/export_tflite.py $(ONNX) --out $(dir $(ONNX))tflite
+
+# Full-integer TFLite (int8 input, output, weights and activations) for phones' NPUs and the Edge TPU: the bundled
+# default rebuilt as an fp32 graph, and the eye-state recipe retrained (its small CNN has no BatchNorm for from-onnx
+# to unfold), each converted by onnx2tf's int8 path, calibrated on training faces and checked against its ONNX int8
+# model on the test splits (LiteRT interpreter). The files are then copied to models/ (SHA-256 in models/README.md).
+tflite-int8: setup .venv-tflite/bin/onnx2tf
+	$(BIN)/ferlite from-onnx src/ferlite/assets/emotion_default.int8.onnx --dataset affectnet --out runs/tflite/default
+	$(BIN)/ferlite export runs/tflite/default/best.pth --dataset affectnet --out runs/tflite/default
+	.venv-tflite/bin/python tools/export_tflite.py runs/tflite/default/model.onnx --int8 --reference default \
+		--out runs/tflite/default/tflite
+	$(BIN)/ferlite train --config configs/eyes_cew.toml --out runs/tflite/eye_state
+	$(BIN)/ferlite export runs/tflite/eye_state/best.pth --int8 --dataset cew --out runs/tflite/eye_state
+	.venv-tflite/bin/python tools/export_tflite.py runs/tflite/eye_state/model.onnx --int8 \
+		--reference runs/tflite/eye_state/model.int8.onnx --calibration cew --domains cew:test --out runs/tflite/eye_state/tflite
+	cp runs/tflite/default/tflite/model_full_integer_quant.tflite models/emotion_default.full_int8.tflite
+	cp runs/tflite/eye_state/tflite/model_full_integer_quant.tflite models/eye_state.full_int8.tflite
+	cp runs/tflite/eye_state/model.int8.onnx models/eye_state_retrained.int8.onnx
 
 clean:
 	rm -rf $(VENV) runs/demo .pytest_cache

@@ -100,6 +100,7 @@ _NEEDS_SHARED = {
     "test_personalize",
     "test_distributed",
     "test_federated",
+    "test_tflite_int8",
     "test_apps_accessibility",
     "test_apps_drive",
     "test_apps_mood",

@@ -254,7 +254,7 @@ def test_kept_models_match_their_listed_sha256():
     import hashlib
 
     root = Path(__file__).parents[1] / "models"
-    listed = dict(re.findall(r"\| `([\w.]+\.onnx)` \| `([0-9a-f]{64})` \|", (root / "README.md").read_text()))
-    assert set(listed) == {p.name for p in root.glob("*.onnx")}
+    listed = dict(re.findall(r"\| `([\w.]+\.(?:onnx|tflite))` \| `([0-9a-f]{64})` \|", (root / "README.md").read_text()))
+    assert set(listed) == {p.name for p in [*root.glob("*.onnx"), *root.glob("*.tflite")]}
     for name, digest in listed.items():
         assert hashlib.sha256((root / name).read_bytes()).hexdigest() == digest, name
