@@ -91,3 +91,33 @@ def test_personalize_command_and_recognizer(tmp_path):
     bad = run_ferlite("personalize", "--faces", tmp_path / "faces", "--out", tmp_path / "q")
     assert bad.returncode == 2 and "'bored' is not one of the model's classes" in bad.stderr and "Traceback" not in bad.stderr
     _ = clf
+
+
+def test_watch_learns_corrections_typed_on_the_terminal_and_saves_them(tmp_path):
+    """ferlite watch --corrections: corrections typed on the terminal (piped here) teach the personal head online;
+    the clip's first two seconds read as sad, and 'happy' three times and 'neutral' once turn most of them happy; the
+    head can be saved and reused."""
+    import subprocess
+    import sys
+
+    from ferlite.core.paths import find_shared
+
+    clip = find_shared("media/face1_emotions_pexels_640x480.mp4")
+
+    def watch(*extra: str, typed: str = "") -> str:
+        cmd = [sys.executable, "-m", "ferlite", "watch", str(clip), "--max-frames", "60", "--show", "no", *extra]
+        r = subprocess.run(cmd, input=typed, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        return r.stderr
+
+    def happy_share(log: str) -> int:
+        line = next(ln for ln in log.splitlines() if "labels of all" in ln)
+        return int(line.split("happy ")[1].split("%")[0]) if "happy " in line else 0
+
+    saved = tmp_path / "me.npz"
+    log = watch("--corrections", "--save-personalization", str(saved), typed="happy\n2\nhappy\nneutral\nwings\n")
+    assert "learned happy (3 corrections" in log and "the personal head in use" in log
+    assert "correction 'wings': unknown class 'wings'" in log  # a typo is one line, and the run goes on
+    assert happy_share(log) >= 70 > 30 >= happy_share(watch())
+    assert set(Personalization.load(saved).classes_seen) == {"happy", "neutral"}
+    assert happy_share(watch("--personalization", str(saved))) >= 70

@@ -12,7 +12,9 @@ import argparse
 import csv
 import json
 import os
+import queue
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ from ..runtime import (
     annotate_faces,
     process_video,
 )
+from ..runtime.personalize import StreamPersonalization
 from ._common import add_runtime_args, build_recognizer
 
 
@@ -55,6 +58,19 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=non_negative_int, default=None, help="stop after this many frames")
     p.add_argument(
         "--smoothing", type=unit_interval, default=0.3, help="weight of the newest frame in each track's moving average"
+    )
+    c = p.add_argument_group("online personalization")
+    c.add_argument(
+        "--corrections",
+        action="store_true",
+        help="correct the largest face as it is shown: keys 1-8 in the window, or a class name or number and Enter on "
+        "the terminal; the personal head learns each correction at once (ferlite personalize's, without torch)",
+    )
+    c.add_argument(
+        "--save-personalization",
+        default=None,
+        metavar="NPZ",
+        help="with --corrections: save what was learned, for --personalization next time (nothing is kept otherwise)",
     )
     a = p.add_argument_group("accessibility")
     a.add_argument("--captions", action="store_true", help="large high-contrast captions of each person's emotion on the video")
@@ -120,6 +136,24 @@ def _display_available() -> bool:
         return False
 
 
+def _terminal_corrections() -> queue.Queue:
+    """Lines typed on the terminal (or piped in), read by a background thread so that frames never wait for them."""
+    lines: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        for line in sys.stdin:
+            if line.strip():
+                lines.put(line.strip())
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _correction_label(text: str, labels: tuple[str, ...]) -> str:
+    """A class name, or its number in the model's list from 1; anything else is passed on, for correct() to refuse."""
+    return labels[int(text) - 1] if text.isdigit() and 1 <= int(text) <= len(labels) else text.lower()
+
+
 def main(args: argparse.Namespace) -> int:
     import cv2
 
@@ -137,9 +171,37 @@ def main(args: argparse.Namespace) -> int:
 
         cues = SpokenCues(min_interval=args.speak_interval, wav_dir=args.speak_to)
     stream, tally = rec.new_stream(smoother=ScoreSmoother(args.smoothing)), LabelTally()
+    if args.save_personalization and not args.corrections:
+        raise UsageError("--save-personalization needs --corrections")
+    personal = StreamPersonalization(rec) if args.corrections else None
+    typed = _terminal_corrections() if args.corrections else None
+    if personal:
+        rec.classifier.check_embedding()
+        print(
+            "ferlite watch: corrections on: "
+            + ", ".join(f"{k + 1} {c}" for k, c in enumerate(rec.labels))
+            + " (keys in the window, or a name or number and Enter here)",
+            file=sys.stderr,
+        )
+
+    def correct(label: str) -> None:
+        assert personal is not None
+        reply = personal.correct(label)
+        if reply["type"] == "error":
+            print(f"ferlite watch: correction {label!r}: {reply['message']}", file=sys.stderr)
+        else:
+            state = "in use" if reply["active"] else "in use once it knows two classes"
+            print(
+                f"ferlite watch: learned {reply['label']} ({reply['examples']} corrections; the personal head {state})",
+                file=sys.stderr,
+            )
 
     def on_frame(index: int, frame: np.ndarray) -> np.ndarray | None:
         faces = stream.update(frame)
+        if personal:
+            faces = personal.apply(frame, faces)
+            while typed is not None and not typed.empty():
+                correct(_correction_label(typed.get(), rec.labels))
         fps.tick()
         # One clock for records and cues: the file's own for videos, the wall clock for cameras and streams.
         t = source.time_of(index)
@@ -159,8 +221,11 @@ def main(args: argparse.Namespace) -> int:
             scene = captions.annotate(scene, faces)
         if show:
             cv2.imshow("ferlite", scene)
-            if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            key = cv2.waitKey(1) & 0xFF
+            if key in (ord("q"), 27):
                 raise StopVideo
+            if personal and ord("1") <= key < ord("1") + len(rec.labels):
+                correct(rec.labels[key - ord("1")])
         return scene
 
     try:
@@ -172,6 +237,12 @@ def main(args: argparse.Namespace) -> int:
             cv2.destroyAllWindows()
         if cues:
             cues.close()
+    if args.save_personalization:
+        assert personal is not None
+        if personal.head is None or personal.head.weight is None:
+            print("ferlite watch: nothing to save: the personal head needs corrections of two classes", file=sys.stderr)
+        else:
+            print(f"ferlite watch: personalization saved to {personal.head.save(args.save_personalization)}", file=sys.stderr)
     print(
         f"ferlite watch: {frames} frames, {tally.total} faces, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS (last 30 frames)",
         file=sys.stderr,
