@@ -1,6 +1,6 @@
 """The federated results table (docs/FEDERATED.md) from the runs of benchmarks/federated.sh.
 
-    python benchmarks/federated_table.py runs/federated --write docs/FEDERATED.md
+python benchmarks/federated_table.py runs/federated --write docs/FEDERATED.md
 """
 
 from __future__ import annotations

@@ -26,7 +26,11 @@ def pipeline_fps(tree: Path, threads: int, frames: int, video: str) -> float:
     job = {"kind": "pipeline", "model": "default", "video": video, "threads": threads, "frames": frames, "detect_every": 1}
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "FERLITE_NO_REEXEC": "1"}
     out = subprocess.run(
-        [sys.executable, "-m", "ferlite", "bench", "--worker", json.dumps(job)], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "ferlite", "bench", "--worker", json.dumps(job)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return float(json.loads(out.stdout.strip().splitlines()[-1])["fps"])
 
@@ -49,7 +53,9 @@ def main() -> None:
         for name, tree, threads in configs:
             fps[(name, threads)].append(pipeline_fps(tree, threads, args.frames, video))
         print(f"round {r}: " + ", ".join(f"{n} {t} thr {v[-1]:.1f}" for (n, t), v in fps.items()), flush=True)
-    print(f"\n{cpu_model()}, {os.cpu_count()} cores; {Path(model).name}; {Path(video).name}, {args.frames} frames, decoding included")
+    print(
+        f"\n{cpu_model()}, {os.cpu_count()} cores; {Path(model).name}; {Path(video).name}, {args.frames} frames, decoding included"
+    )
     print("| ONNX Runtime | 1 thread, FPS (median of rounds) | 2 threads, FPS |")
     print("|---|---|---|")
     for name, label in (("before", "spin-waiting on (ONNX Runtime's default)"), ("after", "spin-waiting off")):

@@ -193,7 +193,9 @@ def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path):
     out = tmp_path / "deployment"
     config = tmp_path / "fed.toml"
     config.write_text(
-        TINY.format(out=out).replace("clients = 3", "clients = 2").replace('"by-dataset"', '"iid"')
+        TINY.format(out=out)
+        .replace("clients = 3", "clients = 2")
+        .replace('"by-dataset"', '"iid"')
         .replace("ferplus:0.4,rafdb:0.45,affectnet:0.15", "rafdb:1")
     )
     home = tmp_path / "flwr"

@@ -24,13 +24,11 @@ def main() -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--faces", type=int, default=256, help="real PublicTest faces for the fp32/fp16 parity check")
     p.add_argument("--int8", action="store_true", help="full-integer TFLite (int8 input, output and activations)")
-    p.add_argument("--reference", default="default", help="--int8: the ONNX int8 model to compare with (a path or a bundled name)")
     p.add_argument(
-        "--calibration", default="ferplus,rafdb,affectnet", help="--int8: datasets whose train splits calibrate it"
+        "--reference", default="default", help="--int8: the ONNX int8 model to compare with (a path or a bundled name)"
     )
-    p.add_argument(
-        "--domains", default="ferplus-majority:test,rafdb:test", help="--int8: dataset:split pairs it is scored on"
-    )
+    p.add_argument("--calibration", default="ferplus,rafdb,affectnet", help="--int8: datasets whose train splits calibrate it")
+    p.add_argument("--domains", default="ferplus-majority:test,rafdb:test", help="--int8: dataset:split pairs it is scored on")
     p.add_argument("--limit", type=int, default=None, help="--int8: at most this many faces per scored domain")
     args = p.parse_args()
     if not args.int8:

@@ -119,11 +119,11 @@ def _pipeline_worker(
     ssd_model: list[str] | None = None,
     backend: str | None = None,
 ) -> dict[str, Any]:
-    from ..runtime import FrameSource, Recognizer
-    from ._common import build_detector
     from itertools import islice
 
+    from ..runtime import FrameSource, Recognizer
     from ..runtime.recognizer import FULL_SCAN_EVERY
+    from ._common import build_detector
 
     decoded = []
     t = time.perf_counter()

@@ -63,7 +63,9 @@ def partition_indices(
             raise UsageError("--partition by-dataset needs a mixture of datasets (--dataset mixture)")
         sources = np.unique(source)
         if len(sources) != clients:
-            raise UsageError(f"--partition by-dataset gives one client per dataset: {len(sources)} datasets, so --clients {len(sources)}, not {clients}")
+            raise UsageError(
+                f"--partition by-dataset gives one client per dataset: {len(sources)} datasets, so --clients {len(sources)}, not {clients}"
+            )
         parts = [np.flatnonzero(source == s) for s in sources]
     else:
         assert alpha is not None

@@ -212,6 +212,8 @@ def convert_to_tflite_int8(
     ops = tflite_ops(path)
     report["ops"] = {op: op in EDGE_TPU_OPS for op in ops}
     report["all_ops_on_edge_tpu_list"] = all(report["ops"].values())
-    (out / "tflite_int8.json").write_text(json.dumps({"labels": list(clf.labels), "input_size": spec.input_size, **report}, indent=2) + "\n")
+    (out / "tflite_int8.json").write_text(
+        json.dumps({"labels": list(clf.labels), "input_size": spec.input_size, **report}, indent=2) + "\n"
+    )
     print(json.dumps({k: v for k, v in report.items() if k != "domains"}, indent=2))
     return report

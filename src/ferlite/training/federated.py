@@ -483,7 +483,7 @@ def run_federated(fed: FederateConfig, train: TrainConfig) -> dict[str, Any]:
     summary (also in ``fed.out``/summary.json)."""
     fed.check()
     if train.dataset != "mixture" and fed.partition == "by-dataset":
-        raise UsageError("--partition by-dataset needs [train] dataset = \"mixture\" (the datasets are the clients)")
+        raise UsageError('--partition by-dataset needs [train] dataset = "mixture" (the datasets are the clients)')
     if not train.epoch_size:
         raise UsageError("[train] needs epoch-size: the faces of one local epoch")
     Path(fed.out).mkdir(parents=True, exist_ok=True)
@@ -507,4 +507,3 @@ def run_federated(fed: FederateConfig, train: TrainConfig) -> dict[str, Any]:
     if "validator" not in state or not summary_path.is_file():
         raise UsageError(f"the Flower simulation did not finish (see the log above); {summary_path} was not written")
     return json.loads(summary_path.read_text())
-
