@@ -161,7 +161,7 @@ class Faces:
             import supervision as sv
         except ImportError:
             raise ImportError("Faces.to_detections needs supervision: pip install supervision") from None
-        data = {} if self.scores is None else {"scores": self.scores, "class_name": np.array(self.label)}
+        data: dict[str, Any] = {} if self.scores is None else {"scores": self.scores, "class_name": np.array(self.label)}
         class_id = None if self.scores is None else self.scores.argmax(1)
         return sv.Detections(xyxy=self.xyxy, confidence=self.confidence, class_id=class_id, tracker_id=self.tracker_id, data=data)
 
