@@ -219,14 +219,18 @@ def read_config(path: str | Path) -> dict[str, Any]:
         >>> read_config("recipe.toml")
         {'dataset': 'ferplus', 'input_size': 112}
     """
+    return check_options(read_toml(path), str(path))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file's table; a missing or malformed file is one UsageError naming it."""
     path = Path(path)
     try:
-        table = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"{path}: config file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{path}: not a valid TOML file ({e})") from None
-    return check_options(table, str(path))
 
 
 def check_options(table: dict[str, Any], source: str, cls: type | None = None) -> dict[str, Any]:

@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import time
-import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ import numpy as np
 
 from ..core.errors import UsageError
 from ..data.partition import parse_partition, partition_indices
-from .config import TrainConfig, check_options, option
+from .config import TrainConfig, check_options, option, read_toml
 
 STRATEGIES = ("fedavg", "fedprox", "centralized")
 _logger = logging.getLogger(__name__)
@@ -115,13 +114,7 @@ class FederateConfig:
 def read_federate_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The federation options (top-level keys) and the clients' training options (the ``[train]`` table) of a TOML
     file, each checked like a training recipe (an unknown key or a wrong type is a UsageError naming the file)."""
-    path = Path(path)
-    try:
-        table = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: config file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: not a valid TOML file ({e})") from None
+    table = read_toml(path)
     train = table.pop("train", {})
     if not isinstance(train, dict):
         raise UsageError(f"{path}: 'train' must be a table ([train]) of training options")
