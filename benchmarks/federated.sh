@@ -22,7 +22,9 @@ run fedavg_by_dataset --partition by-dataset
 run fedprox_by_dataset --partition by-dataset --strategy fedprox --proximal-mu 0.01
 run fedavg_dirichlet_0.3 --partition dirichlet:0.3
 run secagg_by_dataset --partition by-dataset --secagg
-run clip5_by_dataset --partition by-dataset --clipping-norm 5
-run dp_0.001_by_dataset --partition by-dataset --clipping-norm 5 --noise-multiplier 0.001
-run dp_0.004_by_dataset --partition by-dataset --clipping-norm 5 --noise-multiplier 0.004
+# Differential privacy: every update (weights and batch-norm statistics) clipped to L2 norm 100 (a first round's
+# updates measure about 110, mostly the statistics), then noise at two levels.
+run clip100_by_dataset --partition by-dataset --clipping-norm 100
+run dp_1e-4_by_dataset --partition by-dataset --clipping-norm 100 --noise-multiplier 1e-4
+run dp_5e-4_by_dataset --partition by-dataset --clipping-norm 100 --noise-multiplier 5e-4
 "$BIN/python" benchmarks/federated_table.py "$OUT" --write docs/FEDERATED.md

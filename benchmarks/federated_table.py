@@ -20,9 +20,9 @@ ROWS = {
     "fedprox_by_dataset": "FedProx (mu 0.01), by dataset",
     "fedavg_dirichlet_0.3": "FedAvg, Dirichlet 0.3 over classes",
     "secagg_by_dataset": "FedAvg + SecAgg+, by dataset",
-    "clip5_by_dataset": "FedAvg, updates clipped to 5 (no noise), by dataset",
-    "dp_0.001_by_dataset": "DP: clipped to 5, noise multiplier 0.001, by dataset",
-    "dp_0.004_by_dataset": "DP: clipped to 5, noise multiplier 0.004, by dataset",
+    "clip100_by_dataset": "FedAvg, updates clipped to norm 100 (no noise), by dataset",
+    "dp_1e-4_by_dataset": "DP: clipped to 100, noise multiplier 1e-4, by dataset",
+    "dp_5e-4_by_dataset": "DP: clipped to 100, noise multiplier 5e-4, by dataset",
 }
 
 

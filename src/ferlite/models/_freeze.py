@@ -42,16 +42,3 @@ def freeze_for_mode(model: nn.Module, blocks: nn.Sequential, mode: str, top_bloc
                     m.register_forward_pre_hook(_keep_eval)
     model.finetune_mode = mode
 
-
-def freeze_batchnorm_statistics(model: nn.Module) -> None:
-    """Keep every BatchNorm layer's running statistics at their current values during training (its scale and shift
-    still train). Differentially private federated clients need it: the statistics are computed from the private
-    faces, and their changes would dominate the clipped update's norm.
-
-    Example:
-        >>> freeze_batchnorm_statistics(model)  # doctest: +SKIP
-    """
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not getattr(m, "_ferlite_frozen", False):
-            m._ferlite_frozen = True
-            m.register_forward_pre_hook(_keep_eval)

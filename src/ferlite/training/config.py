@@ -138,11 +138,6 @@ class TrainConfig:
     )
     distill_alpha: float = option(0.5, "optimisation", "weight of the teacher's term in the loss")
     distill_temperature: float = option(2.0, "optimisation", "softmax temperature of the distillation term")
-    freeze_bn_stats: bool = option(
-        False,
-        "optimisation",
-        "keep the batch-norm running statistics at their starting values (the layers' scale and shift still train)",
-    )
     proximal_mu: float = option(
         0.0,
         "optimisation",

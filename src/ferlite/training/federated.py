@@ -147,7 +147,10 @@ def set_model_arrays(model: Any, arrays: list[np.ndarray]) -> None:
     if len(keys) != len(arrays):
         raise ValueError(f"expected {len(keys)} weight arrays, got {len(arrays)}")
     for k, a in zip(keys, arrays):
-        state[k] = torch.from_numpy(np.asarray(a, dtype=np.float32)).reshape(state[k].shape)
+        value = torch.from_numpy(np.asarray(a, dtype=np.float32)).reshape(state[k].shape)
+        if k.endswith("running_var"):  # differential privacy's noise may push a small variance below zero
+            value = value.clamp_(min=0.0)
+        state[k] = value
     model.load_state_dict(state)
 
 
@@ -227,9 +230,6 @@ def local_fit(
         workers=0,
         progress=False,
         ema=0.0,  # the global model is the average; a client's EMA would lag its own updates
-        # Under differential privacy the batch-norm statistics stay at the global model's: they are computed from
-        # the private faces, outside what the clipping bounds, and their changes would dominate the update's norm.
-        freeze_bn_stats=train.freeze_bn_stats or fed.clipping_norm > 0,
     )
     result = fit(local, data)
     trained = load_checkpoint(result.best_path)

@@ -38,7 +38,6 @@ from ..data.mixture import build_mixture, parse_mixture
 from ..data.transforms import ClassificationPresetEval, ClassificationPresetTrain
 from ..evaluation.evaluate import VAL_DOMAINS, evaluate_domains, load_domains
 from ..models import count_parameters, create_model
-from ..models._freeze import freeze_batchnorm_statistics
 from .checkpoint import keep_classes, load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .distributed import (
@@ -316,8 +315,6 @@ def build_model(
         # Shared classes keep their trained rows; new ones (a 7-class model from a 5-class one) keep fresh rows.
         model.load_state_dict(keep_classes(init, classes, new_rows=model.state_dict()))
     model.spec = model.spec.with_labels(classes)
-    if config.freeze_bn_stats:
-        freeze_batchnorm_statistics(model)
     model.to(device)
     # Channels-last (NHWC) convolutions are faster in cuDNN and in oneDNN on the CPU: MobileNetV2 at 224 px trains
     # 1.36x faster on the 2-core VM (benchmarks/train_speed.py).
