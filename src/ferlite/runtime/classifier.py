@@ -198,10 +198,8 @@ class EmotionClassifier:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        # ONNX Runtime's workers busy-wait between ops by default; in a video pipeline that takes the cores from the
-        # detector and the decoder between two small classifier calls. Off, end to end is faster (docs/BENCHMARKS.md,
-        # benchmarks/threads.sh); batched throughput loses little.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # ONNX Runtime's spin-waiting stays on and every core stays in use: turning spinning off or using one thread
+        # was measured slower end to end on the 2-core VM (docs/BENCHMARKS.md, benchmarks/threads.py).
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
