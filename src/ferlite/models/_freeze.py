@@ -41,4 +41,3 @@ def freeze_for_mode(model: nn.Module, blocks: nn.Sequential, mode: str, top_bloc
                     m._ferlite_frozen = True
                     m.register_forward_pre_hook(_keep_eval)
     model.finetune_mode = mode
-
