@@ -296,6 +296,7 @@ class GlobalValidation:
 
     def __init__(self, fed: FederateConfig, train: TrainConfig, classes: tuple[str, ...], domains: dict[str, Any]) -> None:
         self.fed, self.train, self.classes = fed, train, classes
+        self.whole_domains = domains  # the final model is scored on all of them (finish)
         self.domains = _limited(domains, fed.val_limit, fed.seed)
         self.model = _global_model(replace(train, init=None, pretrained="none"), classes)
         self.log = Path(fed.out) / "log.jsonl"
@@ -412,18 +413,15 @@ def dp_epsilon(fed: FederateConfig) -> float | None:
 
 def finish(fed: FederateConfig, train: TrainConfig, validator: GlobalValidation) -> dict[str, Any]:
     """Score the last global model on the whole validation set; write final.pth and summary.json."""
-    from ..core.taxonomy import PRESETS, parse_classes
-    from ..evaluation.evaluate import VAL_DOMAINS, evaluate_domains, load_domains
+    from ..evaluation.evaluate import evaluate_domains
 
     if validator.last is None:
         raise UsageError("no round finished")
-    classes = parse_classes(train.classes) or PRESETS["ferplus8"]
     model = validator.model
     set_model_arrays(model, validator.last)
-    m = evaluate_domains(model, load_domains(VAL_DOMAINS, "val", classes, train.strict), model.spec)
+    m = evaluate_domains(model, validator.whole_domains, model.spec)
     final = _save_global(model, train, Path(fed.out) / "final.pth", epoch=fed.rounds - 1)
-    summary = _summary(fed, train, m, str(final), time.perf_counter() - validator.started)
-    return summary
+    return _summary(fed, train, m, str(final), time.perf_counter() - validator.started)
 
 
 def _summary(fed: FederateConfig, train: TrainConfig, m: dict[str, Any], final: str, seconds: float) -> dict[str, Any]:
@@ -453,20 +451,19 @@ def _summary(fed: FederateConfig, train: TrainConfig, m: dict[str, Any], final: 
 
 def run_centralized(fed: FederateConfig, train: TrainConfig) -> dict[str, Any]:
     """The baseline on the same budget: every face in one place, rounds x sampled clients x local epochs epochs."""
-    from ..core.taxonomy import PRESETS, parse_classes
-    from ..evaluation.evaluate import VAL_DOMAINS, evaluate_domains, load_domains
+    from ..evaluation.evaluate import evaluate_domains
     from .checkpoint import model_from_checkpoint
     from .trainer import fit
 
     started = time.perf_counter()
     data = _training_data(train, with_val=True)
-    data = replace(data, val=_limited(data.val, fed.val_limit, fed.seed))
+    whole = data.val  # each epoch is validated on the limited set, the final model on all of it
+    data = replace(data, val=_limited(whole, fed.val_limit, fed.seed))
     epochs = fed.rounds * fed.clients_per_round * fed.local_epochs
     config = replace(train, epochs=epochs, out=str(Path(fed.out)), resume=False, seed=fed.seed, progress=False)
     result = fit(config, data)
     model, _, _ = model_from_checkpoint(str(Path(fed.out) / "last.pth"))
-    classes = parse_classes(train.classes) or PRESETS["ferplus8"]
-    m = evaluate_domains(model, load_domains(VAL_DOMAINS, "val", classes, train.strict), model.spec)
+    m = evaluate_domains(model, whole, model.spec)
     print(f"centralized: best epoch {result.best['epoch']} on the limited val set; the final epoch is reported")
     return _summary(fed, train, m, str(Path(fed.out) / "last.pth"), time.perf_counter() - started)
 
