@@ -185,6 +185,16 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
+def _wait_for_port(port: int, seconds: float) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+
+
 def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path):
     """For real: a SuperLink and two SuperNodes as separate processes on localhost, the run submitted with
     ``flwr run`` from the bundled Flower App; each SuperNode trains its own IID half of RAF-DB."""
@@ -213,7 +223,7 @@ def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path):
         )
     ]  # fmt: skip
     try:
-        time.sleep(4)
+        _wait_for_port(control, 60)  # the SuperLink takes seconds to listen on a loaded machine; a fixed sleep was flaky
         for k, port in enumerate((node0, node1)):
             procs.append(
                 subprocess.Popen(
