@@ -185,14 +185,16 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def _wait_for_port(port: int, seconds: float) -> None:
+def _wait_for_port(port: int, seconds: float, proc: subprocess.Popen, log: Path) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the SuperLink exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.5)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {seconds} s:\n{log.read_text()[-3000:]}")
 
 
 def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path):
@@ -213,17 +215,24 @@ def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path):
     (home / "config.toml").write_text(
         f'[superlink]\ndefault = "here"\n\n[superlink.here]\naddress = "127.0.0.1:{control}"\ninsecure = true\n'
     )
-    env = {**os.environ, "FLWR_HOME": str(home), "FERLITE_SHARED": str(find_shared("data/fer2013.npz").parent.parent)}
+    env = {
+        **os.environ,
+        "FLWR_HOME": str(home),
+        "FERLITE_SHARED": str(find_shared("data/fer2013.npz").parent.parent),
+        # the SuperLink and SuperNodes start flower-superexec by name: CI runs pytest without the venv on PATH
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    superlink_log = tmp_path / "superlink.log"
     procs = [
         subprocess.Popen(
             [bin_dir / "flower-superlink", "--insecure", "--disable-runtime-dependency-installation",
              "--serverappio-api-address", f"127.0.0.1:{serverappio}", "--fleet-api-address", f"127.0.0.1:{fleet}",
              "--control-api-address", f"127.0.0.1:{control}"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path, start_new_session=True,
+            env=env, stdout=superlink_log.open("w"), stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
         )
     ]  # fmt: skip
     try:
-        _wait_for_port(control, 60)  # the SuperLink takes seconds to listen on a loaded machine; a fixed sleep was flaky
+        _wait_for_port(control, 60, procs[0], superlink_log)  # seconds on a loaded machine; a fixed sleep was flaky
         for k, port in enumerate((node0, node1)):
             procs.append(
                 subprocess.Popen(
