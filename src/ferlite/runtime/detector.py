@@ -58,7 +58,7 @@ class YuNetDetector:
             self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold, 5000)
         except cv2.error as e:
             raise CheckpointError(f"{path}: not a YuNet ONNX model ({str(e).strip()[:200]})") from None
-        self.max_side = max_side
+        self.max_side, self.score_threshold, self.nms_threshold = max_side, score_threshold, nms_threshold
         self._size: tuple[int, int] | None = None
 
     def detect(self, bgr: np.ndarray, max_side: int | None = None) -> Faces:

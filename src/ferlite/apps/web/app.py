@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ...runtime import Recognizer
 from ...runtime.personalize import StreamPersonalization
-from . import MAX_BYTES, MAX_FPS, MAX_SIDE, check_size, decode_frame, static_dir
+from . import ISOLATION_HEADERS, MAX_BYTES, MAX_FPS, MAX_SIDE, check_size, decode_frame, model_files, static_dir, web_config
 
 # Host names a local server answers to; another (a DNS-rebinding page's own name) is refused.
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -35,7 +35,9 @@ def create_app(
     api_key: str | None = None,
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
 ):
-    """The FastAPI application: the page at ``/``, the WebSocket at ``/ws``, ``/health``.
+    """The FastAPI application: the page at ``/``, the WebSocket at ``/ws``, ``/health``; for the page's on-device
+    mode, ``/config.json`` (:func:`~ferlite.apps.web.web_config`) and the models at ``/models/yunet.onnx`` and
+    ``/models/emotion.onnx``. Every response carries the cross-origin isolation headers (WebAssembly threads).
 
     Args:
         recognizer: the detector and emotion model shared by all clients (default: the bundled ones).
@@ -67,7 +69,16 @@ def create_app(
     app = FastAPI(title="ferlite", docs_url="/docs", redoc_url=None)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=[h.strip("[]") for h in allowed_hosts] + list(allowed_hosts))
     app.state.clients = 0
+    app.state.connections = 0  # WebSockets accepted since start: the on-device page must open none
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    config = web_config(base, server=True, max_fps=max_fps)
+    models = model_files(base)
+
+    @app.middleware("http")
+    async def isolate(request, call_next):
+        response = await call_next(request)
+        response.headers.update(ISOLATION_HEADERS)
+        return response
 
     def require_key(x_api_key: str | None = Header(default=None)) -> None:
         if api_key and not (x_api_key and hmac.compare_digest(x_api_key, api_key)):
@@ -146,9 +157,22 @@ def create_app(
     def index() -> FileResponse:
         return FileResponse(static_dir() / "index.html", media_type="text/html")
 
+    @app.get("/config.json", include_in_schema=False)
+    def page_config() -> JSONResponse:
+        return JSONResponse(config)
+
+    @app.get("/models/{name}", include_in_schema=False)
+    def model(name: str) -> FileResponse:
+        path = models.get(f"models/{name}")  # only the two named files: never a path from the request
+        if path is None:
+            raise HTTPException(status_code=404, detail="no such model")
+        return FileResponse(path, media_type="application/octet-stream")
+
     @app.get("/health")
     def health() -> JSONResponse:
-        return JSONResponse({"status": "ok", "labels": list(base.labels), "clients": app.state.clients})
+        return JSONResponse(
+            {"status": "ok", "labels": list(base.labels), "clients": app.state.clients, "connections": app.state.connections}
+        )
 
     @app.websocket("/ws")
     async def stream(ws: WebSocket) -> None:
@@ -162,6 +186,7 @@ def create_app(
             return
         await ws.accept()
         app.state.clients += 1
+        app.state.connections += 1
         rec = base.new_stream()  # this client's own tracker, smoother and detect-every state; shared models
         personal = StreamPersonalization(base)  # this client's corrections (keys 1-8), for this visit only
         await ws.send_json(

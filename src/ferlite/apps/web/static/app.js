@@ -1,4 +1,7 @@
-// ferlite live page: camera -> JPEG frames over a WebSocket -> faces and emotions drawn back.
+// ferlite live page. Two modes, the same page:
+//  - on this device (the default where the browser can run it): ferlite.js runs detection, alignment, the emotion
+//    model, tracking and smoothing in the page with onnxruntime-web; no frame leaves the browser, no WebSocket opens;
+//  - on the server: camera -> JPEG frames over a WebSocket -> faces and emotions drawn back.
 "use strict";
 
 // Each reaches at least 4.5:1 contrast against the black behind the labels (WCAG AA).
@@ -7,14 +10,63 @@ const COLORS = { angry: "#ff6b6b", disgust: "#5fd36f", fear: "#d48bff", happy: "
 const ADJECTIVES = { disgust: "disgusted", fear: "afraid", surprise: "surprised", contempt: "contemptuous" };
 const SMOOTHING = 0.3;          // weight of the newest frame in the mood bar's moving average
 const SPEAK_MIN_INTERVAL = 4000; // ms between two spoken cues
+const PRIVACY = {
+  device: "On this device: frames are analysed in this browser and never leave it; the server only served the files.",
+  server: "On the server: frames are analysed by the ferlite server that served this page and are never stored.",
+};
+// A WebAssembly module using a SIMD instruction: onnxruntime-web's build needs SIMD.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0,
+                                   253, 15, 253, 98, 11]);
 
 const $ = (id) => document.getElementById(id);
 const video = $("video"), view = $("view"), ctx = view.getContext("2d");
 const grab = document.createElement("canvas");
 const state = { ws: null, stream: null, labels: [], maxFps: 10, busy: false, lastSent: 0, mood: null,
-                dominant: "none", spoken: "", lastSpoke: 0, captionSize: 2.2 };
+                dominant: "none", spoken: "", lastSpoke: 0, captionSize: 2.2, config: null, mode: "server",
+                device: null, provider: "" };
+// What the page measured, for benchmarks/web_fps.py: per analysed frame, its milliseconds and faces.
+window.ferliteStats = { mode: null, frames: [], since: 0 };
 
 function setStatus(text) { $("status").textContent = text; }
+
+async function init() {
+  try {
+    state.config = await (await fetch("config.json")).json();
+  } catch (err) {
+    setStatus("Cannot read the page's settings (config.json): " + err.message);
+    return;
+  }
+  const cfg = state.config;
+  setLabels(cfg.classifier.labels);
+  const wanted = new URLSearchParams(location.search).get("mode");
+  const deviceOk = cfg.on_device.available && typeof WebAssembly === "object" && WebAssembly.validate(SIMD_PROBE);
+  const deviceWhyNot = cfg.on_device.available ? "this browser has no WebAssembly SIMD" : cfg.on_device.reason;
+  $("mode-device").disabled = !deviceOk;
+  $("mode-device").parentElement.title = deviceOk ? "" : `Not available: ${deviceWhyNot}`;
+  $("mode-server-label").hidden = !cfg.server;
+  if (wanted === "server" && cfg.server) state.mode = "server";
+  else if (deviceOk) state.mode = "device";
+  else if (cfg.server) state.mode = "server";
+  else { setStatus(`This page runs on the device only, and it cannot here: ${deviceWhyNot}.`); $("start").disabled = true; }
+  $(`mode-${state.mode}`).checked = true;
+  $("privacy").textContent = PRIVACY[state.mode];
+  setStatus(state.mode === "device" ? "Ready: runs on this device." : "Ready: runs on the server." +
+            (deviceOk || !cfg.server ? "" : ` (On-device mode is not available: ${deviceWhyNot}.)`));
+}
+
+function setLabels(labels) {
+  state.labels = labels;
+  state.mood = Object.fromEntries(labels.map((l) => [l, 0]));
+  buildLegend();
+}
+
+async function setMode(mode) {
+  const running = Boolean(state.stream);
+  if (running) stop();
+  state.mode = mode;
+  $("privacy").textContent = PRIVACY[mode];
+  if (running) await start();
+}
 
 async function start() {
   if (state.stream) { stop(); return; }
@@ -27,7 +79,9 @@ async function start() {
   video.srcObject = state.stream;
   await video.play();
   $("start").textContent = "Stop camera";
-  connect();
+  window.ferliteStats = { mode: state.mode, frames: [], since: performance.now() };
+  if (state.mode === "device") startDevice();
+  else connect();
 }
 
 function stop() {
@@ -36,6 +90,59 @@ function stop() {
   state.stream = null;
   $("start").textContent = "Start camera";
   setStatus("Stopped.");
+}
+
+async function loadDevice() {
+  if (state.device) return state.device;
+  setStatus("Loading the models into this page...");
+  const F = await import(new URL("static/ferlite.js", document.baseURI).href);
+  const base = new URL(`static/${state.config.on_device.onnxruntime_web}/`, document.baseURI).href;
+  const threads = Number(new URLSearchParams(location.search).get("threads")) || undefined;
+  const { ort, providers } = await F.loadOnnxRuntime(base, { threads });
+  const cfg = structuredClone(state.config);
+  cfg.detector.model_url = new URL(cfg.detector.model_url, document.baseURI).href;
+  cfg.classifier.model_url = new URL(cfg.classifier.model_url, document.baseURI).href;
+  state.device = await F.Recognizer.create(ort, cfg, { providers });
+  state.provider = state.device.provider === "webgpu" ? "WebGPU" :
+    `WebAssembly, ${ort.env.wasm.numThreads || 1} thread(s)${crossOriginIsolated ? "" : ", not cross-origin isolated"}`;
+  window.ferliteDevice = state.device;  // for the parity test and the benchmark
+  return state.device;
+}
+
+async function startDevice() {
+  try {
+    await loadDevice();
+  } catch (err) {
+    setStatus("Cannot run the models in this browser: " + err.message);
+    return;
+  }
+  state.device.reset();
+  setStatus(`Running on this device (${state.provider}).`);
+  deviceFrame();
+}
+
+async function deviceFrame() {
+  if (!state.stream || state.mode !== "device") return;
+  const w = video.videoWidth, h = video.videoHeight;
+  if (!w || !h) { setTimeout(deviceFrame, 50); return; }
+  grab.width = w; grab.height = h;
+  const g = grab.getContext("2d", { willReadFrequently: true });
+  g.drawImage(video, 0, 0, w, h);
+  const start = performance.now();
+  const faces = await state.device.update(g.getImageData(0, 0, w, h));
+  const ms = performance.now() - start;
+  window.ferliteStats.frames.push({ ms, faces: faces.length });
+  const msg = { width: w, height: h, faces: faces.map((f) => ({ box: f.box, track_id: f.trackId, label: f.label,
+    scores: Object.fromEntries(state.labels.map((l, i) => [l, f.scores[i]])) })) };
+  showFaces(msg, `${msg.faces.length} face(s), ${ms.toFixed(0)} ms on this device (${state.provider}).`);
+  setTimeout(deviceFrame, 0);  // the next frame as soon as this one is shown: the page paces itself
+}
+
+function showFaces(msg, status) {
+  draw(msg);
+  updateMood(msg.faces);
+  updateCaption(msg.faces);
+  setStatus(status);
 }
 
 function connect() {
@@ -59,22 +166,20 @@ function sendFrame() {
   grab.getContext("2d").drawImage(video, 0, 0, w, h);
   state.busy = true;
   // The pace counts from the moment a frame leaves (JPEG encoding takes a variable time).
+  state.grabbedAt = performance.now();
   grab.toBlob((blob) => blob.arrayBuffer().then((buf) => { state.lastSent = performance.now(); ws.send(buf); }), "image/jpeg", 0.8);
 }
 
 function onMessage(msg) {
   if (msg.type === "hello") {
-    state.labels = msg.labels;
+    setLabels(msg.labels);
     state.maxFps = msg.max_fps;
-    state.mood = Object.fromEntries(msg.labels.map((l) => [l, 0]));
-    buildLegend();
     sendFrame();
   } else if (msg.type === "faces") {
     state.busy = false;
-    draw(msg);
-    updateMood(msg.faces);
-    updateCaption(msg.faces);
-    setStatus(`${msg.faces.length} face(s), ${msg.ms} ms on the server.`);
+    // The round trip, from the frame's capture to its answer: JPEG encoding, the network and the server.
+    window.ferliteStats.frames.push({ ms: performance.now() - state.grabbedAt, faces: msg.faces.length });
+    showFaces(msg, `${msg.faces.length} face(s), ${msg.ms} ms on the server.`);
     sendFrame();
   } else if (msg.type === "personalized") {
     $("personal").textContent = (`Learned: this face is ${msg.label} (${msg.examples} correction(s); ` +
@@ -82,8 +187,8 @@ function onMessage(msg) {
               "). Kept for this visit only.");
   } else if (msg.type === "error") {
     state.busy = false;
-    setStatus("Server: " + msg.message);
-    setTimeout(sendFrame, 200);
+    setStatus((state.mode === "device" ? "" : "Server: ") + msg.message);
+    if (state.mode === "server") setTimeout(sendFrame, 200);
   }
 }
 
@@ -171,9 +276,13 @@ document.addEventListener("keydown", (e) => {
   else if (e.key === "s") $("speech").click();
   else if (e.key === "+" || e.key === "=") resizeCaptions(0.3);
   else if (e.key === "-") resizeCaptions(-0.3);
-  else if (/^[1-9]$/.test(e.key) && state.labels[+e.key - 1] && state.ws && state.ws.readyState === WebSocket.OPEN) {
-    // "This face is <label>": the server learns it for this visit (the largest face of the last frame).
-    state.ws.send(JSON.stringify({ type: "correct", label: state.labels[+e.key - 1] }));
+  else if (/^[1-9]$/.test(e.key) && state.labels[+e.key - 1]) {
+    // "This face is <label>": learned for this visit (the largest face of the last frame), in the page or the server.
+    const label = state.labels[+e.key - 1];
+    if (state.mode === "device" && state.device) state.device.correct(label).then(onMessage);
+    else if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: "correct", label }));
   }
 });
+document.querySelectorAll('input[name="mode"]').forEach((r) => r.addEventListener("change", (e) => setMode(e.target.value)));
 $("start").focus();
+init();
