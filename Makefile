@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export MALLOC_MMAP_THRESHOLD_ := 2147483647
 export MALLOC_TRIM_THRESHOLD_ := 100000000000
 
-.PHONY: setup system-deps lint test test-fast demo study models models-in-the-wild tflite tflite-int8 clean
+.PHONY: setup web-vendor system-deps lint test test-fast demo study models models-in-the-wild tflite tflite-int8 clean
 
 $(BIN)/ferlite: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,21 @@ $(BIN)/ferlite: pyproject.toml
 	$(BIN)/pip install -q --no-deps supervision==0.27.0
 	touch $@
 
+# The web page's on-device mode runs onnxruntime-web, fetched once from npm (pinned, integrity-checked) into the
+# package; without it the page runs on the server only. Run it before building a wheel.
+WEB_VENDOR := src/ferlite/apps/web/static/vendor/onnxruntime-web/VERSION
+$(WEB_VENDOR): tools/vendor_onnxruntime_web.py
+	$(PYTHON) tools/vendor_onnxruntime_web.py
+
+web-vendor: $(WEB_VENDOR)
+
 setup: $(BIN)/ferlite
 
-# The web app's browser test runs Debian's chromium and chromedriver; spoken cues use espeak-ng.
-SYSTEM_PACKAGES := chromium chromium-driver espeak-ng
+# The web app's browser test runs Debian's chromium and chromedriver; spoken cues use espeak-ng; npm fetches
+# onnxruntime-web (make web-vendor).
+SYSTEM_PACKAGES := chromium chromium-driver espeak-ng npm
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v espeak-ng >/dev/null; then \
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v espeak-ng >/dev/null || ! command -v npm >/dev/null; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	fi
@@ -36,7 +45,7 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks tools
 	$(BIN)/mypy src/ferlite/runtime src/ferlite/core
 
-test: setup system-deps lint
+test: system-deps setup web-vendor lint
 	$(BIN)/python -m pytest -q
 
 # Everyday work: no slow and no browser tests (under 90 s on 2 cores).

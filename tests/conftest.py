@@ -25,6 +25,47 @@ def run_ferlite(*args, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ferlite", *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
+def open_chromium(fake_video: Path | None = None, network_log: bool = False):
+    """Debian's headless Chromium through chromedriver (Selenium), with a fake camera playing ``fake_video`` (a
+    .y4m file) when given; ``network_log`` records the DevTools network events (``driver.get_log("performance")``)."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and chromedriver, "chromium and chromium-driver must be installed (make test does it)"
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800"):
+        opts.add_argument(arg)
+    if fake_video is not None:
+        for arg in (
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={fake_video}",
+        ):
+            opts.add_argument(arg)
+    if network_log:
+        opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    return webdriver.Chrome(service=Service(chromedriver), options=opts)
+
+
+def wait_for_port(port: int, seconds: float = 30) -> None:
+    """Until something listens on 127.0.0.1:``port`` (a server started in another process)."""
+    import socket
+    import time
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+
+
 def run_training(args) -> dict:
     """Train as parsed ``ferlite train`` options say (``ferlite.commands.train.parse_args``); the result as a dict."""
     from dataclasses import asdict
@@ -105,6 +146,7 @@ _NEEDS_SHARED = {
     "test_apps_drive",
     "test_apps_mood",
     "test_apps_web",
+    "test_web_on_device",
     "test_export_cli",
     "test_from_onnx",
     "test_in_the_wild",
@@ -118,7 +160,7 @@ _NEEDS_SHARED = {
     "test_model_spec",
 }
 # Tests that drive a real browser.
-_BROWSER = {"test_apps_web"}
+_BROWSER = {"test_apps_web", "test_web_on_device"}
 # Tests over about 10 s on 2 cores (pytest --durations on the full suite; MODEL_CARD numbers, training runs, videos).
 _SLOW_MODULES = {"test_train_e2e", "test_prune", "test_study", "test_from_onnx"}
 _SLOW_TESTS: set[str] = {

@@ -1,7 +1,6 @@
 """The web app: the WebSocket protocol and its limits, and the real page in headless Chromium with a fake camera."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import open_chromium, wait_for_port
 from fastapi.testclient import TestClient
 
 from ferlite.apps.web.app import create_app
@@ -21,7 +21,6 @@ from ferlite.runtime.video import video_to_y4m
 
 FACE1 = find_shared("media/face1_emotions_pexels_640x480.mp4")
 WS = "ws://127.0.0.1/ws"  # the TestClient names its own host for WebSockets; the server answers to local names only
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +39,7 @@ def _frame_at(seconds: float) -> bytes:
 
 def test_page_and_health(client):
     page = client.get("/")
-    assert page.status_code == 200 and "getUserMedia" not in page.text and 'src="/static/app.js"' in page.text
+    assert page.status_code == 200 and "getUserMedia" not in page.text and 'src="static/app.js"' in page.text
     assert "getUserMedia" in client.get("/static/app.js").text
     assert client.get("/health").json()["labels"] == list(Recognizer().labels)
 
@@ -115,9 +114,6 @@ def _free_port() -> int:
 
 
 def test_real_page_in_headless_chromium_shows_happy_while_she_smiles(tmp_path):
-    assert CHROMIUM and CHROMEDRIVER, "chromium and chromium-driver must be installed (make test does it)"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -130,29 +126,11 @@ def test_real_page_in_headless_chromium_shows_happy_while_she_smiles(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,800",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={y4m}",
-    ):
-        opts.add_argument(arg)
     driver = None
     try:
-        for _ in range(60):  # the server is up when /health answers
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.5)
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-        driver.get(f"http://127.0.0.1:{port}/")
+        wait_for_port(port)
+        driver = open_chromium(y4m)
+        driver.get(f"http://127.0.0.1:{port}/?mode=server")  # the server mode (on-device: test_web_on_device.py)
         body = driver.find_element(By.TAG_NAME, "body")
         assert driver.switch_to.active_element.get_attribute("id") == "start"  # keyboard-ready on load
         driver.switch_to.active_element.send_keys("c")  # the advertised keys work at once, focus on the button

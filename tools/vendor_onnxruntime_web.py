@@ -69,9 +69,7 @@ def vendor() -> None:
     if npm is None:
         sys.exit("vendor_onnxruntime_web: npm not found; install Node.js and npm (make system-deps)")
     with tempfile.TemporaryDirectory(prefix="ferlite-ortweb-") as tmp:
-        proc = subprocess.run(
-            [npm, "pack", f"onnxruntime-web@{VERSION}", "--silent"], cwd=tmp, capture_output=True, text=True
-        )
+        proc = subprocess.run([npm, "pack", f"onnxruntime-web@{VERSION}", "--silent"], cwd=tmp, capture_output=True, text=True)
         if proc.returncode != 0:
             sys.exit(f"vendor_onnxruntime_web: npm pack failed: {proc.stderr.strip()[-500:]}")
         tgz = Path(tmp) / f"onnxruntime-web-{VERSION}.tgz"

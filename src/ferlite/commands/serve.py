@@ -40,6 +40,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="key the REST calls (/v1/predict, /v1/analyze) need in an X-API-Key header (default: $FERLITE_API_KEY); "
         "required when --host is not this machine",
     )
+    p.add_argument(
+        "--static-only",
+        metavar="DIR",
+        default=None,
+        help="write the page as a folder for any static web host and exit: it runs on the visitor's device only "
+        "(the models and onnxruntime-web included; DIR must be new or empty)",
+    )
     p.add_argument("--ssl-certfile", default=None, help="serve HTTPS/WSS with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
     add_runtime_args(p)
@@ -47,6 +54,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.static_only:
+        from ..apps.web import write_static_site
+
+        out = write_static_site(args.static_only, build_recognizer(args))
+        print(
+            f"ferlite serve: wrote the on-device page to {out}/ ; serve that folder from any static host, with the "
+            "headers of its _headers file for WebAssembly threads",
+            file=sys.stderr,
+        )
+        return 0
     try:
         import uvicorn
 
