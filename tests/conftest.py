@@ -25,32 +25,6 @@ def run_ferlite(*args, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ferlite", *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
-def open_chromium(fake_video: Path | None = None, network_log: bool = False):
-    """Debian's headless Chromium through chromedriver (Selenium), with a fake camera playing ``fake_video`` (a
-    .y4m file) when given; ``network_log`` records the DevTools network events (``driver.get_log("performance")``)."""
-    import shutil
-
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and chromedriver, "chromium and chromium-driver must be installed (make test does it)"
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800"):
-        opts.add_argument(arg)
-    if fake_video is not None:
-        for arg in (
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={fake_video}",
-        ):
-            opts.add_argument(arg)
-    if network_log:
-        opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    return webdriver.Chrome(service=Service(chromedriver), options=opts)
-
-
 def wait_for_port(port: int, seconds: float = 30) -> None:
     """Until something listens on 127.0.0.1:``port`` (a server started in another process)."""
     import socket

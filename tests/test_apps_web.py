@@ -11,10 +11,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import open_chromium, wait_for_port
+from conftest import wait_for_port
 from fastapi.testclient import TestClient
 
 from ferlite.apps.web.app import create_app
+from ferlite.apps.web.headless import open_chromium
 from ferlite.core.paths import find_shared
 from ferlite.runtime import FrameSource, Recognizer
 from ferlite.runtime.video import video_to_y4m

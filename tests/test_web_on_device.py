@@ -12,9 +12,10 @@ import urllib.request
 import cv2
 import numpy as np
 import pytest
-from conftest import open_chromium, run_ferlite, wait_for_port
+from conftest import run_ferlite, wait_for_port
 
 from ferlite.apps.web import on_device_blocker, web_config
+from ferlite.apps.web.headless import open_chromium
 from ferlite.core.paths import find_shared
 from ferlite.runtime import FrameSource, Recognizer
 from ferlite.runtime.tracker import box_iou
