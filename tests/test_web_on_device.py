@@ -114,6 +114,8 @@ def test_static_page_runs_the_pipeline_in_the_browser_as_python_does(tmp_path):
     r = run_ferlite("serve", "--static-only", site)
     assert r.returncode == 0, r.stderr
     assert json.loads((site / "config.json").read_text())["server"] is False
+    assert "non-commercial research" in (site / "models" / "README.md").read_text()  # the model's terms travel with it
+    assert "Cross-Origin-Embedder-Policy: require-corp" in (site / "_headers").read_text()
     port = _free_port()
     host = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", site],

@@ -145,9 +145,9 @@ def model_files(recognizer: Any) -> dict[str, Path]:
 def write_static_site(out: str | Path, recognizer: Any) -> Path:
     """The page as a folder that any static web host can serve: it runs on the device only (no server mode).
 
-    Writes ``index.html``, ``static/`` (with onnxruntime-web), ``models/``, ``config.json``, and ``_headers`` with the
-    cross-origin isolation headers (Netlify and Cloudflare Pages read it; set the same headers on other hosts, or
-    the page runs single-threaded).
+    Writes ``index.html``, ``static/`` (with onnxruntime-web), ``models/`` (with their README: sources and terms),
+    ``config.json``, and ``_headers`` with the cross-origin isolation headers (Netlify and Cloudflare Pages read it;
+    set the same headers on other hosts, or the page runs single-threaded).
 
     Raises:
         UsageError: the page cannot run this recognizer on the device (see :func:`on_device_blocker`).
@@ -156,6 +156,7 @@ def write_static_site(out: str | Path, recognizer: Any) -> Path:
         >>> write_static_site("site", Recognizer())  # doctest: +SKIP
     """
     from ...core.errors import UsageError
+    from ...core.paths import asset_path
 
     blocker = on_device_blocker(recognizer)
     if blocker:
@@ -168,6 +169,7 @@ def write_static_site(out: str | Path, recognizer: Any) -> Path:
     for url, path in model_files(recognizer).items():
         (out / url).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, out / url)
+    shutil.copy(asset_path("README.md"), out / "models" / "README.md")  # the models' sources, licences and terms
     (out / "config.json").write_text(json.dumps(web_config(recognizer, server=False), indent=1))
     (out / "_headers").write_text("/*\n" + "".join(f"  {k}: {v}\n" for k, v in ISOLATION_HEADERS.items()))
     return out
