@@ -4,10 +4,11 @@ Each measurement is ``ferlite bench``'s own end-to-end worker (YuNet, alignment,
 frames decoded from the file as ``ferlite watch`` runs) in a fresh process; the trees alternate round by round, so
 that drift of the machine's speed falls on both alike.
 
-    python benchmarks/threads.py --before /path/to/old/checkout --rounds 3
+    python benchmarks/threads.py --before /path/to/old/checkout --rounds 3 \
+        --before-label "spin-waiting on" --after-label "spin-waiting off"
 
-"before": a checkout whose ONNX Runtime sessions do not spin-wait (session option allow_spinning 0); "after":
-this tree. Measured on 2026-12-03 with spinning off as "after": it was slower, so it was not adopted.
+History (docs/BENCHMARKS.md): on 2026-12-03 a first run found spinning faster and it was kept; a later paired run,
+with the detector's networks kept per input size, found it slower, and it was turned off.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def main() -> None:
     p.add_argument("--before", required=True, help="the checkout to compare against (e.g. a git worktree of main)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--frames", type=int, default=300)
+    p.add_argument("--before-label", default="before", help="what the --before tree is, for the table")
+    p.add_argument("--after-label", default="after (this tree)", help="what this tree is, for the table")
     args = p.parse_args()
     from ferlite.core.paths import find_shared
     from ferlite.core.system import cpu_model
@@ -59,7 +62,7 @@ def main() -> None:
     )
     print("| ONNX Runtime | 1 thread, FPS (median of rounds) | 2 threads, FPS |")
     print("|---|---|---|")
-    for name, label in (("before", "spin-waiting on (ONNX Runtime's default)"), ("after", "spin-waiting off")):
+    for name, label in (("before", args.before_label), ("after", args.after_label)):
         print(f"| {label} | {statistics.median(fps[(name, 1)]):.1f} | {statistics.median(fps[(name, 2)]):.1f} |")
 
 

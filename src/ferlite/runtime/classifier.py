@@ -198,8 +198,10 @@ class EmotionClassifier:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        # ONNX Runtime's spin-waiting stays on and every core stays in use: turning spinning off or using one thread
-        # was measured slower end to end on the 2-core VM (docs/BENCHMARKS.md, benchmarks/threads.py).
+        # No spin-waiting: after each call ONNX Runtime's idle threads would spin on the cores that OpenCV's YuNet
+        # needs next, and a video frame alternates between the two. Measured end to end on the 2-core VM, paired:
+        # about 1.3x the frames per second with 2 threads (docs/BENCHMARKS.md, benchmarks/threads.py).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1

@@ -21,6 +21,7 @@ from ..core.paths import asset_path
 from .faces import Faces
 
 YUNET_FILE = "face_detection_yunet_2026may.onnx"
+MAX_INPUT_SIZES = 4  # YuNet networks kept per detector, one per input size (the whole frame, the regions, ...)
 
 
 @runtime_checkable
@@ -51,30 +52,46 @@ class YuNetDetector:
     def __init__(
         self, model_path: str | Path | None = None, score_threshold: float = 0.7, nms_threshold: float = 0.3, max_side: int = 320
     ) -> None:
-        path = Path(model_path) if model_path else bundled_yunet_path()
-        if not path.is_file():
-            raise CheckpointError(f"{path}: YuNet model not found")
-        try:
-            self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold, 5000)
-        except cv2.error as e:
-            raise CheckpointError(f"{path}: not a YuNet ONNX model ({str(e).strip()[:200]})") from None
+        self.path = Path(model_path) if model_path else bundled_yunet_path()
+        if not self.path.is_file():
+            raise CheckpointError(f"{self.path}: YuNet model not found")
         self.max_side, self.score_threshold, self.nms_threshold = max_side, score_threshold, nms_threshold
-        self._size: tuple[int, int] | None = None
+        # One network per input size: changing a network's input size costs more than the detection itself, and
+        # video alternates between the whole frame and fixed-size regions (see ``detect(..., pad_to_square=True)``).
+        self._nets: dict[tuple[int, int], cv2.FaceDetectorYN] = {}
+        self._net_for((320, 320))  # a bad file fails here, not at the first frame
 
-    def detect(self, bgr: np.ndarray, max_side: int | None = None) -> Faces:
-        """Faces in a BGR image; ``max_side`` overrides the detection size for this call (a still photo)."""
+    def _net_for(self, size: tuple[int, int]) -> cv2.FaceDetectorYN:
+        net = self._nets.get(size)
+        if net is None:
+            if len(self._nets) >= MAX_INPUT_SIZES:  # a stream of ever-new sizes (photos) reuses one network
+                net = self._nets.pop(next(iter(self._nets)))
+                net.setInputSize(size)
+            else:
+                try:
+                    net = cv2.FaceDetectorYN.create(str(self.path), "", size, self.score_threshold, self.nms_threshold, 5000)
+                except cv2.error as e:
+                    raise CheckpointError(f"{self.path}: not a YuNet ONNX model ({str(e).strip()[:200]})") from None
+            self._nets[size] = net
+        return net
+
+    def detect(self, bgr: np.ndarray, max_side: int | None = None, pad_to_square: bool = False) -> Faces:
+        """Faces in a BGR image; ``max_side`` overrides the detection size for this call (a still photo).
+
+        ``pad_to_square``: detect on a ``max_side`` x ``max_side`` canvas (the shrunk image, zero-padded on the right
+        and bottom), so that images of varying shapes, such as the regions around tracked faces, reuse one network.
+        """
         h, w = bgr.shape[:2]
-        scale = min(1.0, (max_side or self.max_side) / max(h, w))
+        side = max_side or self.max_side
+        scale = min(1.0, side / max(h, w))
         img = (
             cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
             if scale < 1
             else bgr
         )
-        size = (img.shape[1], img.shape[0])
-        if size != self._size:
-            self._net.setInputSize(size)
-            self._size = size
-        _, rows = self._net.detect(img)
+        if pad_to_square:
+            img = cv2.copyMakeBorder(img, 0, side - img.shape[0], 0, side - img.shape[1], cv2.BORDER_CONSTANT, value=0)
+        _, rows = self._net_for((img.shape[1], img.shape[0])).detect(img)
         if rows is None or len(rows) == 0:
             return Faces.empty()
         boxes = np.asarray(rows, np.float32) / np.array([scale] * 14 + [1.0], np.float32)

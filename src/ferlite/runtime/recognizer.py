@@ -22,7 +22,7 @@ from .classifier import EmotionClassifier
 from .detector import Detector, YuNetDetector
 from .faces import Faces
 from .image import read_image_scaled, to_bgr8
-from .tracker import FaceTracker, ScoreSmoother
+from .tracker import FaceTracker, ScoreSmoother, box_iou
 from .video import FrameSource
 
 DEFAULT_MODEL = "emotion_default.int8.onnx"
@@ -257,6 +257,21 @@ ROI_MIN_SIDE = 128  # the smallest region, in frame pixels
 ROI_MAX_COST = 0.6  # regions are used only when they cost at most this share of a full-frame pass
 
 
+def region_around(box: np.ndarray, w: int, h: int) -> tuple[int, int, int, int]:
+    """The region searched for a face last seen at ``box`` in a ``w`` x ``h`` frame: a square of the box's longer
+    side plus ``ROI_MARGIN`` on each side, at least ``ROI_MIN_SIDE``, clipped to the frame (x1, y1, x2, y2).
+
+    Example:
+        >>> region_around(np.array([100, 100, 140, 150]), 640, 480)
+        (45, 50, 195, 200)
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    # YuNet needs context around a face: a region of a few dozen pixels finds nothing reliably.
+    side = max(max(x2 - x1, y2 - y1) * (1 + 2 * ROI_MARGIN), ROI_MIN_SIDE)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    return int(max(0, cx - side / 2)), int(max(0, cy - side / 2)), int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
+
+
 def detect_in_regions(detector: YuNetDetector, bgr: np.ndarray, boxes: np.ndarray) -> Faces | None:
     """Faces found in a region around each box (``ROI_MARGIN``, at least ``ROI_MIN_SIDE``), each region detected
     at ``ROI_SIDE`` px and the results merged (overlapping finds of one face kept once); None when the regions
@@ -267,21 +282,13 @@ def detect_in_regions(detector: YuNetDetector, bgr: np.ndarray, boxes: np.ndarra
     """
     h, w = bgr.shape[:2]
     full = min(1.0, detector.max_side / max(h, w)) ** 2 * h * w
-    regions = []
-    for x1, y1, x2, y2 in boxes:
-        # YuNet needs context around a face: a region of a few dozen pixels finds nothing reliably.
-        side = max(max(x2 - x1, y2 - y1) * (1 + 2 * ROI_MARGIN), ROI_MIN_SIDE)
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        rx1, ry1 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-        rx2, ry2 = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
-        if rx2 - rx1 >= 16 and ry2 - ry1 >= 16:
-            regions.append((rx1, ry1, rx2, ry2))
+    regions = [r for r in (region_around(box, w, h) for box in boxes) if r[2] - r[0] >= 16 and r[3] - r[1] >= 16]
     cost = sum(min(1.0, ROI_SIDE / max(x2 - x1, y2 - y1)) ** 2 * (x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in regions)
     if not regions or cost >= ROI_MAX_COST * full:
         return None
     found = []
     for rx1, ry1, rx2, ry2 in regions:
-        f = detector.detect(bgr[ry1:ry2, rx1:rx2], max_side=ROI_SIDE)
+        f = detector.detect(bgr[ry1:ry2, rx1:rx2], max_side=ROI_SIDE, pad_to_square=True)
         if len(f):
             offset = np.array([rx1, ry1], np.float32)
             lm = None if f.landmarks is None else f.landmarks + offset
@@ -323,11 +330,15 @@ class FaceStream:
         self.smoother.reset()
         self._last, self._frames_since_detection, self._frames_since_full_scan = Faces.empty(), 0, 0
         self._roi_count = 0  # faces whose regions the last detection searched (0: it scanned the whole frame)
+        # Faces the last whole-frame scan found below the tracker's threshold for new tracks: their regions are searched
+        # too until the next scan, so that a face becoming confident is found at once, not at the next scan.
+        self._candidates = np.zeros((0, 4), np.float32)
 
     def update(self, frame: np.ndarray) -> Faces:
         """Detect (or reuse the tracked boxes between detections), track, classify and smooth one frame."""
         rec, bgr = self.recognizer, to_bgr8(frame)
-        if self._frames_since_detection % rec.detect_every == 0 or len(self._last) == 0:
+        detected = self._frames_since_detection % rec.detect_every == 0 or len(self._last) == 0
+        if detected:
             faces = self._detect(bgr)
             self._frames_since_detection = 0
         else:
@@ -335,13 +346,18 @@ class FaceStream:
         self._frames_since_detection += 1
         # Track first: the tracker drops the low-confidence detections that continue no track, so only the faces
         # it keeps are classified.
-        self._last = self.smoother.update(rec.classify(bgr, self.tracker.update(faces)))
+        tracked = self.tracker.update(faces)
+        if detected and self._roi_count == 0:  # a whole-frame scan: remember the faces it did not keep
+            untracked = (box_iou(faces.xyxy, tracked.xyxy).max(axis=1) < 0.5) if len(tracked) else np.ones(len(faces), bool)
+            self._candidates = faces.xyxy[untracked]
+        self._last = self.smoother.update(rec.classify(bgr, tracked))
         return self._last
 
     def _detect(self, bgr: np.ndarray) -> Faces:
         """The whole frame every ``full_scan_every`` frames, when nothing is tracked or when a face was lost;
-        between those, only a region around each tracked face, at a small detection size: most of a frame's
-        detection cost, saved without losing the faces being followed. New faces wait for the next full scan."""
+        between those, only a region around each tracked face and each face the last scan found below the
+        confidence for a new track, at a small detection size: most of a frame's detection cost, saved without
+        losing the faces being followed. Other new faces wait for the next full scan."""
         rec = self.recognizer
         n = rec.full_scan_every
         lost = len(self._last) > 0 and self._roi_count > len(self._last)
@@ -356,10 +372,28 @@ class FaceStream:
             self._roi_count = 0
             return rec.detector.detect(bgr)
         self._frames_since_full_scan += 1
-        faces = detect_in_regions(rec.detector, bgr, self._last.xyxy)
+        known = np.concatenate([self._last.xyxy, self._candidates])
+        faces = detect_in_regions(rec.detector, bgr, known)
         if faces is None:  # the regions would cost more than the whole frame
             self._frames_since_full_scan = 1
             self._roi_count = 0
             return rec.detector.detect(bgr)
         self._roi_count = len(self._last)
-        return faces
+        return faces[self._followed(faces, bgr.shape[1], bgr.shape[0])] if len(faces) else faces
+
+    def _followed(self, faces: Faces, w: int, h: int) -> np.ndarray:
+        """Which of the faces found in the regions continue what is followed: for each tracked face the nearest face
+        in its region, and the faces overlapping a candidate. A region's context, searched at a finer scale than the
+        whole frame, also yields neighbours the whole frame finds less sure of; as tracks they flickered (short
+        spurious tracks on the hikers clip), so they wait for the next whole-frame scan."""
+        centres = (faces.xyxy[:, :2] + faces.xyxy[:, 2:]) / 2
+        keep = np.zeros(len(faces), bool)
+        for box in self._last.xyxy:
+            x1, y1, x2, y2 = region_around(box, w, h)
+            inside = (centres[:, 0] >= x1) & (centres[:, 0] < x2) & (centres[:, 1] >= y1) & (centres[:, 1] < y2)
+            if inside.any():
+                distance = np.hypot(*(centres - (box[:2] + box[2:]) / 2).T)
+                keep[int(np.argmin(np.where(inside, distance, np.inf)))] = True
+        if len(self._candidates):
+            keep |= box_iou(faces.xyxy, self._candidates).max(axis=1) >= 0.3
+        return keep
