@@ -109,7 +109,9 @@ def main() -> None:
         default=None,
         help="ferlite ONNX model(s) to score, repeat for several (default: the bundled one); the first is also timed",
     )
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="ONNX Runtime threads for ferlite (default: all cores)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="ONNX Runtime threads for ferlite's classifier (default: ferlite's own)"
+    )
     p.add_argument("--frames", type=int, default=300, help="frames of the clip for the FPS runs")
     p.add_argument("--rounds", type=int, default=3, help="paired end-to-end rounds (ferlite, then fer, each round)")
     p.add_argument(
@@ -134,6 +136,7 @@ def main() -> None:
     from ferlite.evaluation.reporting import write_block
     from ferlite.runtime import Recognizer, default_model_path
     from ferlite.runtime.detector import bundled_yunet_path
+    from ferlite.runtime.recognizer import VIDEO_THREADS
 
     def shared(rel: str) -> Path:
         return Path(args.shared) / rel if args.shared else find_shared(rel)
@@ -202,6 +205,11 @@ def main() -> None:
     )
     print(machine)
     if args.write:
+        threads_text = (
+            f"{args.threads} ONNX Runtime threads"
+            if args.threads
+            else f"its default ONNX Runtime threads (all cores on the crops, {VIDEO_THREADS} in the video pipeline)"
+        )
         lines = [
             "## Peer comparison: ferlite and `fer`",
             "",
@@ -211,7 +219,7 @@ def main() -> None:
             "(fer 25.10.3 in its own venv: `pip install --no-deps fer==25.10.3`, then tensorflow-cpu, opencv-contrib-python<5, "
             "setuptools<81, pandas); do not edit this block by hand.",
             "",
-            f"Machine: {machine}. ferlite: {args.threads} ONNX Runtime threads; fer: TensorFlow Lite's default threads.",
+            f"Machine: {machine}. ferlite: {threads_text}; fer: TensorFlow Lite's default threads.",
             "",
             "FER2013 PrivateTest, each tool given the 48x48 faces as crops with its own preprocessing (fer: "
             f"`detect_emotions(face, face_rectangles=[whole crop])`, offsets {tuple(args.fer_offsets)}):",

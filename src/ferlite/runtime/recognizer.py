@@ -40,6 +40,11 @@ PHOTO_MIN_CONFIDENCE = 0.7
 FULL_SCAN_EVERY = 5
 LOW_CONFIDENCE = 0.4
 
+# The classifier's ONNX Runtime threads in the pipeline: a frame's classification is a batch of a face or a few, and
+# its threads compete with YuNet's (OpenCV's pool). One thread ran the one-face clip faster than two, end to end with
+# decoding, in each of 6 paired rounds on the 2-core VM (docs/BENCHMARKS.md, benchmarks/threads.py).
+VIDEO_THREADS = 1
+
 BUNDLED_MODELS = {
     "default": DEFAULT_MODEL,
     "accurate": "emotion_accurate.int8.onnx",
@@ -95,7 +100,8 @@ class Recognizer:
         model_path: an emotion ONNX model from ``ferlite export``, or a bundled model's name
             (``"default"``, ``"accurate"``, ``"fer2013"``; None: the default).
         detector: any :class:`Detector` (default: the bundled YuNet).
-        threads: ONNX Runtime threads for the classifier.
+        threads: ONNX Runtime threads for the classifier (default ``VIDEO_THREADS``: one, so that OpenCV's YuNet has
+            the other cores; a batch job through :class:`EmotionClassifier` takes all of them by default).
         margin: extra context around each face box (fraction of its side).
         align: level the eyes using the detector's landmarks.
         tracker: used by :meth:`stream` and :meth:`update`; default ``FaceTracker()``.
@@ -143,7 +149,7 @@ class Recognizer:
     ) -> None:
         self.classifier = EmotionClassifier(
             resolve_model_path(model_path),
-            threads=threads,
+            threads=threads or VIDEO_THREADS,
             tta=tta,
             providers=providers_for(device),
             backend=backend,
