@@ -150,7 +150,7 @@ def test_cli_bench_runs_and_writes_markdown(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "B.md").read_text()
-    assert "faces/s" in text and "FPS" in text and "1 ONNX Runtime threads" in text
+    assert "faces/s" in text and "FPS" in text and "ONNX Runtime threads: 1 for the classifier rows, 1 in the end-to-end" in text
     assert "| emotion_default.int8.onnx (shift-flip TTA) | 112px |" in text and "| shift-flip |" in text
 
 
