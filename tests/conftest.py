@@ -25,6 +25,26 @@ def run_ferlite(*args, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ferlite", *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server the test starts)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_page(port: int, *extra: str) -> subprocess.Popen:
+    """``ferlite serve`` on ``port`` in another process (one ONNX Runtime thread), listening when this returns."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ferlite", "serve", "--port", str(port), "--threads", "1", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    return server
+
+
 def wait_for_port(port: int, seconds: float = 30) -> None:
     """Until something listens on 127.0.0.1:``port`` (a server started in another process)."""
     import socket

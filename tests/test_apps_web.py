@@ -1,9 +1,6 @@
 """The web app: the WebSocket protocol and its limits, and the real page in headless Chromium with a fake camera."""
 
 import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -11,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import wait_for_port
+from conftest import free_port, serve_page
 from fastapi.testclient import TestClient
 
 from ferlite.apps.web.app import create_app
@@ -108,28 +105,16 @@ def test_frame_rate_is_capped_per_client():
         assert "too many frames" in ws.receive_json()["message"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_real_page_in_headless_chromium_shows_happy_while_she_smiles(tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     y4m = tmp_path / "smiling.y4m"
     video_to_y4m(FACE1, y4m, 10.0, 16.0)  # the smiling segment (shared/media/README.md)
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ferlite", "serve", "--port", str(port), "--threads", "1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    port = free_port()
+    server = serve_page(port)
     driver = None
     try:
-        wait_for_port(port)
         driver = open_chromium(y4m)
         driver.get(f"http://127.0.0.1:{port}/?mode=server")  # the server mode (on-device: test_web_on_device.py)
         body = driver.find_element(By.TAG_NAME, "body")

@@ -12,7 +12,7 @@ import urllib.request
 import cv2
 import numpy as np
 import pytest
-from conftest import run_ferlite, wait_for_port
+from conftest import free_port, run_ferlite, serve_page, wait_for_port
 
 from ferlite.apps.web import on_device_blocker, web_config
 from ferlite.apps.web.headless import open_chromium
@@ -34,14 +34,6 @@ PARITY_CLIPS = {
 MIN_TOP_LABEL_AGREEMENT = 0.98
 MAX_SCORE_DIFFERENCE = 0.1
 MIN_BOX_IOU = 0.9
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _parity_frames() -> list[tuple[str, int, np.ndarray]]:
@@ -116,7 +108,7 @@ def test_static_page_runs_the_pipeline_in_the_browser_as_python_does(tmp_path):
     assert json.loads((site / "config.json").read_text())["server"] is False
     assert "non-commercial research" in (site / "models" / "README.md").read_text()  # the model's terms travel with it
     assert "Cross-Origin-Embedder-Policy: require-corp" in (site / "_headers").read_text()
-    port = _free_port()
+    port = free_port()
     host = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", site],
         stdout=subprocess.DEVNULL,
@@ -187,16 +179,11 @@ def test_live_page_runs_on_the_device_with_no_websocket(tmp_path):
 
     y4m = tmp_path / "smiling.y4m"
     video_to_y4m(FACE1, y4m, 10.0, 16.0)  # the smiling segment (shared/media/README.md)
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ferlite", "serve", "--port", str(port), "--threads", "1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port = free_port()
+    server = serve_page(port)
     driver = None
     origin = f"http://127.0.0.1:{port}"
     try:
-        wait_for_port(port)
         driver = open_chromium(y4m, network_log=True)
         driver.get(origin + "/")
         body = driver.find_element(By.TAG_NAME, "body")
