@@ -18,6 +18,7 @@ const PRIVACY = {
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0,
                                    253, 15, 253, 98, 11]);
 
+const PACE_MAX = new URLSearchParams(location.search).get("pace") === "max";
 const $ = (id) => document.getElementById(id);
 const video = $("video"), view = $("view"), ctx = view.getContext("2d");
 const grab = document.createElement("canvas");
@@ -135,7 +136,10 @@ async function deviceFrame() {
   const msg = { width: w, height: h, faces: faces.map((f) => ({ box: f.box, track_id: f.trackId, label: f.label,
     scores: Object.fromEntries(state.labels.map((l, i) => [l, f.scores[i]])) })) };
   showFaces(msg, `${msg.faces.length} face(s), ${ms.toFixed(0)} ms on this device (${state.provider}).`);
-  setTimeout(deviceFrame, 0);  // the next frame as soon as this one is shown: the page paces itself
+  // Each new camera frame once (a phone's battery does not pay for analysing the same frame twice); ?pace=max
+  // analyses frame after frame as fast as the device can (benchmarks/web_fps.py measures that).
+  if (PACE_MAX || !video.requestVideoFrameCallback) setTimeout(deviceFrame, 0);
+  else video.requestVideoFrameCallback(() => deviceFrame());
 }
 
 function showFaces(msg, status) {
