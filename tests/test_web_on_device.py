@@ -201,6 +201,9 @@ def test_live_page_runs_on_the_device_with_no_websocket(tmp_path):
             time.sleep(0.5)
         assert caption == "Person 1: happy", (caption, driver.find_element(By.ID, "status").text)
         assert "on this device (WebAssembly" in driver.find_element(By.ID, "status").text
+        deadline = time.time() + 30  # one analysis per new camera frame: the fake camera plays at the clip's pace
+        while time.time() < deadline and len(driver.execute_script("return window.ferliteStats.frames")) < 10:
+            time.sleep(0.5)
         assert len(driver.execute_script("return window.ferliteStats.frames")) >= 10
         assert "never leave it" in driver.find_element(By.ID, "privacy").text
         body.send_keys("2")  # "this face is <the second label>": learned in the page, for this visit
