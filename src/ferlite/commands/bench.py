@@ -272,6 +272,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def write_markdown(results: dict[str, Any], args: argparse.Namespace, path: Path) -> None:
+    from ..runtime.recognizer import ROI_SIDE
+
     m = results["machine"]
     cmd = "ferlite bench " + " ".join(a for a in sys.argv[2:] if not a.startswith("--worker"))
     lines = [
@@ -299,7 +301,9 @@ def write_markdown(results: dict[str, Any], args: argparse.Namespace, path: Path
         "",
         "YuNet detection on every frame or every n-th frame with the tracked boxes reused in between: on the whole "
         'frame (shrunk to 320 px on its long side) every "whole frame every" detections, and in between only in a '
-        "region around each tracked face (at 160 px); eye alignment, batched classification on every frame, and "
+        "region around each tracked face (at "
+        + str(ROI_SIDE)
+        + " px); eye alignment, batched classification on every frame, and "
         'tracking with smoothing. "whole frame every 1" is detection as ferlite did it before regions. '
         "FPS and ms/frame include decoding each frame from the file, as `ferlite watch` runs; the same frames decoded "
         "beforehand, and decoding alone, are given beside.",

@@ -36,8 +36,11 @@ PHOTO_DET_SIZE = 1280
 # Faces a still photo reports; video also passes faces down to LOW_CONFIDENCE to the tracker, which keeps them only
 # when they continue a track (FaceTracker's second stage).
 PHOTO_MIN_CONFIDENCE = 0.7
-# In video, the whole frame is scanned for new faces every this many detections; between, only around tracked faces.
-FULL_SCAN_EVERY = 5
+# In video, the whole frame is scanned for new faces every this many detections; between, only around tracked faces
+# and the last scan's near-threshold faces. 10 with 128 px regions ran faster than 5 with 160 px in 10 of 10 and 7 of
+# 10 paired rounds (medians 1.22x and 1.13x; benchmarks/region_settings.py), at 99.5% recall of full-frame detection
+# on the hikers clip and 100% on the others (benchmarks/region_recall.py).
+FULL_SCAN_EVERY = 10
 LOW_CONFIDENCE = 0.4
 
 # The classifier's ONNX Runtime threads in the pipeline: a frame's classification is a batch of a face or a few, and
@@ -257,7 +260,7 @@ class Recognizer:
             yield index, frame, self.update(frame)
 
 
-ROI_SIDE = 160  # the detection size of a region around a tracked face
+ROI_SIDE = 128  # the detection size of a region around a tracked face (see FULL_SCAN_EVERY)
 ROI_MARGIN = 1.0  # context around a tracked box on each side, as a fraction of its side: room to move
 ROI_MIN_SIDE = 128  # the smallest region, in frame pixels
 ROI_MAX_COST = 0.6  # regions are used only when they cost at most this share of a full-frame pass
