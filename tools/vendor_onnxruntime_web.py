@@ -6,8 +6,8 @@ copies the files the page loads into ``src/ferlite/apps/web/static/vendor/onnxru
 shipped in the wheel as package data):
 
 - ``ort.wasm.min.mjs`` with ``ort-wasm-simd-threaded.mjs`` and ``.wasm``: WebAssembly with SIMD and threads, what
-  the page runs on by default (the JSEP build that also carries WebGPU ran the int8 models about five times slower
-  on WebAssembly, measured in Node 20 on the 2-core VM);
+  the page runs on by default (the JSEP build that also carries WebGPU ran the int8 models several times slower
+  on WebAssembly in an ad-hoc check in Node 20 on the 2-core VM);
 - ``ort.webgpu.min.mjs`` with ``ort-wasm-simd-threaded.asyncify.mjs`` and ``.wasm``: the WebGPU build, loaded only
   where the browser offers a WebGPU adapter (about 29 MB more in the package).
 

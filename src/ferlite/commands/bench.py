@@ -79,7 +79,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-def machine_description(threads: int) -> dict[str, Any]:
+def machine_description(threads: dict[str, int]) -> dict[str, Any]:
+    """The machine and versions, and the ONNX Runtime threads of the classifier rows and of the pipeline rows."""
     import cv2
 
     try:
@@ -206,7 +207,6 @@ def main(args: argparse.Namespace) -> int:
 
     # The pipeline as users get it: the Recognizer's own classifier threads unless --threads says otherwise.
     pipeline_threads = args.threads or VIDEO_THREADS
-    results_threads = {"classifier": threads, "pipeline": pipeline_threads}
     models = [str(resolve_model_path(m)) for m in args.model or [None]]
     video = args.video
     if video is None:
@@ -215,8 +215,11 @@ def main(args: argparse.Namespace) -> int:
         except FileNotFoundError:  # a plain pip install has no shared folder: time a clip made from the bundled photo
             video = str(synthetic_clip(Path(tempfile.mkdtemp(prefix="ferlite-bench-")) / "bundled_photo_640x480.avi"))
             print(f"no shared clip found: timing {Path(video).name}, made from the bundled NASA photo (--video for yours)")
-    results: dict[str, Any] = {"machine": machine_description(threads), "classifier": [], "pipeline": None}
-    results["machine"]["threads"] = results_threads
+    results: dict[str, Any] = {
+        "machine": machine_description({"classifier": threads, "pipeline": pipeline_threads}),
+        "classifier": [],
+        "pipeline": None,
+    }
     tta_options = ("none", *dict.fromkeys(args.tta))
     for model, tta in [(m, t) for m in models for t in tta_options]:
         r = _run_worker(

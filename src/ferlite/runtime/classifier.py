@@ -199,8 +199,8 @@ class EmotionClassifier:
 
         opts = ort.SessionOptions()
         # No spin-waiting: after each call ONNX Runtime's idle threads would spin on the cores that OpenCV's YuNet
-        # needs next, and a video frame alternates between the two. Measured end to end on the 2-core VM, paired:
-        # about 1.3x the frames per second with 2 threads (docs/BENCHMARKS.md, benchmarks/threads.py).
+        # needs next, and a video frame alternates between the two. On the 2-core VM paired runs did not settle it
+        # either way (docs/BENCHMARKS.md, benchmarks/threads.py); the video pipeline's one thread has no pool to spin.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             opts.intra_op_num_threads = threads

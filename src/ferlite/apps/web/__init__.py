@@ -93,8 +93,8 @@ def web_config(recognizer: Any, server: bool = True, max_fps: float = MAX_FPS) -
     from ... import __version__
     from ...runtime.personalize import Personalization
 
-    clf, det, stream = recognizer.classifier, recognizer.detector, recognizer.new_stream()
-    tracker, fit = stream.tracker, inspect.signature(Personalization.fit).parameters
+    clf, det, tracker, smoother = recognizer.classifier, recognizer.detector, recognizer.tracker, recognizer.smoother
+    fit = inspect.signature(Personalization.fit).parameters
     blocker = on_device_blocker(recognizer)
     return {
         "ferlite": __version__,
@@ -125,7 +125,7 @@ def web_config(recognizer: Any, server: bool = True, max_fps: float = MAX_FPS) -
             k: getattr(tracker, k)
             for k in ("iou_threshold", "lost_track_buffer", "high_threshold", "low_threshold", "low_iou_threshold", "motion")
         },
-        "smoother": {"smoothing": stream.smoother.smoothing, "forget_after": stream.smoother.forget_after},
+        "smoother": {"smoothing": smoother.smoothing, "forget_after": smoother.forget_after},
         "personalization": {
             "blend": Personalization.__dataclass_fields__["blend"].default,
             "l2": Personalization.__dataclass_fields__["l2"].default,

@@ -18,7 +18,9 @@ const PRIVACY = {
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0,
                                    253, 15, 253, 98, 11]);
 
-const PACE_MAX = new URLSearchParams(location.search).get("pace") === "max";
+// The page's options in its address: ?mode=server|device, ?threads=N (WebAssembly), ?pace=max (benchmarks).
+const PARAMS = new URLSearchParams(location.search);
+const PACE_MAX = PARAMS.get("pace") === "max";
 const $ = (id) => document.getElementById(id);
 const video = $("video"), view = $("view"), ctx = view.getContext("2d");
 const grab = document.createElement("canvas");
@@ -39,7 +41,7 @@ async function init() {
   }
   const cfg = state.config;
   setLabels(cfg.classifier.labels);
-  const wanted = new URLSearchParams(location.search).get("mode");
+  const wanted = PARAMS.get("mode");
   const deviceOk = cfg.on_device.available && typeof WebAssembly === "object" && WebAssembly.validate(SIMD_PROBE);
   const deviceWhyNot = cfg.on_device.available ? "this browser has no WebAssembly SIMD" : cfg.on_device.reason;
   $("mode-device").disabled = !deviceOk;
@@ -98,7 +100,7 @@ async function loadDevice() {
   setStatus("Loading the models into this page...");
   const F = await import(new URL("static/ferlite.js", document.baseURI).href);
   const base = new URL(`static/${state.config.on_device.onnxruntime_web}/`, document.baseURI).href;
-  const threads = Number(new URLSearchParams(location.search).get("threads")) || undefined;
+  const threads = Number(PARAMS.get("threads")) || undefined;
   const { ort, providers } = await F.loadOnnxRuntime(base, { threads });
   const cfg = structuredClone(state.config);
   cfg.detector.model_url = new URL(cfg.detector.model_url, document.baseURI).href;

@@ -391,8 +391,8 @@ export async function loadOnnxRuntime(baseUrl, { threads } = {}) {
   const gpu = typeof navigator !== "undefined" && navigator.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
   const ort = await import(new URL(gpu ? "ort.webgpu.min.mjs" : "ort.wasm.min.mjs", baseUrl).href);
   ort.env.wasm.wasmPaths = baseUrl;
-  // onnxruntime-web would take half the cores; all of them (up to 4) ran 1.5x the frames per second on 2 cores
-  // (benchmarks/web_fps.py). Without cross-origin isolation WebAssembly has one thread whatever is asked.
+  // onnxruntime-web would take half the cores; two threads ran more frames per second than one on 2 cores in each
+  // of three runs (benchmarks/web_fps.py, docs/EDGE.md). Without cross-origin isolation WebAssembly has one thread.
   const isolated = typeof crossOriginIsolated !== "undefined" && crossOriginIsolated;
   ort.env.wasm.numThreads = threads || (isolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1);
   return { ort, providers: gpu ? ["webgpu", "wasm"] : ["wasm"] };
@@ -402,16 +402,16 @@ export async function loadOnnxRuntime(baseUrl, { threads } = {}) {
  *  `update(image)` per video frame (tracked and smoothed), as the Python Recognizer's predict-like and update. */
 export class Recognizer {
   static async create(ort, config, { providers = ["wasm"] } = {}) {
-    const rec = new Recognizer(ort, config), eps = providers;
+    const rec = new Recognizer(ort, config);
     rec.provider = null;
-    for (const ep of eps) {  // a provider that cannot run a model falls back to the next
+    for (const ep of providers) {  // a provider that cannot run a model falls back to the next
       try {
         rec.detector = await ort.InferenceSession.create(config.detector.model_url, { executionProviders: [ep] });
         rec.classifier = await ort.InferenceSession.create(config.classifier.model_url, { executionProviders: [ep] });
         rec.provider = ep;
         break;
       } catch (err) {
-        if (ep === eps[eps.length - 1]) throw err;
+        if (ep === providers[providers.length - 1]) throw err;
       }
     }
     return rec;
