@@ -10,7 +10,7 @@ splits them into several short tracks. For each clip this counts the IDs, the sh
 grace, no motion model.
 "after" is today's default: YuNet down to 0.4, confident faces matched first and the low-confidence ones then
 given to the tracks left over, constant-velocity prediction, 30 frames of grace, and between whole-frame scans
-(every 5th) only the regions around the tracked faces.
+(every ``FULL_SCAN_EVERY``th) only the regions around the tracked faces.
 """
 
 from __future__ import annotations

@@ -236,6 +236,42 @@ def test_corrupt_frames_mid_video_are_skipped_and_counted(tmp_path):
     assert source.skipped > 0 and read + source.skipped == 472  # every frame read or counted, none lost silently
 
 
+def test_read_ahead_gives_the_same_frames_and_stops_when_the_reader_does():
+    """A file's frames are decoded ahead on a thread (one FFmpeg thread at 640x480): the same frames in the same order
+    as reading in step; a reader that stops early leaves no decoding thread and no open capture behind."""
+    import threading
+
+    video = find_shared("media/face1_emotions_pexels_640x480.mp4")
+    ahead, in_step = FrameSource(video), FrameSource(video, read_ahead=False)
+    assert ahead.read_ahead > 0 and in_step.read_ahead == 0
+    assert ahead._cap.get(cv2.CAP_PROP_N_THREADS) == 1 and in_step._cap.get(cv2.CAP_PROP_N_THREADS) != 1
+    pairs = list(zip(ahead, in_step))
+    assert len(pairs) == 472 and all(a[0] == b[0] and np.array_equal(a[1], b[1]) for a, b in pairs)
+    early = FrameSource(video)
+    for index, _frame in early:
+        if index == 5:
+            break
+    assert not any(t.name.startswith("ferlite-decode") for t in threading.enumerate())
+    assert not early._cap.isOpened()
+    with pytest.raises(DataError, match="read to its end"):
+        iter(early)
+
+
+def test_regions_are_shrunk_without_aliasing_and_detected_on_a_small_canvas():
+    """shrink_by_halves stays within a few grey levels of OpenCV's INTER_AREA, and a region is detected on its own
+    shape rounded up to YuNet's stride, not a padded square: a 640x480 frame at 128 px runs on a 128x96 network."""
+    from ferlite.runtime.detector import shrink_by_halves
+
+    frame = next(iter(FrameSource(find_shared("media/face1_emotions_pexels_640x480.mp4"))))[1]
+    area = cv2.resize(frame, (128, 96), interpolation=cv2.INTER_AREA).astype(np.float32)
+    assert np.abs(shrink_by_halves(frame, (128, 96)).astype(np.float32) - area).mean() < 2.0
+    detector = YuNetDetector()
+    faces = detector.detect(frame, max_side=128, pad_to_grid=True)
+    assert len(faces) == 1 and (128, 96) in detector._nets and (128, 128) not in detector._nets
+    whole = detector.detect(frame)
+    assert box_iou(faces.xyxy, whole.xyxy)[0, 0] > 0.8  # boxes back in the frame's pixels
+
+
 def test_shift_flip_views_are_the_face_shifted_four_ways_and_mirrored():
     from ferlite.runtime import tta_views
 

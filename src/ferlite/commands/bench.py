@@ -308,7 +308,8 @@ def write_markdown(results: dict[str, Any], args: argparse.Namespace, path: Path
         + str(ROI_SIDE)
         + " px); eye alignment, batched classification on every frame, and "
         'tracking with smoothing. "whole frame every 1" is detection as ferlite did it before regions. '
-        "FPS and ms/frame include decoding each frame from the file, as `ferlite watch` runs; the same frames decoded "
+        "FPS and ms/frame include decoding each frame from the file (on a second thread, a few frames ahead), as "
+        "`ferlite watch` runs; the same frames decoded "
         "beforehand, and decoding alone, are given beside.",
         "",
         "| model | video | detect every | whole frame every | TTA | frames | faces/frame | FPS | ms/frame | FPS, decoded beforehand | decoding alone |",

@@ -21,7 +21,8 @@ from ..core.paths import asset_path
 from .faces import Faces
 
 YUNET_FILE = "face_detection_yunet_2026may.onnx"
-MAX_INPUT_SIZES = 4  # YuNet networks kept per detector, one per input size (the whole frame, the regions, ...)
+MAX_INPUT_SIZES = 8  # YuNet networks kept per detector, one per input size (the whole frame, the regions' shapes, ...)
+GRID = 32  # YuNet's largest stride: it pads its input to a multiple of this anyway
 
 
 @runtime_checkable
@@ -57,7 +58,7 @@ class YuNetDetector:
             raise CheckpointError(f"{self.path}: YuNet model not found")
         self.max_side, self.score_threshold, self.nms_threshold = max_side, score_threshold, nms_threshold
         # One network per input size: changing a network's input size costs more than the detection itself, and
-        # video alternates between the whole frame and fixed-size regions (see ``detect(..., pad_to_square=True)``).
+        # video alternates between the whole frame and fixed-size regions (see ``detect(..., pad_to_grid=True)``).
         self._nets: dict[tuple[int, int], cv2.FaceDetectorYN] = {}
         self._net_for((320, 320))  # a bad file fails here, not at the first frame
 
@@ -75,22 +76,27 @@ class YuNetDetector:
             self._nets[size] = net
         return net
 
-    def detect(self, bgr: np.ndarray, max_side: int | None = None, pad_to_square: bool = False) -> Faces:
+    def detect(self, bgr: np.ndarray, max_side: int | None = None, pad_to_grid: bool = False) -> Faces:
         """Faces in a BGR image; ``max_side`` overrides the detection size for this call (a still photo).
 
-        ``pad_to_square``: detect on a ``max_side`` x ``max_side`` canvas (the shrunk image, zero-padded on the right
-        and bottom), so that images of varying shapes, such as the regions around tracked faces, reuse one network.
+        ``pad_to_grid``: detect on a canvas whose sides are the shrunk image's rounded up to a multiple of
+        ``GRID`` (zero-padded on the right and bottom), so that images of varying shapes, such as the regions around
+        tracked faces, reuse a few networks (a network's input size is costly to change).
         """
         h, w = bgr.shape[:2]
         side = max_side or self.max_side
         scale = min(1.0, side / max(h, w))
-        img = (
-            cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-            if scale < 1
-            else bgr
-        )
-        if pad_to_square:
-            img = cv2.copyMakeBorder(img, 0, side - img.shape[0], 0, side - img.shape[1], cv2.BORDER_CONSTANT, value=0)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        if scale == 1:
+            img = bgr
+        elif pad_to_grid:
+            img = shrink_by_halves(bgr, size)
+        else:  # the whole frame exactly as the browser page's pipeline shrinks it (static/ferlite.js)
+            img = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+        if pad_to_grid:
+            pad_h, pad_w = -img.shape[0] % GRID, -img.shape[1] % GRID
+            if pad_h or pad_w:
+                img = cv2.copyMakeBorder(img, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
         _, rows = self._net_for((img.shape[1], img.shape[0])).detect(img)
         if rows is None or len(rows) == 0:
             return Faces.empty()
@@ -169,6 +175,25 @@ def create_detector(name: str = "yunet", **kwargs) -> Detector:
     if name not in makers:
         raise UsageError(f"unknown detector {name!r}; choose one of {', '.join(makers)}")
     return makers[name](**kwargs)
+
+
+def shrink_by_halves(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` shrunk to ``size`` (width, height): halved by pixel averaging while it stays at least twice the
+    target, then bilinear for the last step (under 2x, so little aliases). OpenCV's ``INTER_AREA`` in one step is
+    several times slower at ratios other than 2, and a region is shrunk on most frames of a video; the pipeline's
+    speed with each: ``python benchmarks/region_settings.py``, its recall: ``benchmarks/region_recall.py``.
+
+    Example:
+        >>> shrink_by_halves(np.zeros((480, 640, 3), np.uint8), (128, 96)).shape
+        (96, 128, 3)
+    """
+    w, h = size
+    while image.shape[1] >= 2 * w and image.shape[0] >= 2 * h:
+        even = image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]  # even sides: OpenCV's fast 2x2 average
+        image = cv2.resize(even, (even.shape[1] // 2, even.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (image.shape[1], image.shape[0]) == (w, h):
+        return image
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _clip(xyxy: np.ndarray, w: int, h: int) -> np.ndarray:

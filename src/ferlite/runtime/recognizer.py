@@ -297,7 +297,7 @@ def detect_in_regions(detector: YuNetDetector, bgr: np.ndarray, boxes: np.ndarra
         return None
     found = []
     for rx1, ry1, rx2, ry2 in regions:
-        f = detector.detect(bgr[ry1:ry2, rx1:rx2], max_side=ROI_SIDE, pad_to_square=True)
+        f = detector.detect(bgr[ry1:ry2, rx1:rx2], max_side=ROI_SIDE, pad_to_grid=True)
         if len(f):
             offset = np.array([rx1, ry1], np.float32)
             lm = None if f.landmarks is None else f.landmarks + offset

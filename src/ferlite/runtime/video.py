@@ -6,9 +6,11 @@ file is skipped and counted in ``FrameSource.skipped``; the stream goes on.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +22,15 @@ from ..core.errors import DataError
 
 # Consecutive undecodable frames after which a file is taken to have ended (truncated).
 _MAX_CONSECUTIVE_FAILURES = 25
+# A file's frames are decoded this many ahead of the pipeline, by a background thread: decoding then overlaps
+# detection and classification on the other core (OpenCV releases the GIL while it decodes). Cameras and streams are
+# read in step, so that a slow pipeline never works on a stale queue of live frames.
+READ_AHEAD = 4
+# Up to this many pixels a frame, FFmpeg decodes a file on one thread: its frame threads cost more CPU than they save
+# at these sizes, and the pipeline needs the other core (``python benchmarks/decode_ahead.py``). Larger frames keep
+# FFmpeg's own choice.
+ONE_DECODER_THREAD_PIXELS = 1280 * 720
+_END = object()  # the read-ahead thread's last item
 
 
 @dataclass
@@ -44,12 +55,17 @@ class VideoInfo:
 class FrameSource:
     """Frames of a video file, a webcam index (``"0"``) or a stream URL.
 
+    Args:
+        source: a video file, a camera index or a stream URL.
+        read_ahead: decode a file's frames ahead on a background thread (``READ_AHEAD``); cameras and streams are
+            always read in step.
+
     Example:
         >>> src = FrameSource("clip.mp4")  # doctest: +SKIP
         >>> for index, frame in src: ...  # doctest: +SKIP
     """
 
-    def __init__(self, source: str | int | Path) -> None:
+    def __init__(self, source: str | int | Path, read_ahead: bool = True) -> None:
         self.source = str(source)
         self.is_camera = self.source.isdigit()
         self.is_file = not self.is_camera and "://" not in self.source
@@ -63,6 +79,9 @@ class FrameSource:
         if not self._cap.isOpened():
             raise DataError(f"{self.source}: cannot open as a video (unreadable, corrupt or unsupported)")
         self.info = VideoInfo.from_capture(self._cap)
+        self.read_ahead = READ_AHEAD if self.is_file and read_ahead else 0
+        if self.read_ahead and self.info.width * self.info.height <= ONE_DECODER_THREAD_PIXELS:
+            self._use_one_decoder_thread()
         self.skipped = 0
         self.frames_read = 0
         self._opened = time.monotonic()
@@ -71,10 +90,57 @@ class FrameSource:
         """Seconds since the start: a file's own clock (frame index / fps), the wall clock for cameras and streams."""
         return index / self.info.fps if self.is_file else time.monotonic() - self._opened
 
+    def _use_one_decoder_thread(self) -> None:
+        if self._cap.getBackendName() != "FFMPEG":
+            return
+        cap = cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+        if cap.isOpened():
+            self._cap.release()
+            self._cap = cap
+
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         if not self._cap.isOpened():
             # Iterated before (the capture is released at the end): its frames are gone, none of them corrupt.
             raise DataError(f"{self.source}: this FrameSource has been read to its end; open a new one to read it again")
+        return self._read_ahead() if self.read_ahead else self._read()
+
+    def _read_ahead(self) -> Iterator[tuple[int, np.ndarray]]:
+        frames: queue.Queue = queue.Queue(self.read_ahead)
+        stop = threading.Event()
+
+        def put(item: object) -> bool:
+            while not stop.is_set():
+                try:
+                    frames.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def decode() -> None:
+            reader = self._read()
+            try:
+                for item in reader:
+                    if not put(item):
+                        return
+            except BaseException as e:  # handed to the consumer, which raises it where the frames are used
+                put(e)
+            finally:
+                reader.close()  # releases the capture, also when the consumer stopped early
+            put(_END)
+
+        thread = threading.Thread(target=decode, name=f"ferlite-decode:{Path(self.source).name}", daemon=True)
+        thread.start()
+        try:
+            while (item := frames.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            thread.join()
+
+    def _read(self) -> Generator[tuple[int, np.ndarray], None, None]:
         index, failures = 0, 0
         total = self.info.total_frames if self.is_file else None
         try:
