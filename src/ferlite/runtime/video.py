@@ -85,6 +85,7 @@ class FrameSource:
         self.skipped = 0
         self.frames_read = 0
         self._opened = time.monotonic()
+        self._decoder: threading.Thread | None = None  # the read-ahead thread, once iterated
 
     def time_of(self, index: int) -> float:
         """Seconds since the start: a file's own clock (frame index / fps), the wall clock for cameras and streams."""
@@ -129,7 +130,7 @@ class FrameSource:
                 reader.close()  # releases the capture, also when the consumer stopped early
             put(_END)
 
-        thread = threading.Thread(target=decode, name=f"ferlite-decode:{Path(self.source).name}", daemon=True)
+        thread = self._decoder = threading.Thread(target=decode, name=f"ferlite-decode:{Path(self.source).name}", daemon=True)
         thread.start()
         try:
             while (item := frames.get()) is not _END:
