@@ -245,3 +245,22 @@ def rafdb_subset_accuracy(model: str = "default", n: int = 600, seed: int = 0) -
 def test_the_bundled_default_reaches_its_rafdb_figure_on_a_fixed_subset():
     assert DEFAULT_RAFDB_SUBSET_ACCURACY is not None
     assert abs(rafdb_subset_accuracy() - DEFAULT_RAFDB_SUBSET_ACCURACY) <= 0.015
+
+
+@pytest.mark.parametrize("name, split", [("rafdb_basic", "train"), ("affectnet_yolo96_gray", "val")])
+def test_the_gpu_carry_gives_the_readers_the_same_faces(tmp_path, name, split):
+    """benchmarks/gpu/carry.py's pack-wild / unpack-wild (the in-the-wild data for a lent GPU): the unpacked file is
+    read by ferlite's reader with the same rows, labels and ids as the original, its faces within JPEG's error."""
+    import subprocess
+    import sys
+
+    carry = ["benchmarks/gpu/carry.py"]
+    packed, unpacked = tmp_path / "packed.npz", tmp_path / f"{name}.npz"
+    original = find_shared(f"data/{name}.npz")
+    subprocess.run([sys.executable, *carry, "pack-wild", str(original), str(packed), "--quality", "90"], check=True)
+    subprocess.run([sys.executable, *carry, "unpack-wild", str(packed), str(unpacked)], check=True)
+    a, b = read_packed_jpeg_npz(original, split), read_packed_jpeg_npz(unpacked, split)
+    assert len(a) == len(b) > 1000 and b.skipped == 0
+    assert np.array_equal(a.labels, b.labels) and list(a.ids) == list(b.ids) and a.classes == b.classes
+    assert np.abs(a.images.astype(np.float32) - b.images.astype(np.float32)).mean() < 3.0
+    assert len(read_packed_jpeg_npz(unpacked, "test")) == 0  # the test splits never travel

@@ -2,6 +2,8 @@
 # Long training runs on a GPU lent by the device tool, which carries the working tree but not ../shared.
 # Here, first: python benchmarks/gpu/carry.py pack ../shared/data/fer2013.npz .gpu/fer_jpeg.npz, the ImageNet
 # weights copied to .gpu/shared/weights/, and the albumentations wheels downloaded to .whl/ (README.md).
+#   benchmarks/gpu/train.sh unpack                    unpack the packs this call carried (.gpu/*_jpeg.npz) into
+#                                                     .gpu/shared/data; a pack already unpacked is left alone
 #   benchmarks/gpu/train.sh start "ARGS" ["ARGS" ...]  install, unpack, start one `ferlite train ARGS --amp` each;
 #                                                     every ARGS names its run folder with --out
 #   benchmarks/gpu/train.sh collect SECONDS           wait for the runs (at most SECONDS), then copy every
@@ -10,10 +12,23 @@
 set -euo pipefail
 export PYTHONPATH=/tmp/site:$PWD/src FERLITE_SHARED=$PWD/.gpu/shared PYTHONUNBUFFERED=1
 action=$1; shift
+unpack_carried() {
+    mkdir -p .gpu/shared/data
+    # pack name -> the shared file it stands for, and how carry.py unpacks it
+    for pair in fer_jpeg:fer2013:unpack rafdb_jpeg:rafdb_basic:unpack-wild affectnet_jpeg:affectnet_yolo96_gray:unpack-wild; do
+        IFS=: read -r pack file how <<< "$pair"
+        if [ -f ".gpu/$pack.npz" ] && [ ! -f ".gpu/shared/data/$file.npz" ]; then
+            python3 benchmarks/gpu/carry.py "$how" ".gpu/$pack.npz" ".gpu/shared/data/$file.npz"
+        fi
+    done
+}
 case $action in
+unpack)
+    unpack_carried
+    ;;
 start)
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    python3 benchmarks/gpu/carry.py unpack .gpu/fer_jpeg.npz .gpu/shared/data/fer2013.npz
+    unpack_carried
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
     workers=$(( $(nproc) / $# - 1 ))
     mkdir -p runs
