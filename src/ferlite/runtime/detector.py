@@ -58,7 +58,7 @@ class YuNetDetector:
             raise CheckpointError(f"{self.path}: YuNet model not found")
         self.max_side, self.score_threshold, self.nms_threshold = max_side, score_threshold, nms_threshold
         # One network per input size: changing a network's input size costs more than the detection itself, and
-        # video alternates between the whole frame and fixed-size regions (see ``detect(..., pad_to_grid=True)``).
+        # video alternates between the whole frame and regions of a few shapes (see ``detect(..., pad_to_grid=True)``).
         self._nets: dict[tuple[int, int], cv2.FaceDetectorYN] = {}
         self._net_for((320, 320))  # a bad file fails here, not at the first frame
 
