@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_ferlite
+from conftest import free_ports, run_ferlite, wait_for_port
 
 from ferlite.core.errors import UsageError
 from ferlite.core.paths import find_shared
@@ -175,33 +174,11 @@ def test_fedprox_with_secure_aggregation_and_differential_privacy(tmp_path):
     assert summary["federation"]["strategy"] == "fedprox"
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _wait_for_port(port: int, seconds: float, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the SuperLink exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.5)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {seconds} s:\n{log.read_text()[-3000:]}")
-
-
 def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path):
     """For real: a SuperLink and two SuperNodes as separate processes on localhost, the run submitted with
     ``flwr run`` from the bundled Flower App; each SuperNode trains its own IID half of RAF-DB."""
     bin_dir = Path(sys.executable).parent
-    serverappio, fleet, control, node0, node1 = _free_ports(5)
+    serverappio, fleet, control, node0, node1 = free_ports(5)
     out = tmp_path / "deployment"
     config = tmp_path / "fed.toml"
     config.write_text(
@@ -232,7 +209,7 @@ def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path):
         )
     ]  # fmt: skip
     try:
-        _wait_for_port(control, 60, procs[0], superlink_log)  # seconds on a loaded machine; a fixed sleep was flaky
+        wait_for_port(control, 60, procs[0], superlink_log)  # seconds on a loaded machine; a fixed sleep was flaky
         for k, port in enumerate((node0, node1)):
             procs.append(
                 subprocess.Popen(
