@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ferlite.apps.web.headless import open_chromium
+from ferlite.apps.web.headless import free_ports, open_chromium, wait_for_port, wait_until_ready
 from ferlite.core.paths import find_shared
 from ferlite.core.system import cpu_model
 from ferlite.evaluation.reporting import write_block
@@ -43,17 +42,9 @@ MODES = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def measure(driver, url: str, warmup: float, seconds: float) -> dict:
     driver.get(url)
-    deadline = time.time() + 30
-    while time.time() < deadline and "Ready" not in driver.find_element("id", "status").text:
-        time.sleep(0.2)
+    wait_until_ready(driver)
     driver.find_element("id", "start").click()
     time.sleep(warmup)
     driver.execute_script("window.ferliteStats.frames = []; window.ferliteStats.since = performance.now();")
@@ -83,7 +74,7 @@ def main() -> None:
     p.add_argument("--write", type=Path, default=None, help="put the table into this Markdown file (docs/BENCHMARKS.md)")
     args = p.parse_args()
 
-    port = _free_port()
+    port = free_ports(1)[0]
     server = subprocess.Popen(
         [sys.executable, "-m", "ferlite", "serve", "--port", str(port), "--threads", str(args.threads), "--max-fps", "1000"],
         stdout=subprocess.DEVNULL,
@@ -95,12 +86,7 @@ def main() -> None:
         video_to_y4m(find_shared(f"media/{CLIP}"), y4m, 10.0, 16.0)
         driver = None
         try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.3)
+            wait_for_port(port, proc=server)
             driver = open_chromium(y4m)
             version = driver.capabilities.get("browserVersion", "?")
             base = f"http://127.0.0.1:{port}/"

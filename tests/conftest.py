@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ferlite.apps.web.headless import free_ports, wait_for_port
 from ferlite.core.paths import find_shared
 
 SYNTH_CLASSES = ("angry", "happy", "sad", "surprise")
@@ -23,20 +24,6 @@ SYNTH_CLASSES = ("angry", "happy", "sad", "surprise")
 def run_ferlite(*args, timeout: float = 300) -> subprocess.CompletedProcess:
     """``python -m ferlite ARGS`` in a fresh process, output captured as text."""
     return subprocess.run([sys.executable, "-m", "ferlite", *map(str, args)], capture_output=True, text=True, timeout=timeout)
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` different TCP ports free on 127.0.0.1 now (for servers the test starts): all held while chosen."""
-    import socket
-
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def free_port() -> int:
@@ -51,27 +38,8 @@ def serve_page(port: int, *extra: str) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for_port(port)
+    wait_for_port(port, proc=server)
     return server
-
-
-def wait_for_port(port: int, seconds: float = 30, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
-    """Until something listens on 127.0.0.1:``port`` (a server started in another process); fails at once if that
-    process, ``proc``, exits first, with the end of its ``log`` when given."""
-    import socket
-    import time
-
-    tail = (lambda: "\n" + log.read_text()[-3000:]) if log else (lambda: "")
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"{proc.args[0]} exited with {proc.returncode}:{tail()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {seconds} s{tail()}")
 
 
 def run_training(args) -> dict:

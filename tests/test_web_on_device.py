@@ -15,7 +15,7 @@ import pytest
 from conftest import free_port, run_ferlite, serve_page, wait_for_port
 
 from ferlite.apps.web import on_device_blocker, web_config
-from ferlite.apps.web.headless import open_chromium
+from ferlite.apps.web.headless import open_chromium, wait_until_ready
 from ferlite.core.paths import find_shared
 from ferlite.runtime import FrameSource, Recognizer
 from ferlite.runtime.tracker import box_iou
@@ -120,10 +120,7 @@ def test_static_page_runs_the_pipeline_in_the_browser_as_python_does(tmp_path):
         driver = open_chromium()
         driver.set_script_timeout(120)
         driver.get(f"http://127.0.0.1:{port}/")
-        deadline = time.time() + 30
-        while time.time() < deadline and "Ready" not in driver.find_element("id", "status").text:
-            time.sleep(0.2)
-        assert driver.find_element("id", "status").text == "Ready: runs on this device."
+        assert wait_until_ready(driver) == "Ready: runs on this device."
         assert not driver.find_element("id", "mode-server").is_displayed()  # no server to run on
         assert "never leave it" in driver.find_element("id", "privacy").text
         loaded = driver.execute_async_script(
@@ -187,9 +184,7 @@ def test_live_page_runs_on_the_device_with_no_websocket(tmp_path):
         driver = open_chromium(y4m, network_log=True)
         driver.get(origin + "/")
         body = driver.find_element(By.TAG_NAME, "body")
-        deadline = time.time() + 30
-        while time.time() < deadline and "Ready" not in driver.find_element(By.ID, "status").text:
-            time.sleep(0.2)
+        wait_until_ready(driver)
         assert driver.find_element(By.ID, "mode-device").is_selected()  # the default where the browser can
         assert driver.execute_script("return crossOriginIsolated")  # so WebAssembly may use threads
         driver.switch_to.active_element.send_keys(Keys.ENTER)
