@@ -41,22 +41,15 @@ WILD_FILE_KEYS = ("class_names",)
 def pack(src: str, dst: str, quality: int) -> None:
     with np.load(src) as z:
         rows = np.flatnonzero(np.isin(z["usage"], CARRIED_SPLITS))
-        faces = z["images"][rows]
-        blobs = [
-            cv2.imencode(".jpg", _to_mosaic(faces[i : i + GRID * GRID]), [cv2.IMWRITE_JPEG_QUALITY, quality])[1].ravel()
-            for i in range(0, len(faces), GRID * GRID)
-        ]
+        jpeg, offsets = _encode_mosaics(z["images"][rows], SIDE, quality)
         labels = {k: z[k][rows] if z[k].shape[:1] == z["usage"].shape else z[k] for k in LABEL_KEYS}
-    offsets = np.cumsum([0] + [len(b) for b in blobs])
-    np.savez(dst, jpeg=np.concatenate(blobs), offsets=offsets, count=len(rows), **labels)
+    np.savez(dst, jpeg=jpeg, offsets=offsets, count=len(rows), **labels)
     print(f"{dst}: {len(rows)} faces ({', '.join(CARRIED_SPLITS)}), {offsets[-1] / 1e6:.1f} MB of JPEG at quality {quality}")
 
 
 def unpack(src: str, dst: str) -> None:
     with np.load(src) as z:
-        jpeg, offsets = z["jpeg"], z["offsets"]
-        mosaics = [cv2.imdecode(jpeg[a:b], cv2.IMREAD_GRAYSCALE) for a, b in zip(offsets[:-1], offsets[1:])]
-        images = np.concatenate([_from_mosaic(m) for m in mosaics])[: int(z["count"])]
+        images = _decode_mosaics(z["jpeg"], z["offsets"], SIDE, int(z["count"]))
         np.savez(dst, images=images, **{k: z[k] for k in LABEL_KEYS})
     print(f"{dst}: {len(images)} faces")
 
@@ -67,7 +60,7 @@ def pack_wild(src: str, dst: str, quality: int) -> None:
     with np.load(src) as z:
         rows = np.flatnonzero(np.isin(z["split"], WILD_SPLITS))
         h, w = (int(v) for v in z["image_shape"][:2])
-        side = -(-max(h, w) // 8) * 8  # whole JPEG blocks: no block spans two faces
+        side = _block_side(h, w)
         jpeg, offsets = z["jpeg"], z["offsets"]
         colour = int(z["image_shape"][2]) == 3
         faces = np.zeros((len(rows), side, side), np.uint8)
@@ -75,15 +68,11 @@ def pack_wild(src: str, dst: str, quality: int) -> None:
             # Gray as ferlite's reader makes it (decoded in colour, then to_gray8), not libjpeg's own gray decoding.
             img = cv2.imdecode(jpeg[offsets[r] : offsets[r + 1]], cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
             faces[k, :h, :w] = to_gray8(img)
-        blobs = [
-            cv2.imencode(".jpg", _to_mosaic(faces[i : i + GRID * GRID], side), [cv2.IMWRITE_JPEG_QUALITY, quality])[1].ravel()
-            for i in range(0, len(faces), GRID * GRID)
-        ]
+        mosaics, mosaic_offsets = _encode_mosaics(faces, side, quality)
         labels = {k: z[k][rows] for k in WILD_ROW_KEYS if k in z.files}
         labels.update({k: z[k] for k in WILD_FILE_KEYS if k in z.files})
-    mosaic_offsets = np.cumsum([0] + [len(b) for b in blobs])
     np.savez_compressed(  # the mosaics are JPEG already; the file names compress
-        dst, mosaics=np.concatenate(blobs), mosaic_offsets=mosaic_offsets, count=len(rows), face_hw=np.array([h, w]), **labels
+        dst, mosaics=mosaics, mosaic_offsets=mosaic_offsets, count=len(rows), face_hw=np.array([h, w]), **labels
     )
     print(f"{dst}: {len(rows)} faces ({', '.join(WILD_SPLITS)}), {mosaic_offsets[-1] / 1e6:.1f} MB of JPEG at quality {quality}")
 
@@ -91,10 +80,7 @@ def pack_wild(src: str, dst: str, quality: int) -> None:
 def unpack_wild(src: str, dst: str) -> None:
     with np.load(src) as z:
         h, w = (int(v) for v in z["face_hw"])
-        blob, offsets = z["mosaics"], z["mosaic_offsets"]
-        side = -(-max(h, w) // 8) * 8
-        mosaics = [cv2.imdecode(blob[a:b], cv2.IMREAD_GRAYSCALE) for a, b in zip(offsets[:-1], offsets[1:])]
-        faces = np.concatenate([_from_mosaic(m, side) for m in mosaics])[: int(z["count"])]
+        faces = _decode_mosaics(z["mosaics"], z["mosaic_offsets"], _block_side(h, w), int(z["count"]))
         # PNG keeps the carried pixels exactly; the reader decodes any image format cv2.imdecode knows.
         pngs = [cv2.imencode(".png", f[:h, :w])[1].ravel() for f in faces]
         rest = {k: z[k] for k in (*WILD_ROW_KEYS, *WILD_FILE_KEYS) if k in z.files}
@@ -106,6 +92,26 @@ def unpack_wild(src: str, dst: str) -> None:
         **rest,
     )
     print(f"{dst}: {len(faces)} faces")
+
+
+def _block_side(h: int, w: int) -> int:
+    """A face's cell in a mosaic: its longer side rounded up to JPEG's 8x8 blocks, so no block spans two faces."""
+    return -(-max(h, w) // 8) * 8
+
+
+def _encode_mosaics(faces: np.ndarray, side: int, quality: int) -> tuple[np.ndarray, np.ndarray]:
+    """``faces`` (N, side, side) as JPEG mosaics of GRID x GRID: the bytes concatenated, and the offsets cutting them."""
+    blobs = [
+        cv2.imencode(".jpg", _to_mosaic(faces[i : i + GRID * GRID], side), [cv2.IMWRITE_JPEG_QUALITY, quality])[1].ravel()
+        for i in range(0, len(faces), GRID * GRID)
+    ]
+    return np.concatenate(blobs), np.cumsum([0] + [len(b) for b in blobs])
+
+
+def _decode_mosaics(blob: np.ndarray, offsets: np.ndarray, side: int, count: int) -> np.ndarray:
+    """The first ``count`` faces of the mosaics that :func:`_encode_mosaics` wrote."""
+    mosaics = [cv2.imdecode(blob[a:b], cv2.IMREAD_GRAYSCALE) for a, b in zip(offsets[:-1], offsets[1:])]
+    return np.concatenate([_from_mosaic(m, side) for m in mosaics])[:count]
 
 
 def _to_mosaic(faces: np.ndarray, side: int = SIDE) -> np.ndarray:
