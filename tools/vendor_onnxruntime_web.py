@@ -1,4 +1,4 @@
-"""Vendor onnxruntime-web into the web app's static files (``make web-vendor``; ``make setup`` runs it).
+"""Vendor onnxruntime-web into the web app's static files (``make web-vendor``; ``make test`` runs it).
 
 The page's on-device mode runs the models with onnxruntime-web, served by ferlite itself: never a CDN at run time.
 This fetches the pinned package from the npm registry with ``npm pack``, checks its registry integrity hash, and

@@ -52,7 +52,7 @@ ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-
 
 
 def onnxruntime_web_vendored() -> bool:
-    """Whether onnxruntime-web's files are in the package (``make setup`` vendors them from npm)."""
+    """Whether onnxruntime-web's files are in the package (``make web-vendor`` fetches them from npm; ``make test`` runs it)."""
     return (static_dir() / ONNXRUNTIME_WEB / "ort.wasm.min.mjs").is_file()
 
 
