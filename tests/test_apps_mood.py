@@ -54,16 +54,25 @@ def test_commits_within_a_second_so_a_crash_loses_at_most_that(tmp_path):
 
 
 def test_killed_recorder_leaves_a_sound_database(tmp_path):
+    from ferlite.runtime import FrameSource, VideoSink
+
+    # The clip four times over: a file is recorded as fast as the machine runs, and one pass of the clip can end
+    # within a poll of the first commit, so the kill would come after the close.
+    looped = tmp_path / "looped.avi"
+    with VideoSink(looped, FrameSource(FACE1).info) as sink:
+        for _ in range(4):
+            for _, frame in FrameSource(FACE1):
+                sink.write(frame)
     db = tmp_path / "mood.db"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ferlite", "mood", "record", str(FACE1), "--db", str(db), "--rate", "10", "--threads", "1"],
+        [sys.executable, "-m", "ferlite", "mood", "record", str(looped), "--db", str(db), "--rate", "10", "--threads", "1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
     deadline = time.time() + 60
     while time.time() < deadline:  # wait until samples are committed, then kill it mid-run
-        time.sleep(0.5)
+        time.sleep(0.1)
         if db.exists():
             try:
                 if sqlite3.connect(db).execute("SELECT COUNT(*) FROM samples").fetchone()[0] > 0:
