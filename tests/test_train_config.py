@@ -202,6 +202,25 @@ def test_distiller_loss_is_zero_against_itself_and_resizes_for_the_teacher():
     assert all(p.grad is None for p in teacher.parameters())  # the teacher is frozen
 
 
+def test_an_ensemble_teacher_averages_its_teachers_probabilities_each_at_its_own_input_size():
+    torch.manual_seed(0)
+    small = create_model("cnn_small", num_classes=3, pretrained=False, input_size=24).eval()
+    large = create_model("cnn_small", num_classes=3, pretrained=False, input_size=32).eval()
+    x = torch.randn(4, 3, 24, 24)
+    t = 2.0
+    with torch.no_grad():
+        p_small = torch.softmax(small(x) / t, 1)
+        p_large = torch.softmax(large(torch.nn.functional.interpolate(x, size=(32, 32), mode="bilinear")) / t, 1)
+    ensemble = Distiller([small, large], [24, 32], alpha=1.0, temperature=t)
+    assert torch.allclose(ensemble.teacher_log_probs(x).exp(), (p_small + p_large) / 2, atol=1e-6)
+    assert not torch.allclose(p_small, p_large, atol=1e-3)  # two different teachers, so the mean is not either one
+    # a student that predicts the mean exactly has nothing left to learn from the ensemble
+    student = torch.log((p_small + p_large) / 2) * t
+    assert ensemble(x, student, torch.tensor(3.0)).item() == pytest.approx(0.0, abs=1e-5)
+    with pytest.raises(ValueError, match="2 teachers but 1 input sizes"):
+        Distiller([small, large], [24], alpha=1.0, temperature=t)
+
+
 def test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused(tmp_path):
     common = [
         "--dataset",
@@ -247,6 +266,10 @@ def test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused(tmp_p
     save_checkpoint(tmp_path / "three.pth", make_checkpoint(three, "cnn_small", {"input_size": 24}))
     with pytest.raises(DataError, match="three.pth.*classes"):
         run_training(_args(*common, "--epochs", 1, "--out", tmp_path / "bad", "--teacher", tmp_path / "three.pth"))
+    # in an ensemble too, each teacher is checked
+    ensemble = f"{tmp_path / 'teacher' / 'best.pth'},{tmp_path / 'three.pth'}"
+    with pytest.raises(DataError, match="three.pth.*classes"):
+        run_training(_args(*common, "--epochs", 1, "--out", tmp_path / "bad2", "--teacher", ensemble))
 
 
 @pytest.mark.parametrize(

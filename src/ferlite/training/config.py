@@ -133,7 +133,8 @@ class TrainConfig:
     teacher: str | None = option(
         None,
         "optimisation",
-        "knowledge distillation: a trained ferlite checkpoint on the same classes (any architecture and input size)",
+        "knowledge distillation: a trained ferlite checkpoint on the same classes (any architecture and input size), "
+        "or several separated by commas, whose softened predictions are averaged (an ensemble teacher)",
         metavar="CHECKPOINT",
     )
     distill_alpha: float = option(0.5, "optimisation", "weight of the teacher's term in the loss")

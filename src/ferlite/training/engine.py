@@ -47,6 +47,8 @@ class Distiller(nn.Module):
 
     The teacher sees the student's augmented batch, resized to its own input size; both use the
     same normalisation. Loss: ``(1 - alpha) * task_loss + alpha * T^2 * KL(teacher_T || student_T)``.
+    Several teachers (each with its own input size) form an ensemble: their softened probabilities are averaged,
+    which is a better target than any one of them when they err on different faces.
 
     Example:
         >>> teacher, cfg, _ = model_from_checkpoint("runs/ferplus8_128/best.pth")  # doctest: +SKIP
@@ -54,20 +56,29 @@ class Distiller(nn.Module):
         >>> loss = distiller(x, model(x), criterion(model(x), y))  # doctest: +SKIP
     """
 
-    def __init__(self, teacher: nn.Module, input_size: int, alpha: float, temperature: float) -> None:
+    def __init__(
+        self, teacher: nn.Module | list[nn.Module], input_size: int | list[int], alpha: float, temperature: float
+    ) -> None:
         super().__init__()
-        self.teacher = teacher.eval().requires_grad_(False)
-        self.input_size, self.alpha, self.temperature = input_size, alpha, temperature
+        teachers = teacher if isinstance(teacher, list) else [teacher]
+        sizes = input_size if isinstance(input_size, list) else [input_size]
+        if len(teachers) != len(sizes):
+            raise ValueError(f"{len(teachers)} teachers but {len(sizes)} input sizes")
+        self.teachers = nn.ModuleList(t.eval().requires_grad_(False) for t in teachers)
+        self.input_sizes, self.alpha, self.temperature = sizes, alpha, temperature
+
+    @torch.no_grad()
+    def teacher_log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """log of the teachers' mean probabilities at the distillation temperature."""
+        per_teacher = []
+        for teacher, size in zip(self.teachers, self.input_sizes):
+            view = x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+            per_teacher.append(F.log_softmax(teacher(view).float() / self.temperature, 1))
+        return torch.logsumexp(torch.stack(per_teacher), 0) - math.log(len(per_teacher))
 
     def forward(self, x: torch.Tensor, student_logits: torch.Tensor, task_loss: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            if x.shape[-1] != self.input_size:
-                x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
-            teacher_logits = self.teacher(x)
         t = self.temperature
-        kd = F.kl_div(
-            F.log_softmax(student_logits / t, 1), F.log_softmax(teacher_logits / t, 1), reduction="batchmean", log_target=True
-        )
+        kd = F.kl_div(F.log_softmax(student_logits / t, 1), self.teacher_log_probs(x), reduction="batchmean", log_target=True)
         return (1 - self.alpha) * task_loss + self.alpha * t * t * kd
 
 

@@ -349,21 +349,22 @@ class ProximalLoss(nn.Module):
 
 
 def build_distiller(config: TrainConfig, spec: ModelSpec, device: torch.device) -> Distiller:
-    """The teacher of ``config.teacher``, checked to share the student's classes and normalisation."""
-    teacher, tspec, state = model_from_checkpoint(config.teacher)
-    if tuple(tspec.labels) != tuple(spec.labels):
-        raise DataError(
-            f"{config.teacher}: the teacher's classes {list(tspec.labels)} differ from the student's {list(spec.labels)}"
-        )
-    if tuple(tspec.mean) != tuple(spec.mean) or tuple(tspec.std) != tuple(spec.std):
-        raise DataError(
-            f"{config.teacher}: the teacher normalises with mean {tspec.mean} / std {tspec.std}, the student with {spec.mean} / {spec.std}"
-        )
-    print(
-        f"distilling from {config.teacher} ({state['arch']}, {tspec.input_size}px, {count_parameters(teacher):,} "
-        f"parameters), alpha {config.distill_alpha}, temperature {config.distill_temperature}"
-    )
-    return Distiller(teacher.to(device), tspec.input_size, config.distill_alpha, config.distill_temperature)
+    """The teacher (or the ensemble of teachers, comma-separated) of ``config.teacher``, each checked to share the
+    student's classes and normalisation."""
+    teachers, sizes = [], []
+    for path in (p.strip() for p in str(config.teacher).split(",")):
+        teacher, tspec, state = model_from_checkpoint(path)
+        if tuple(tspec.labels) != tuple(spec.labels):
+            raise DataError(f"{path}: the teacher's classes {list(tspec.labels)} differ from the student's {list(spec.labels)}")
+        if tuple(tspec.mean) != tuple(spec.mean) or tuple(tspec.std) != tuple(spec.std):
+            raise DataError(
+                f"{path}: the teacher normalises with mean {tspec.mean} / std {tspec.std}, the student with {spec.mean} / {spec.std}"
+            )
+        print(f"distilling from {path} ({state['arch']}, {tspec.input_size}px, {count_parameters(teacher):,} parameters)")
+        teachers.append(teacher.to(device))
+        sizes.append(tspec.input_size)
+    print(f"  alpha {config.distill_alpha}, temperature {config.distill_temperature}, {len(teachers)} teacher(s) averaged")
+    return Distiller(teachers, sizes, config.distill_alpha, config.distill_temperature)
 
 
 def build_training_state(config: TrainConfig, model: nn.Module, model_kwargs: dict[str, Any], steps_per_epoch: int) -> TrainState:
