@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import free_port, run_ferlite, serve_page, wait_for_port
 
-from ferlite.apps.web import on_device_blocker, web_config
+from ferlite.apps.web import on_device_blocker, web_config, write_static_site
 from ferlite.apps.web.headless import open_chromium, wait_until_ready
 from ferlite.core.paths import find_shared
 from ferlite.runtime import FrameSource, Recognizer
@@ -88,6 +88,26 @@ def test_server_serves_the_models_and_isolates_the_page():
         assert c.get("/models/..%2F..%2Fapp.py").status_code == 404 and c.get("/models/other.onnx").status_code == 404
         assert c.get("/static/vendor/onnxruntime-web/ort.wasm.min.mjs").status_code == 200
         assert c.get("/health").json()["connections"] == 0
+
+
+def test_the_page_gets_the_servers_own_yunet_file_and_none_for_another_detector(tmp_path):
+    import onnx
+
+    from ferlite.apps.web import model_files
+    from ferlite.runtime.detector import HaarDetector, YuNetDetector, bundled_yunet_path
+
+    model = onnx.load(bundled_yunet_path())
+    model.doc_string = "a user's own YuNet file"  # the same network, other bytes
+    own = tmp_path / "my_yunet.onnx"
+    onnx.save(model, own)
+    rec = Recognizer(detector=YuNetDetector(own, score_threshold=0.5), threads=1)
+    assert model_files(rec)["models/yunet.onnx"] == own
+    site = tmp_path / "site"
+    write_static_site(site, rec)
+    assert (site / "models" / "yunet.onnx").read_bytes() == own.read_bytes() != bundled_yunet_path().read_bytes()
+    assert json.loads((site / "config.json").read_text())["detector"]["score_threshold"] == pytest.approx(0.5)
+    haar = Recognizer(detector=HaarDetector(), threads=1)
+    assert "models/yunet.onnx" not in model_files(haar) and "YuNet only" in on_device_blocker(haar)
 
 
 def test_static_only_refuses_a_used_folder_and_a_model_the_browser_cannot_run(tmp_path):

@@ -136,10 +136,21 @@ def web_config(recognizer: Any, server: bool = True, max_fps: float = MAX_FPS) -
 
 
 def model_files(recognizer: Any) -> dict[str, Path]:
-    """The files behind ``/models/...``: the recognizer's own YuNet and emotion model."""
-    from ...runtime.detector import bundled_yunet_path
+    """The files behind ``/models/...``: the recognizer's own emotion model and its own YuNet file, so that the page
+    runs the detector whose thresholds ``/config.json`` gives (no detector file when the recognizer does not use
+    YuNet: the page then cannot run on the device, see :func:`on_device_blocker`).
 
-    return {DETECTOR_URL: bundled_yunet_path(), CLASSIFIER_URL: recognizer.classifier.model_path}
+    Example:
+        >>> from ferlite.runtime import Recognizer
+        >>> sorted(model_files(Recognizer(threads=1)))
+        ['models/emotion.onnx', 'models/yunet.onnx']
+    """
+    from ...runtime.detector import YuNetDetector
+
+    files = {CLASSIFIER_URL: recognizer.classifier.model_path}
+    if isinstance(recognizer.detector, YuNetDetector):
+        files[DETECTOR_URL] = recognizer.detector.path
+    return files
 
 
 def write_static_site(out: str | Path, recognizer: Any) -> Path:
