@@ -72,3 +72,51 @@ def test_reference_cnn_shape():
     assert model(torch.zeros(2, 3, 48, 48)).shape == (2, 5)
     with pytest.raises(ValueError):
         create_model("cnn_small", num_classes=5, pretrained=True)
+
+
+def test_an_ensemble_checkpoint_averages_its_members_and_exports_with_one_classifier(tmp_path):
+    """tools/ensemble_checkpoints.py joins two checkpoints at different input sizes; the rebuilt network, its ONNX
+    file and the file's embedding output all behave as one model whose logits are the mean of the members'."""
+    import subprocess
+    import sys
+
+    import onnxruntime as ort
+
+    from ferlite.core.errors import CheckpointError
+    from ferlite.export.from_onnx import checkpoint_from_onnx
+    from ferlite.export.onnx import add_embedding_output, export_onnx
+    from ferlite.training.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    x = torch.rand(3, 3, 64, 64)
+    expected = 0
+    for name, size in (("small", 48), ("large", 64)):
+        m = create_model("mobilenetv2_fer", num_classes=3, pretrained=True, input_size=size).eval()  # real features
+        torch.nn.init.normal_(m.get_classifier().weight, 0, 1.0)  # logits far from zero, so a wrong mean shows
+        m.spec = m.spec.with_labels(("happy", "sad", "neutral"))
+        view = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        with torch.no_grad():
+            expected = expected + m(view) / 2
+        save_checkpoint(tmp_path / f"{name}.pth", make_checkpoint(m, "mobilenetv2_fer", {"input_size": size}))
+    r = subprocess.run(
+        [sys.executable, "tools/ensemble_checkpoints.py", tmp_path / "ens.pth", tmp_path / "small.pth", tmp_path / "large.pth"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    net, spec, state = model_from_checkpoint(tmp_path / "ens.pth")
+    assert (
+        state["arch"] == "mobilenetv2_fer_ensemble"
+        and spec.input_size == 64
+        and state["model_kwargs"]["member_sizes"] == [48, 64]
+    )
+    assert expected.abs().max() > 1
+    with torch.no_grad():
+        assert torch.allclose(net(x), expected, atol=1e-4)
+    onnx_path = add_embedding_output(export_onnx(net, spec, tmp_path / "ens.onnx"))
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    logits, embedding = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    assert embedding.shape == (3, 2560)  # both members' embeddings, side by side
+    assert abs(logits - expected.numpy()).max() < 1e-3
+    with pytest.raises(CheckpointError, match="an ensemble"):
+        checkpoint_from_onnx(onnx_path, None)

@@ -165,6 +165,8 @@ def checkpoint_from_onnx(path: str | Path, calibration: FaceDataset, batch_size:
     spec = clf.spec
     if not spec.arch:
         raise CheckpointError(f"{path}: its ONNX metadata names no architecture ({META_PREFIX}arch)")
+    if spec.arch == "mobilenetv2_fer_ensemble":
+        raise CheckpointError(f"{path}: an ensemble of several networks; rebuild a checkpoint from one member's file instead")
     model_kwargs = {"input_size": spec.input_size}
     model = create_model(spec.arch, num_classes=len(spec.labels), pretrained=False, **model_kwargs)
     model.spec = replace(spec, classifier=model.spec.classifier)  # the file's spec, TTA included

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from torch import nn
 
-from . import cnn, mobilenetv2  # noqa: F401  (registers the models)
+from . import cnn, ensemble, mobilenetv2  # noqa: F401  (registers the models)
 from ._freeze import MODES
 from ._registry import is_model, list_models, model_entrypoint, register_model
 
