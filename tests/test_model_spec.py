@@ -156,7 +156,7 @@ def test_opencv_backend_reads_the_files_outline_and_agrees_with_onnx_runtime():
     from ferlite.runtime.opencv_backend import read_onnx_outline
 
     faces = list(load_dataset("rafdb", "val").sample(128, seed=0).images)
-    for name in ("emotion_default", "emotion_fer2013", "eye_state"):
+    for name in ("emotion_default", "emotion_accurate", "emotion_fer2013", "eye_state"):  # accurate: an ensemble graph
         path = asset_path(f"{name}.int8.onnx")
         ort, cv = EmotionClassifier(path, threads=1, tta="none"), EmotionClassifier(path, threads=1, tta="none", backend="opencv")
         assert read_onnx_outline(path).metadata == dict(ort.session.get_modelmeta().custom_metadata_map), name
