@@ -159,6 +159,7 @@ _SLOW_TESTS: set[str] = {
     "test_two_round_flower_simulation_trains_a_global_model",
     "test_fedprox_with_secure_aggregation_and_differential_privacy",
     "test_superlink_and_two_supernodes_complete_two_rounds",
+    "test_an_ensemble_checkpoint_averages_its_members_and_exports_with_one_classifier",
 }
 
 

@@ -119,11 +119,12 @@ def test_static_only_refuses_a_used_folder_and_a_model_the_browser_cannot_run(tm
     assert r.returncode == 2 and "test-time augmentation" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_static_page_runs_the_pipeline_in_the_browser_as_python_does(tmp_path):
+@pytest.mark.parametrize("model", ["default", "accurate"])  # accurate: an ensemble graph (two networks, a Resize)
+def test_static_page_runs_the_pipeline_in_the_browser_as_python_does(tmp_path, model):
     """Parity on the same frames: the static folder served by a plain static server (no ferlite behind it), the page's
     on-device recognizer run on each frame's pixels, compared with the Python runtime."""
     site = tmp_path / "site"
-    r = run_ferlite("serve", "--static-only", site)
+    r = run_ferlite("serve", "--static-only", site, "--model", model)
     assert r.returncode == 0, r.stderr
     assert json.loads((site / "config.json").read_text())["server"] is False
     assert "non-commercial research" in (site / "models" / "README.md").read_text()  # the model's terms travel with it
@@ -148,7 +149,7 @@ def test_static_page_runs_the_pipeline_in_the_browser_as_python_does(tmp_path):
         )
         assert loaded.startswith("WebAssembly"), loaded
 
-        rec = Recognizer(threads=1)
+        rec = Recognizer(model, threads=1)
         labels = list(rec.labels)
         faces_total = agree = 0
         diffs, unmatched = [], []
