@@ -40,13 +40,12 @@ class EnsembleNet(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(0.0), nn.Linear(self.num_features, num_classes))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        # While the ONNX export traces the network its input has the spec's fixed size: reading it from the spec keeps
+        # the comparison in Python (the traced shape is a tensor, and comparing it would warn of a frozen branch).
+        side = self.spec.input_size if torch.jit.is_tracing() else x.shape[-1]
         embeddings = []
         for member, size in zip(self.members, self.member_sizes):
-            view = (
-                x
-                if x.shape[-1] == size
-                else nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-            )
+            view = x if side == size else nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
             embeddings.append(member.forward_head(member.forward_features(view), pre_logits=True))
         return torch.cat(embeddings, 1)
 
