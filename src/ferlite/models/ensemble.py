@@ -10,6 +10,8 @@ member's size; a smaller member sees them resized inside the graph.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
@@ -17,6 +19,18 @@ from ..core.errors import UsageError
 from ..core.spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 from ._registry import register_model
 from .mobilenetv2 import MobileNetV2
+
+
+def at_input_size(x: torch.Tensor, size: int, side: int | None = None) -> torch.Tensor:
+    """A batch as a network of input ``size`` takes it: resized (bilinear) unless its ``side`` (default: its width)
+    is that size already. Serves the ensemble's members and distillation's teachers alike.
+
+    Example:
+        >>> at_input_size(torch.zeros(2, 3, 160, 160), 112).shape
+        torch.Size([2, 3, 112, 112])
+    """
+    side = x.shape[-1] if side is None else side
+    return x if side == size else nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
 
 class EnsembleNet(nn.Module):
@@ -43,10 +57,10 @@ class EnsembleNet(nn.Module):
         # While the ONNX export traces the network its input has the spec's fixed size: reading it from the spec keeps
         # the comparison in Python (the traced shape is a tensor, and comparing it would warn of a frozen branch).
         side = self.spec.input_size if torch.jit.is_tracing() else x.shape[-1]
-        embeddings = []
-        for member, size in zip(self.members, self.member_sizes):
-            view = x if side == size else nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-            embeddings.append(member.forward_head(member.forward_features(view), pre_logits=True))
+        embeddings = [
+            member.forward_head(member.forward_features(at_input_size(x, size, side)), pre_logits=True)
+            for member, size in zip(self.members, self.member_sizes)
+        ]
         return torch.cat(embeddings, 1)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -122,15 +136,7 @@ def ensemble_of(models: list[nn.Module], hidden_channels: list[list[int] | None]
     with torch.no_grad():
         net.classifier[1].weight.copy_(weight)
         net.classifier[1].bias.copy_(bias)
-    net.spec = ModelSpec(
-        arch="mobilenetv2_fer_ensemble",
-        input_size=max(sizes),
-        mean=first.mean,
-        std=first.std,
-        color_mode=first.color_mode,
-        labels=tuple(first.labels),
-        classifier="classifier.1",
-    )
+    net.spec = replace(first, arch="mobilenetv2_fer_ensemble", input_size=max(sizes))
     kwargs = {"member_sizes": sizes}
     if any(h is not None for h in hidden):
         kwargs["member_hidden_channels"] = hidden

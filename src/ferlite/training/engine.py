@@ -12,6 +12,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data.mixing import MixupCutmix
+from ..models.ensemble import at_input_size
 from .config import OPTIMIZERS, SCHEDULES, TrainConfig
 
 
@@ -72,8 +73,7 @@ class Distiller(nn.Module):
         """log of the teachers' mean probabilities at the distillation temperature."""
         per_teacher = []
         for teacher, size in zip(self.teachers, self.input_sizes):
-            view = x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-            per_teacher.append(F.log_softmax(teacher(view).float() / self.temperature, 1))
+            per_teacher.append(F.log_softmax(teacher(at_input_size(x, size)).float() / self.temperature, 1))
         return torch.logsumexp(torch.stack(per_teacher), 0) - math.log(len(per_teacher))
 
     def forward(self, x: torch.Tensor, student_logits: torch.Tensor, task_loss: torch.Tensor) -> torch.Tensor:
