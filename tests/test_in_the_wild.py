@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_ferlite
 
 from ferlite.core.errors import CheckpointError, DataError, UsageError
 from ferlite.core.paths import asset_path, find_shared
@@ -264,3 +265,57 @@ def test_the_gpu_carry_gives_the_readers_the_same_faces(tmp_path, name, split):
     assert np.array_equal(a.labels, b.labels) and list(a.ids) == list(b.ids) and a.classes == b.classes
     assert np.abs(a.images.astype(np.float32) - b.images.astype(np.float32)).mean() < 3.0
     assert len(read_packed_jpeg_npz(unpacked, "test")) == 0  # the test splits never travel
+
+
+def test_teacher_targets_score_each_source_with_its_own_teacher_and_blend_by_id(tmp_path):
+    from ferlite.evaluation.evaluate import onnx_logits
+    from ferlite.runtime import resolve_model_path
+    from ferlite.runtime.classifier import softmax
+    from ferlite.training.teacher_targets import blend_teacher_targets, teacher_probabilities, write_teacher_targets
+
+    faces = load_dataset("rafdb", "test").sample(6, seed=0)
+    classes = PRESETS["ferplus8"]
+    labels = np.array([classes.index(c) for c in np.array(faces.classes)[faces.labels]])
+    targets = np.eye(len(classes), dtype=np.float32)[labels]
+    ids = [f"src:{i}" for i in range(6)]
+    data = FaceDataset(list(faces.images), labels, classes, ids, targets)
+    mixed = MixedFaces(data, np.array([0, 0, 0, 1, 1, 1]), (MixtureSource("a", 0.5), MixtureSource("b", 0.5)))
+    default, accurate = resolve_model_path("default"), resolve_model_path("accurate")
+    probs = teacher_probabilities(mixed, {"a": str(default), "b": str(accurate)}, threads=2)
+    for rows, model in ((slice(0, 3), default), (slice(3, 6), accurate)):
+        part = FaceDataset(list(faces.images)[rows], labels[rows], classes)
+        expected = softmax(onnx_logits(EmotionClassifier(model, threads=2), part, calibrated=False))
+        np.testing.assert_allclose(probs[rows], expected, atol=1e-5)
+    with pytest.raises(UsageError, match="sources are"):
+        teacher_probabilities(mixed, {"a": str(default)})
+
+    path = tmp_path / "targets.npz"
+    write_teacher_targets(path, ids[:4], probs[:4], classes, "test")
+    blended, n = blend_teacher_targets(data, path, alpha=0.3)
+    assert n == 4
+    np.testing.assert_allclose(blended.soft_labels[:4], 0.7 * targets[:4] + 0.3 * probs[:4], atol=1e-6)
+    np.testing.assert_array_equal(blended.soft_labels[4:], targets[4:])  # no target in the file: labels kept
+    with pytest.raises(DataError, match="none of the 6 training faces"):
+        blend_teacher_targets(FaceDataset(data.images, labels, classes, [f"other:{i}" for i in range(6)], targets), path, 0.5)
+    with pytest.raises(DataError, match="teacher targets over"):
+        blend_teacher_targets(FaceDataset(data.images, labels % 2, ("a", "b"), ids), path, 0.5)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not a teacher-targets file"):
+        blend_teacher_targets(data, tmp_path / "bad.npz", 0.5)
+
+
+def test_train_with_teacher_targets_blends_them_and_names_a_bad_file(tmp_path):
+    from ferlite.data import load_dataset as load
+    from ferlite.training.teacher_targets import write_teacher_targets
+
+    common = ["--dataset", "cew", "--model", "cnn_small", "--pretrained", "none", "--input-size", "24", "--per-class", "0"]
+    common += ["--batch-size", "64", "--lr", "2e-3", "--select-metric", "accuracy", "--no-progress", "--workers", "0"]
+    train = load("cew", "train")
+    # The teacher: the labels themselves, so blending must leave a learnable task.
+    write_teacher_targets(tmp_path / "t.npz", train.ids, np.eye(2, dtype=np.float32)[train.labels], train.classes, "labels")
+    result = run_ferlite("train", *common, "--epochs", 1, "--out", tmp_path / "run", "--teacher-targets", tmp_path / "t.npz")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"blended into {len(train)} of {len(train)} faces" in result.stdout
+    bad = run_ferlite("train", *common, "--epochs", 1, "--out", tmp_path / "bad", "--teacher-targets", tmp_path / "none.npz")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "none.npz: not a teacher-targets file" in bad.stderr.strip().splitlines()[-1]

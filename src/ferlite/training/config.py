@@ -137,7 +137,16 @@ class TrainConfig:
         "or several separated by commas, whose softened predictions are averaged (an ensemble teacher)",
         metavar="CHECKPOINT",
     )
-    distill_alpha: float = option(0.5, "optimisation", "weight of the teacher's term in the loss")
+    teacher_targets: str | None = option(
+        None,
+        "optimisation",
+        "offline distillation: a file of per-face teacher probabilities (tools/teacher_targets.py: each mixture source "
+        "scored by its own teacher), blended into the training targets with weight --distill-alpha",
+        metavar="NPZ",
+    )
+    distill_alpha: float = option(
+        0.5, "optimisation", "weight of the teacher's term in the loss (or of --teacher-targets in the targets)"
+    )
     distill_temperature: float = option(2.0, "optimisation", "softmax temperature of the distillation term")
     proximal_mu: float = option(
         0.0,

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from .distributed import (
     shutdown_distributed,
 )
 from .engine import Distiller, build_optimizer, build_scheduler, train_one_epoch
+from .teacher_targets import blend_teacher_targets
 
 _logger = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def _fit(config: TrainConfig, ctx: DistContext, device: torch.device, data: Trai
         True,
         workers,
         config.seed,
-        soft=config.soft_targets or data.sample_weights is not None,
+        soft=config.soft_targets or data.sample_weights is not None or bool(config.teacher_targets),
         sample_weights=data.sample_weights,
         samples_per_epoch=config.epoch_size,
         rank=ctx.rank,
@@ -235,7 +236,7 @@ def check_config(config: TrainConfig) -> None:
         raise UsageError("--dataset mixture needs --mixture, e.g. ferplus:0.3,rafdb:0.4,affectnet:0.3")
     if config.mixture:
         parse_mixture(config.mixture)
-    if config.teacher and (not 0 < config.distill_alpha <= 1 or config.distill_temperature <= 0):
+    if (config.teacher or config.teacher_targets) and (not 0 < config.distill_alpha <= 1 or config.distill_temperature <= 0):
         raise UsageError("--distill-alpha must be in (0, 1] and --distill-temperature above 0")
     if config.epochs < 1 or config.batch_size < 1:
         raise UsageError(f"--epochs and --batch-size must be at least 1, got {config.epochs} and {config.batch_size}")
@@ -274,6 +275,12 @@ def build_data(config: TrainConfig, with_val: bool = True) -> TrainData:
             raise DataError(f"{config.dataset}: the val split has no faces of classes {', '.join(plan.classes)}")
         data = TrainData(
             apply_balance(train_ds, plan), {config.dataset: val_ds}, None, {"before": plan.before, "after": plan.after}
+        )
+    if config.teacher_targets:
+        blended_train, n = blend_teacher_targets(data.train, config.teacher_targets, config.distill_alpha)
+        data = replace(data, train=blended_train)
+        print(
+            f"teacher targets from {config.teacher_targets} blended into {n} of {len(data.train)} faces (alpha {config.distill_alpha})"
         )
     skipped = data.train.skipped + sum(v.skipped for v in data.val.values())
     print(
