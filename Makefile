@@ -31,12 +31,14 @@ web-vendor: $(WEB_VENDOR)
 setup: $(BIN)/ferlite
 
 # The web app's browser test runs Debian's chromium and chromedriver; spoken cues use espeak-ng; npm fetches
-# onnxruntime-web (make web-vendor).
-SYSTEM_PACKAGES := chromium chromium-driver espeak-ng npm
+# onnxruntime-web (make web-vendor). Only the missing ones are installed: Debian's npm conflicts with a Node.js that
+# already brings its own npm (apt then refuses the whole list).
+SYSTEM_COMMANDS := chromium:chromium chromedriver:chromium-driver espeak-ng:espeak-ng npm:npm
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v espeak-ng >/dev/null || ! command -v npm >/dev/null; then \
+	@missing=$$(for pair in $(SYSTEM_COMMANDS); do command -v $${pair%%:*} >/dev/null || echo $${pair#*:}; done); \
+	if [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 # ruff (lint and format) on everything; mypy on the torch-free runtime and core.
