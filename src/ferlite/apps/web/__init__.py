@@ -130,7 +130,6 @@ def web_config(recognizer: Any, server: bool = True, max_fps: float = MAX_FPS) -
             "blend": Personalization.__dataclass_fields__["blend"].default,
             "l2": Personalization.__dataclass_fields__["l2"].default,
             "steps": fit["steps"].default,
-            "lr": fit["lr"].default,
         },
     }
 

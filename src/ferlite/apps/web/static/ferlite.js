@@ -317,8 +317,8 @@ export class ScoreSmoother {
 /** A viewer's corrections, as runtime/personalize.py's Personalization: a logistic layer on the standardized
  *  embeddings of the corrected faces, blended with the shipped head for the classes corrected. */
 export class Personalization {
-  constructor(labels, { blend = 0.5, l2 = 1e-2, steps = 300, lr = 0.5 } = {}) {
-    Object.assign(this, { labels, blend, l2, steps, lr });
+  constructor(labels, { blend = 0.5, l2 = 1e-2, steps = 300 } = {}) {
+    Object.assign(this, { labels, blend, l2, steps });
     this.embeddings = []; this.targets = []; this.weight = null;
   }
 
@@ -344,17 +344,33 @@ export class Personalization {
     for (let j = 0; j < d; j++) this.scale[j] = Math.max(std[j], 1e-2 * stdMean + 1e-12);
     const z = x.map((e) => e.map((v, j) => (v - this.mean[j]) / this.scale[j]));
     const y = this.targets.map((t) => this.seen.indexOf(t)), k = this.seen.length;
-    const w = Array.from({ length: k }, () => new Float64Array(d)), b = new Float64Array(k);
-    for (let step = 0; step < this.steps; step++) {
-      const g = z.map((zi, i) => softmax(w.map((wc, c) => dot(wc, zi) + b[c])).map((p, c) => (p - (y[i] === c)) / n));
-      for (let c = 0; c < k; c++) {
-        for (let j = 0; j < d; j++) {
-          let grad = this.l2 * w[c][j];
-          for (let i = 0; i < n; i++) grad += g[i][c] * z[i][j];
-          w[c][j] -= this.lr * grad;
-        }
-        b[c] -= this.lr * g.reduce((s, gi) => s + gi[c], 0);
-      }
+    // Nesterov-accelerated gradient descent with a step of one over the gradient's Lipschitz bound, as in
+    // Personalization.fit: half the largest eigenvalue of z z' / n (power iteration on the small Gram matrix; at
+    // least 1, the bias's), plus l2.
+    const gram = z.map((zi) => z.map((zj) => dot(zi, zj) / n));
+    let v = new Float64Array(n).fill(1 / Math.sqrt(n)), eigen = 1;
+    for (let it = 0; it < 100; it++) {
+      const u = gram.map((row) => dot(row, v));
+      eigen = Math.sqrt(dot(u, u));
+      if (eigen === 0) break;
+      v = u.map((ui) => ui / eigen);
+    }
+    const step = 1 / (0.5 * Math.max(eigen, 1) + this.l2);
+    let w = Array.from({ length: k }, () => new Float64Array(d)), b = new Float64Array(k);
+    let wPrev = w, bPrev = b;
+    for (let t = 0; t < this.steps; t++) {
+      const momentum = t / (t + 3);
+      const vw = w.map((wc, c) => wc.map((wcj, j) => wcj + momentum * (wcj - wPrev[c][j])));
+      const vb = b.map((bc, c) => bc + momentum * (bc - bPrev[c]));
+      const g = z.map((zi) => softmax(vw.map((wc, c) => dot(wc, zi) + vb[c])));
+      g.forEach((gi, i) => gi.forEach((p, c) => { gi[c] = (p - (y[i] === c)) / n; }));
+      wPrev = w; bPrev = b;
+      w = vw.map((vwc, c) => vwc.map((vwcj, j) => {
+        let grad = this.l2 * vwcj;
+        for (let i = 0; i < n; i++) grad += g[i][c] * z[i][j];
+        return vwcj - step * grad;
+      }));
+      b = vb.map((vbc, c) => vbc - step * g.reduce((s, gi) => s + gi[c], 0));
     }
     this.weight = w; this.bias = b;
   }
