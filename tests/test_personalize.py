@@ -19,6 +19,19 @@ def _scores(clf, images):
     return clf.logits_and_embeddings(preprocess_faces(list(images), clf.spec), calibrated=True)
 
 
+@pytest.fixture(scope="module")
+def fitted_on_ferplus_faces():
+    """The default model, 80 FERPlus val faces' logits and embeddings, and a personalization fitted on their labels
+    (blend 0.8), with the first face it does not call sad: the face the user then corrects to sad."""
+    clf = EmotionClassifier(asset_path("emotion_default.int8.onnx"), threads=1)
+    faces = load_dataset("ferplus", "val").sample(80, seed=1)
+    logits, emb = _scores(clf, faces.images)
+    targets = np.array([clf.labels.index(faces.classes[c]) for c in faces.labels])
+    p = fit_personalization(emb, targets, clf.labels, clf.sha256(), blend=0.8)
+    face = int(np.flatnonzero(p.apply(logits, emb).argmax(1) != clf.labels.index("sad"))[0])
+    return clf, logits, emb, targets, face
+
+
 def test_bundled_emotion_models_expose_their_embedding():
     # the accurate ensemble's embedding is its two members' side by side
     for name, width in (("default", 1280), ("accurate", 2560), ("fer2013", 1280)):
@@ -46,13 +59,9 @@ def test_ten_faces_per_class_of_a_new_camera_lift_accuracy_there():
     assert after >= before + 0.02, (before, after)
 
 
-def test_a_correction_moves_that_face_to_the_corrected_class_and_the_file_round_trips(tmp_path):
-    clf = EmotionClassifier(asset_path("emotion_default.int8.onnx"), threads=1)
-    faces = load_dataset("ferplus", "val").sample(80, seed=1)
-    logits, emb = _scores(clf, faces.images)
-    targets = np.array([clf.labels.index(faces.classes[c]) for c in faces.labels])
+def test_a_correction_moves_that_face_to_the_corrected_class_and_the_file_round_trips(tmp_path, fitted_on_ferplus_faces):
+    clf, logits, emb, targets, face = fitted_on_ferplus_faces
     p = fit_personalization(emb, targets, clf.labels, clf.sha256(), blend=0.8)
-    face = int(np.flatnonzero(p.apply(logits, emb).argmax(1) != clf.labels.index("sad"))[0])
     for _ in range(3):  # the user says "this is sad" a few times
         p.add(emb[face], "sad")
     assert p.apply(logits[face : face + 1], emb[face : face + 1]).argmax(1)[0] == clf.labels.index("sad")
@@ -69,18 +78,14 @@ def test_a_correction_moves_that_face_to_the_corrected_class_and_the_file_round_
         Personalization.load(tmp_path / "foreign.npz")
 
 
-def test_the_fit_reaches_its_optimum_and_more_corrections_never_weaken_it():
+def test_the_fit_reaches_its_optimum_and_more_corrections_never_weaken_it(fitted_on_ferplus_faces):
     """Real embeddings are strongly correlated (the largest eigenvalue of z'z/n near 200 for 80 faces), where a fixed
     step of 0.5 overshot: the fit oscillated, and a correction given four times could count less than three."""
     from ferlite.runtime.classifier import softmax
 
-    clf = EmotionClassifier(asset_path("emotion_default.int8.onnx"), threads=1)
-    faces = load_dataset("ferplus", "val").sample(80, seed=1)
-    logits, emb = _scores(clf, faces.images)
-    targets = np.array([clf.labels.index(faces.classes[c]) for c in faces.labels])
+    clf, logits, emb, targets, face = fitted_on_ferplus_faces
     p = fit_personalization(emb, targets, clf.labels, clf.sha256(), blend=0.8)
     sad = clf.labels.index("sad")
-    face = int(np.flatnonzero(p.apply(logits, emb).argmax(1) != sad)[0])
     shares = []
     for _ in range(6):
         p.add(emb[face], "sad")
@@ -89,7 +94,7 @@ def test_the_fit_reaches_its_optimum_and_more_corrections_never_weaken_it():
     # the gradient of the regularized cross-entropy at the fitted head is (near) zero
     z = (p.embeddings.astype(np.float64) - p.mean) / p.scale
     onehot = np.eye(len(p.seen))[np.searchsorted(p.seen, p.targets)]
-    g = (softmax(z @ p.weight.T.astype(np.float64) + p.bias) - onehot) / len(z)
+    g = (softmax(p.personal_logits(p.embeddings).astype(np.float64)) - onehot) / len(z)
     start = np.abs((np.full_like(onehot, 1 / len(p.seen)) - onehot).T @ z / len(z)).max()
     assert np.abs(g.T @ z + p.l2 * p.weight).max() < 0.01 * start
 

@@ -362,8 +362,7 @@ export class Personalization {
       const momentum = t / (t + 3);
       const vw = w.map((wc, c) => wc.map((wcj, j) => wcj + momentum * (wcj - wPrev[c][j])));
       const vb = b.map((bc, c) => bc + momentum * (bc - bPrev[c]));
-      const g = z.map((zi) => softmax(vw.map((wc, c) => dot(wc, zi) + vb[c])));
-      g.forEach((gi, i) => gi.forEach((p, c) => { gi[c] = (p - (y[i] === c)) / n; }));
+      const g = z.map((zi, i) => softmax(vw.map((wc, c) => dot(wc, zi) + vb[c])).map((p, c) => (p - (y[i] === c)) / n));
       wPrev = w; bPrev = b;
       w = vw.map((vwc, c) => vwc.map((vwcj, j) => {
         let grad = this.l2 * vwcj;
