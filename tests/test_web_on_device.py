@@ -64,6 +64,7 @@ def test_web_config_mirrors_the_python_runtime():
     assert config["on_device"] == {"available": True, "reason": None, "onnxruntime_web": "vendor/onnxruntime-web"}
     clf = config["classifier"]
     assert clf["labels"] == list(rec.labels) and clf["input_size"] == rec.classifier.spec.input_size
+    assert clf["color_mode"] == rec.classifier.spec.color_mode
     assert clf["temperature"] == pytest.approx(rec.classifier.calibration.temperature) and len(clf["bias"]) == len(rec.labels)
     assert config["detector"]["max_side"] == rec.detector.max_side == 320
     assert config["detector"]["score_threshold"] == pytest.approx(0.4) and config["detector"]["photo_min_confidence"] == 0.7

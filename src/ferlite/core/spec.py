@@ -21,7 +21,9 @@ UNIT_MEAN = (0.5, 0.5, 0.5)
 UNIT_STD = (0.5, 0.5, 0.5)
 
 # The colour modes the runtime can honour; a model declaring another is refused, never fed the wrong input.
-COLOR_MODES = ("gray2rgb",)
+# "gray2rgb": the face is made gray and repeated over 3 channels (every model trained on FER2013 alone);
+# "rgb": a colour face's own channels, a gray one repeated (models trained where colour faces exist, RAF-DB).
+COLOR_MODES = ("gray2rgb", "rgb")
 # Test-time augmentation: the views of each face whose logits are averaged (see ferlite.runtime.tta_views).
 TTA_MODES = ("none", "flip", "shift-flip")
 # The name of an emotion model's second output: the face embedding, the classifier's input (personalization).
@@ -38,7 +40,8 @@ class ModelSpec:
         arch: the registered architecture (``ferlite.models.list_models()``); empty when unknown.
         input_size: square side in pixels the face is resized to.
         mean, std: per-channel normalisation applied after scaling pixels to [0, 1].
-        color_mode: ``"gray2rgb"``: the gray face is repeated over 3 channels.
+        color_mode: ``"gray2rgb"``: the face is made gray and repeated over 3 channels; ``"rgb"``: a colour
+            face keeps its channels (in RGB order), a gray face is repeated over them.
         labels: class names in output order.
         tta: the test-time augmentation the model's published number used; its users get it by default.
         classifier: module path of the final layer (swapped when the class count changes).

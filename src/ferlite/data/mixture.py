@@ -108,8 +108,12 @@ class MixedFaces:
         return {"source": by_source, "class": by_class}
 
 
-def build_mixture(sources: tuple[MixtureSource, ...], split: str, classes: tuple[str, ...], strict: bool = False) -> MixedFaces:
+def build_mixture(
+    sources: tuple[MixtureSource, ...], split: str, classes: tuple[str, ...], strict: bool = False, color: bool = False
+) -> MixedFaces:
     """Load ``split`` of every source and map it onto ``classes`` (e.g. ``PRESETS["ferplus8"]``).
+
+    ``color`` keeps the colour sources' faces in BGR (for ``rgb`` models); the gray sources' stay gray.
 
     FERPlus items keep their vote distributions (restricted to ``classes``); other items get one-hot targets.
     A source's class missing from ``classes`` is an error (nothing is dropped silently).
@@ -123,7 +127,7 @@ def build_mixture(sources: tuple[MixtureSource, ...], split: str, classes: tuple
     labels, soft, ids, source = [], [], [], []
     skipped = 0
     for s, src in enumerate(sources):
-        ds = load_dataset(src.dataset, split, strict=strict)
+        ds = load_dataset(src.dataset, split, strict=strict, color=color)
         missing = [c for c in ds.classes if c not in classes]
         if missing:
             raise UsageError(f"--mixture: {src.dataset} has classes {', '.join(missing)} that the model's classes lack")

@@ -1,7 +1,7 @@
 """Readers for FER2013 (CSV and npz), FERPlus votes and class-per-folder image datasets.
 
-Every reader returns a :class:`FaceDataset` of grayscale uint8 faces with canonical class
-names. A corrupt row or image is reported by name, skipped and counted in
+Every reader returns a :class:`FaceDataset` of uint8 faces (grayscale; a colour file's faces kept in BGR when
+asked) with canonical class names. A corrupt row or image is reported by name, skipped and counted in
 ``dataset.skipped``; with ``strict=True`` it raises :class:`DataError` instead.
 """
 
@@ -32,10 +32,11 @@ FERPLUS_CLASSES = tuple(canonical(c) for c in FERPLUS_COLUMNS[:8])
 
 @dataclass
 class FaceDataset:
-    """Grayscale faces with integer labels into ``classes``.
+    """Faces with integer labels into ``classes``.
 
     Attributes:
-        images: uint8 array (N, H, W), or a list of (H, W) arrays when sizes differ.
+        images: uint8 array (N, H, W) of gray faces or (N, H, W, 3) of BGR ones, or a list of (H, W) and
+            (H, W, 3) arrays when sizes or colours differ (a mixture of gray and colour sources).
         labels: int64 (N,) index into ``classes``.
         classes: canonical class names.
         ids: a name per item (``row 17``, a file path) for messages and reports.
@@ -365,8 +366,8 @@ def read_ferplus(
     return FaceDataset(ds.images, labels[keep], FERPLUS_CLASSES, ds.ids, dist[keep])
 
 
-def read_image_folder(root: str | Path, strict: bool = False) -> FaceDataset:
-    """Read ``root/<class>/*.png`` (any image type) as grayscale faces.
+def read_image_folder(root: str | Path, strict: bool = False, color: bool = False) -> FaceDataset:
+    """Read ``root/<class>/*.png`` (any image type) as grayscale faces, or as BGR ones with ``color``.
 
     Folder names are mapped to canonical emotions (``happiness`` -> ``happy``). Folders
     that are no emotion are an error. Unreadable images are named, skipped and counted.
@@ -392,7 +393,7 @@ def read_image_folder(root: str | Path, strict: bool = False) -> FaceDataset:
         for f in sorted(d.iterdir()):
             if f.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+            img = cv2.imread(str(f), cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)
             if img is None or img.size == 0:
                 skipped += 1
                 _bad_item(f"{f}: unreadable or corrupt image", strict)
@@ -436,13 +437,14 @@ def read_packed_jpeg_npz(
     split: str | None = None,
     *,
     drop_fer2013_matches: bool = False,
+    color: bool = False,
     strict: bool = False,
 ) -> FaceDataset:
-    """Read a packed-JPEG face file (``rafdb_basic.npz``, ``affectnet_yolo96_gray.npz``) as gray faces.
+    """Read a packed-JPEG face file (``rafdb_basic.npz``, ``affectnet_yolo96_gray.npz``) as gray or BGR faces.
 
     Images are JPEG bytes concatenated in ``jpeg`` and cut at ``offsets``; labels are in FER order with contempt
     last (:data:`ferlite.core.taxonomy.EMOTIONS`). Colour faces become gray as the runtime makes them
-    (:func:`ferlite.runtime.image.to_gray8`). The classes are those the file's labels use, in EMOTIONS order
+    (:func:`ferlite.runtime.image.to_gray8`), unless ``color`` keeps them BGR (for ``rgb`` models). The classes are those the file's labels use, in EMOTIONS order
     (RAF-DB has no contempt). A JPEG that does not decode to the file's ``image_shape`` is named, skipped and
     counted, or raises under ``strict``.
 
@@ -451,6 +453,7 @@ def read_packed_jpeg_npz(
         split: the file's own ``train``, ``val`` or ``test``, or None for all.
         drop_fer2013_matches: leave out faces whose ``fer2013_match_corr`` is at least
             :data:`FER2013_MATCH_THRESHOLD` (the same web photo as a FER2013 face).
+        color: keep a colour file's faces in BGR, (N, H, W, 3); a gray file's stay (N, H, W).
 
     Example:
         >>> ds = read_packed_jpeg_npz("shared/data/affectnet_yolo96_gray.npz", "val")  # doctest: +SKIP
@@ -484,7 +487,8 @@ def read_packed_jpeg_npz(
         # In the file's own float16, as the data README counted them: 0.9 is 0.8999 there.
         keep &= ~(corr >= np.asarray(FER2013_MATCH_THRESHOLD, corr.dtype))
     rows = np.flatnonzero(keep)
-    images = np.empty((len(rows), shape[0], shape[1]), np.uint8)
+    keep_color = color and shape[2] == 3
+    images = np.empty((len(rows), shape[0], shape[1], 3) if keep_color else (len(rows), shape[0], shape[1]), np.uint8)
     ok = np.ones(len(rows), bool)
     flag = cv2.IMREAD_GRAYSCALE if shape[2] == 1 else cv2.IMREAD_COLOR
     for j, r in enumerate(rows):
@@ -493,7 +497,7 @@ def read_packed_jpeg_npz(
             ok[j] = False
             _bad_item(f"{path}: item {r} ({names[r]}): not a {shape[0]}x{shape[1]} JPEG", strict)
             continue
-        images[j] = to_gray8(img)
+        images[j] = img if keep_color else to_gray8(img)
     skipped = int((~ok).sum())
     if skipped:
         _logger.warning("%s: skipped %d corrupt images", path, skipped)

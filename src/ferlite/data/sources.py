@@ -32,6 +32,7 @@ def load_dataset(
     strict: bool = False,
     val_fraction: float = 0.15,
     seed: int = 0,
+    color: bool = False,
 ) -> FaceDataset:
     """Load one split of a dataset, restricted to ``classes``.
 
@@ -50,6 +51,8 @@ def load_dataset(
             carves ``val`` out of ``train/``; a plain folder is split by stratified
             sampling with ``seed`` into test, val and train.
         classes: canonical class names to keep (see :func:`ferlite.core.taxonomy.parse_classes`).
+        color: keep colour faces in BGR (the input of ``rgb`` models): RAF-DB's, and a folder's colour images.
+            FER2013's and AffectNet's faces are gray whatever it says.
 
     Example:
         >>> ds = load_dataset("fer2013", "val", classes=("angry", "happy"))  # doctest: +SKIP
@@ -68,33 +71,33 @@ def load_dataset(
     elif name == "cew":
         ds = read_cew_npz(Path(path) if path else find_shared("data/eyes_cew.npz"), split=split, seed=seed)
     elif name in PACKED_FILES:
-        ds = _packed_split(name, Path(path) if path else find_shared(PACKED_FILES[name]), split, strict)
+        ds = _packed_split(name, Path(path) if path else find_shared(PACKED_FILES[name]), split, strict, color)
     elif name == "folder":
         if path is None:
             raise DataError("--dataset folder needs --data-path pointing at the image folder")
-        ds = _folder_split(Path(path), split, strict, val_fraction, seed)
+        ds = _folder_split(Path(path), split, strict, val_fraction, seed, color)
     else:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     return ds.select_classes(classes)
 
 
-def _folder_split(root: Path, split: str, strict: bool, val_fraction: float, seed: int) -> FaceDataset:
+def _folder_split(root: Path, split: str, strict: bool, val_fraction: float, seed: int, color: bool) -> FaceDataset:
     if (root / "train").is_dir() and (root / "test").is_dir():
         if split == "test":
-            return read_image_folder(root / "test", strict=strict)
-        train, val = stratified_split(read_image_folder(root / "train", strict=strict), val_fraction, seed)
+            return read_image_folder(root / "test", strict=strict, color=color)
+        train, val = stratified_split(read_image_folder(root / "train", strict=strict, color=color), val_fraction, seed)
         return train if split == "train" else val
-    rest, test = stratified_split(read_image_folder(root, strict=strict), val_fraction, seed)
+    rest, test = stratified_split(read_image_folder(root, strict=strict, color=color), val_fraction, seed)
     if split == "test":
         return test
     train, val = stratified_split(rest, val_fraction / (1 - val_fraction), seed)
     return train if split == "train" else val
 
 
-def _packed_split(name: str, path: Path, split: str, strict: bool) -> FaceDataset:
+def _packed_split(name: str, path: Path, split: str, strict: bool, color: bool) -> FaceDataset:
     if name == "affectnet":
-        return read_packed_jpeg_npz(path, split, drop_fer2013_matches=split == "train", strict=strict)
+        return read_packed_jpeg_npz(path, split, drop_fer2013_matches=split == "train", color=color, strict=strict)
     if split == "test":
-        return read_packed_jpeg_npz(path, "test", strict=strict)
-    train, val = stratified_split(read_packed_jpeg_npz(path, "train", strict=strict), RAFDB_VAL_FRACTION, seed=0)
+        return read_packed_jpeg_npz(path, "test", color=color, strict=strict)
+    train, val = stratified_split(read_packed_jpeg_npz(path, "train", color=color, strict=strict), RAFDB_VAL_FRACTION, seed=0)
     return train if split == "train" else val

@@ -81,8 +81,11 @@ def evaluate_model(
 VAL_DOMAINS = ("ferplus", "rafdb", "affectnet")
 
 
-def load_domains(names: tuple[str, ...], split: str, classes: tuple[str, ...], strict: bool = False) -> dict[str, FaceDataset]:
-    """One split of each named dataset, restricted to the classes it shares with ``classes``.
+def load_domains(
+    names: tuple[str, ...], split: str, classes: tuple[str, ...], strict: bool = False, color: bool = False
+) -> dict[str, FaceDataset]:
+    """One split of each named dataset, restricted to the classes it shares with ``classes``; ``color`` keeps
+    colour faces in BGR (for ``rgb`` models).
 
     Example:
         >>> domains = load_domains(VAL_DOMAINS, "val", PRESETS["ferplus8"])  # doctest: +SKIP
@@ -91,7 +94,7 @@ def load_domains(names: tuple[str, ...], split: str, classes: tuple[str, ...], s
     """
     out = {}
     for name in names:
-        ds = load_dataset(name, split, strict=strict)
+        ds = load_dataset(name, split, strict=strict, color=color)
         out[name] = ds.select_classes(tuple(c for c in ds.classes if c in classes))
     return out
 
@@ -183,6 +186,7 @@ def evaluate_file(
     else:
         model, cfg, _ = model_from_checkpoint(checkpoint)
         labels = tuple(cfg.labels)
+    color = (classifier.spec if is_onnx else cfg).color_mode == "rgb"
     if domains:
         return _report_domains(
             checkpoint,
@@ -195,10 +199,11 @@ def evaluate_file(
             classifier if is_onnx else None,
             None if is_onnx else (model, cfg),
             labels,
+            color,
         )
     classes = parse_classes(classes) or labels
     subset_columns(labels, classes)  # a clear error before any data loads
-    ds = load_dataset(dataset, split, data_path, classes, strict, val_fraction, seed)
+    ds = load_dataset(dataset, split, data_path, classes, strict, val_fraction, seed, color)
     if len(ds) == 0:
         raise DataError(f"{dataset} {split}: no faces of classes {', '.join(classes)}")
     if is_onnx:
@@ -232,8 +237,9 @@ def _report_domains(
     classifier,
     torch_model,
     labels: tuple[str, ...],
+    color: bool,
 ) -> dict[str, Any]:
-    domains = load_domains(DOMAIN_SETS[split], split, labels, strict)
+    domains = load_domains(DOMAIN_SETS[split], split, labels, strict, color)
     out = Path(out) if out else Path(checkpoint).parent / f"eval_domains_{split}"
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"checkpoint": str(checkpoint), "split": split, "tta": tta, "domains": {}}

@@ -167,7 +167,9 @@ def run_study(args: StudyConfig) -> dict[str, Any]:
         print(f"\n=== {name}: {CONFIGS[name][0]} ===", flush=True)
         summary = asdict(fit(targs))
         model, cfg, ckpt = model_from_checkpoint(summary["best_path"])
-        test = load_dataset(args.dataset, "test", args.data_path, tuple(cfg.labels), seed=args.seed)
+        test = load_dataset(
+            args.dataset, "test", args.data_path, tuple(cfg.labels), seed=args.seed, color=cfg.color_mode == "rgb"
+        )
         m = evaluate_model(model, test, cfg)
         m_tta = evaluate_model(model, test, cfg, tta="flip")
         results[name] = {

@@ -194,11 +194,12 @@ def rebuild_checkpoint(
     out = Path(out) / "best.pth"
     if not Path(onnx).is_file():
         raise CheckpointError(f"{onnx}: model file not found")
-    calibration = load_dataset(dataset, "train", data_path, None).sample(calib_size, seed)
+    color = EmotionClassifier(onnx, tta="none").spec.color_mode == "rgb"  # an rgb model's faces stay in colour
+    calibration = load_dataset(dataset, "train", data_path, None, color=color).sample(calib_size, seed)
     state = checkpoint_from_onnx(onnx, calibration)
     save_checkpoint(out, state)
     labels = tuple(state["spec"]["labels"])
-    val = load_dataset(dataset, "val", data_path, labels)
+    val = load_dataset(dataset, "val", data_path, labels, color=color)
     model, cfg, _ = model_from_checkpoint(out)
     rebuilt = evaluate_model(model, val, cfg, batch_size=128)
     original = onnx_metrics(onnx, val)

@@ -160,7 +160,7 @@ def export_checkpoint(
     classes = tuple(cfg.labels)
     out = Path(out) if out else Path(checkpoint).parent
     vals, calibration_pool = _check_and_calibration_data(
-        checkpoint, dataset, data_path, mixture, calib_size, seed, state, classes
+        checkpoint, dataset, data_path, mixture, calib_size, seed, state, classes, cfg.color_mode == "rgb"
     )
     fp32 = export_onnx(model, cfg, out / f"{name}.onnx")
     first = next(iter(vals.values()))
@@ -219,14 +219,16 @@ def _check_and_calibration_data(
     seed: int,
     state: dict[str, Any],
     classes: tuple[str, ...],
+    color: bool,
 ):
     """The validation faces the export is checked on (one dataset, or the cross-domain set of a mixture-trained
-    model), and a function drawing the int8 calibration faces from the training split."""
+    model), and a function drawing the int8 calibration faces from the training split; ``color`` keeps colour
+    faces in BGR, as an ``rgb`` model takes them."""
     if dataset != "mixture":
-        val = load_dataset(dataset, "val", data_path, classes)
+        val = load_dataset(dataset, "val", data_path, classes, color=color)
 
         def pool() -> FaceDataset:
-            return load_dataset(dataset, "train", data_path, classes).sample(calib_size, seed)
+            return load_dataset(dataset, "train", data_path, classes, color=color).sample(calib_size, seed)
 
         return {dataset: val}, pool
     from ..data.mixture import build_mixture, parse_mixture
@@ -239,12 +241,12 @@ def _check_and_calibration_data(
 
     def pool() -> FaceDataset:
         # Calibration faces are drawn as training drew them, so each source and class weighs as it did there.
-        mixed = build_mixture(sources, "train", classes)
+        mixed = build_mixture(sources, "train", classes, color=color)
         weights = mixed.sampling_weights(trained.get("class_balance", 0.0))
         pick = np.random.default_rng(seed).choice(len(weights), min(calib_size, len(weights)), replace=False, p=weights)
         return mixed.data.subset(np.sort(pick))
 
-    return load_domains(VAL_DOMAINS, "val", classes), pool
+    return load_domains(VAL_DOMAINS, "val", classes, color=color), pool
 
 
 def add_embedding_output(path: str | Path) -> Path:

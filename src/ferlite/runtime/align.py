@@ -1,7 +1,8 @@
 """Face crops for the classifier: a square around the box, with a margin, eyes levelled.
 
 One ``cv2.warpAffine`` per face does the rotation, the crop and the resize to the
-classifier's input size at once, on the grayscale frame (the classifier is grayscale).
+classifier's input size at once, on the grayscale frame for gray classifiers (warping one channel, not three)
+and on the colour frame for ``rgb`` ones.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import cv2
 import numpy as np
 
 from .faces import Faces
-from .image import to_gray8
+from .image import to_bgr8, to_gray8
 
 
-def align_crops(image: np.ndarray, faces: Faces, size: int, margin: float = 0.15, align: bool = True) -> list[np.ndarray]:
-    """Gray ``size`` x ``size`` crops of each face.
+def align_crops(
+    image: np.ndarray, faces: Faces, size: int, margin: float = 0.15, align: bool = True, color: bool = False
+) -> list[np.ndarray]:
+    """Gray (or, with ``color``, BGR) ``size`` x ``size`` crops of each face.
 
     Args:
         image: the frame (BGR, BGRA or gray).
@@ -24,11 +27,12 @@ def align_crops(image: np.ndarray, faces: Faces, size: int, margin: float = 0.15
         size: output side (the classifier's input size).
         margin: the square side is the box's longer side times ``1 + margin``.
         align: rotate so that the eyes are level (needs landmarks).
+        color: keep the frame's colours (for ``rgb`` classifiers).
 
     Example:
         >>> crops = align_crops(frame, faces, 96)  # doctest: +SKIP
     """
-    gray = to_gray8(image)
+    frame = to_bgr8(image) if color else to_gray8(image)
     crops = []
     for i in range(len(faces)):
         x1, y1, x2, y2 = faces.xyxy[i]
@@ -42,7 +46,7 @@ def align_crops(image: np.ndarray, faces: Faces, size: int, margin: float = 0.15
         m = cv2.getRotationMatrix2D((float(cx), float(cy)), angle, size / side)
         m[0, 2] += size / 2 - cx
         m[1, 2] += size / 2 - cy
-        crops.append(cv2.warpAffine(gray, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        crops.append(cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
     return crops
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.errors import CheckpointError
 from ..core.spec import EMBEDDING_OUTPUT, META_PREFIX, TTA_MODES, ModelSpec
-from .image import to_gray8
+from .image import to_bgr8, to_gray8
 from .opencv_backend import OpenCVSession
 
 if TYPE_CHECKING:  # the personalization module builds on this one
@@ -74,21 +74,28 @@ class LogitCalibration:
 def preprocess_faces(crops: Sequence[np.ndarray], spec: ModelSpec) -> np.ndarray:
     """Face crops (BGR, BGRA or gray, uint8 or uint16) -> float32 (N, 3, S, S) model input.
 
-    Matches the training eval preset: gray, bilinear resize, gray to RGB, (x/255 - mean)/std.
+    Matches the training eval preset: gray (``gray2rgb`` models) or RGB (``rgb`` models, a gray crop repeated),
+    bilinear resize, (x/255 - mean)/std.
 
     Example:
         >>> x = preprocess_faces([np.zeros((80, 60, 3), np.uint8)], ModelSpec(input_size=64))
         >>> x.shape
         (1, 3, 64, 64)
+        >>> blue = np.zeros((8, 8, 3), np.uint8); blue[..., 0] = 255
+        >>> [round(float(v), 2) for v in preprocess_faces([blue], ModelSpec(input_size=8, color_mode="rgb"))[0, :, 0, 0]]
+        [-2.12, -2.04, 2.64]
     """
     s = spec.input_size
     out = np.empty((len(crops), 3, s, s), np.float32)
     mean = np.asarray(spec.mean, np.float32).reshape(3, 1, 1)
     std = np.asarray(spec.std, np.float32).reshape(3, 1, 1)
     for i, crop in enumerate(crops):
-        gray = to_gray8(crop)
-        resized = cv2.resize(gray, (s, s), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
-        out[i] = (resized[None] - mean) / std
+        if spec.color_mode == "rgb":
+            face = cv2.cvtColor(to_bgr8(crop), cv2.COLOR_BGR2RGB)
+            resized = cv2.resize(face, (s, s), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
+        else:
+            resized = cv2.resize(to_gray8(crop), (s, s), interpolation=cv2.INTER_LINEAR)[None]
+        out[i] = (resized.astype(np.float32) / 255.0 - mean) / std
     return out
 
 

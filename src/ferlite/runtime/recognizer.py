@@ -233,7 +233,8 @@ class Recognizer:
 
     def face_crops(self, bgr: np.ndarray, faces: Faces) -> list[np.ndarray]:
         """The crops the classifier sees for given face boxes (and landmarks): margin added, eyes levelled."""
-        return align_crops(bgr, faces, self.classifier.spec.input_size, self.margin, self.align)
+        spec = self.classifier.spec
+        return align_crops(bgr, faces, spec.input_size, self.margin, self.align, color=spec.color_mode == "rgb")
 
     def classify(self, bgr: np.ndarray, faces: Faces) -> Faces:
         """Emotion probabilities for given face boxes (and landmarks) in a BGR frame."""

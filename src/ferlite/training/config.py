@@ -26,7 +26,7 @@ from typing import Any
 
 from ..core.errors import UsageError
 from ..core.options import DATA_HELP, FINETUNE_MODES
-from ..core.spec import TTA_MODES
+from ..core.spec import COLOR_MODES, TTA_MODES
 
 SCHEDULES = ("cosine", "onecycle", "none")
 OPTIMIZERS = ("adam", "adamw")
@@ -60,6 +60,13 @@ class TrainConfig:
         "state_dict, or a ferlite checkpoint of the same architecture (its classifier is replaced)",
     )
     input_size: int | None = option(None, "model", "square input side, 24 to 224 (default: --init's, else 224)")
+    color_mode: str | None = option(
+        None,
+        "model",
+        "gray2rgb: every face made gray; rgb: colour faces (RAF-DB's, a folder's) keep their colours, gray ones are "
+        "repeated (default: --init's, else gray2rgb)",
+        choices=COLOR_MODES,
+    )
     dropout: float | None = option(
         None, "model", "dropout before the classifier (default: the architecture's, 0.2 for MobileNetV2, 0.5 for the CNN)"
     )

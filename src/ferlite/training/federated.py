@@ -373,7 +373,7 @@ def make_server_app(fed: FederateConfig | None = None, train: TrainConfig | None
         from ..evaluation.evaluate import VAL_DOMAINS, load_domains
 
         classes = parse_classes(t.classes) or PRESETS["ferplus8"]
-        validator = GlobalValidation(f, t, classes, load_domains(VAL_DOMAINS, "val", classes, t.strict))
+        validator = GlobalValidation(f, t, classes, load_domains(VAL_DOMAINS, "val", classes, t.strict, t.color_mode == "rgb"))
         initial = model_arrays(_global_model(t, classes))
         strategy = build_strategy(f, initial, validator)
         legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=f.rounds), strategy=strategy)

@@ -125,6 +125,8 @@ def _fit(config: TrainConfig, ctx: DistContext, device: torch.device, data: Trai
     init = load_checkpoint(config.init) if config.init else None
     if config.input_size is None:
         config.input_size = ModelSpec.from_dict(init["spec"]).input_size if init else 224
+    if config.color_mode is None:
+        config.color_mode = ModelSpec.from_dict(init["spec"]).color_mode if init else "gray2rgb"
     if not 24 <= config.input_size <= 224:
         raise UsageError(f"--input-size must be between 24 and 224, got {config.input_size}")
     _seed_everything(config.seed)
@@ -246,9 +248,10 @@ def build_data(config: TrainConfig, with_val: bool = True) -> TrainData:
     """The training set, the validation domains, per-item sampling weights (mixtures only) and the balance record.
     ``with_val=False`` leaves a mixture's validation domains unloaded (a federated client's data)."""
     classes = parse_classes(config.classes)
+    color = config.color_mode == "rgb"  # colour faces stay BGR for rgb models; None (not yet resolved): gray
     if config.dataset == "mixture":
         classes = classes or PRESETS["ferplus8"]
-        mixed = build_mixture(parse_mixture(config.mixture), "train", classes, config.strict)
+        mixed = build_mixture(parse_mixture(config.mixture), "train", classes, config.strict, color)
         weights = mixed.sampling_weights(config.class_balance)
         shares = mixed.shares(weights)
         print(
@@ -256,10 +259,10 @@ def build_data(config: TrainConfig, with_val: bool = True) -> TrainData:
             f"{config.class_balance}): " + ", ".join(f"{k} {v:.1%}" for k, v in shares["source"].items())
         )
         print("  " + ", ".join(f"{k} {v:.1%}" for k, v in shares["class"].items()))
-        val = load_domains(VAL_DOMAINS, "val", classes, config.strict) if with_val else {}
+        val = load_domains(VAL_DOMAINS, "val", classes, config.strict, color) if with_val else {}
         data = TrainData(mixed.data, val, weights, shares, mixed.source)
     else:
-        args = (config.data_path, classes, config.strict, config.val_fraction, config.seed)
+        args = (config.data_path, classes, config.strict, config.val_fraction, config.seed, color)
         train_ds, val_ds = load_dataset(config.dataset, "train", *args), load_dataset(config.dataset, "val", *args)
         plan = balance_classes(
             train_ds.labels, train_ds.classes, config.per_class or None, config.cap, config.min_count, config.seed
@@ -321,7 +324,7 @@ def build_model(
     if init:
         # Shared classes keep their trained rows; new ones (a 7-class model from a 5-class one) keep fresh rows.
         model.load_state_dict(keep_classes(init, classes, new_rows=model.state_dict()))
-    model.spec = model.spec.with_labels(classes)
+    model.spec = replace(model.spec.with_labels(classes), color_mode=config.color_mode or "gray2rgb")
     model.to(device)
     # Channels-last (NHWC) convolutions are faster in cuDNN and in oneDNN on the CPU: MobileNetV2 at 224 px trains
     # 1.36x faster on the 2-core VM (benchmarks/train_speed.py).
@@ -357,7 +360,7 @@ class ProximalLoss(nn.Module):
 
 def build_distiller(config: TrainConfig, spec: ModelSpec, device: torch.device) -> Distiller:
     """The teacher (or the ensemble of teachers, comma-separated) of ``config.teacher``, each checked to share the
-    student's classes and normalisation."""
+    student's classes, normalisation and colour mode."""
     teachers, sizes = [], []
     for path in (p.strip() for p in str(config.teacher).split(",")):
         teacher, tspec, state = model_from_checkpoint(path)
@@ -367,6 +370,9 @@ def build_distiller(config: TrainConfig, spec: ModelSpec, device: torch.device) 
             raise DataError(
                 f"{path}: the teacher normalises with mean {tspec.mean} / std {tspec.std}, the student with {spec.mean} / {spec.std}"
             )
+        if tspec.color_mode != spec.color_mode:
+            # The teacher would see faces unlike those it learnt from (colour for a gray model, or the reverse).
+            raise DataError(f"{path}: the teacher takes {tspec.color_mode} faces, the student {spec.color_mode} ones")
         print(f"distilling from {path} ({state['arch']}, {tspec.input_size}px, {count_parameters(teacher):,} parameters)")
         teachers.append(teacher.to(device))
         sizes.append(tspec.input_size)

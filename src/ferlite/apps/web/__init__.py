@@ -58,7 +58,7 @@ def onnxruntime_web_vendored() -> bool:
 
 def on_device_blocker(recognizer: Any) -> str | None:
     """Why the page cannot run this recognizer on the device (None when it can): the browser pipeline is the
-    bundled-style one, YuNet and a gray model without ten-view TTA, and onnxruntime-web must be vendored."""
+    bundled-style one, YuNet and a model without ten-view TTA, and onnxruntime-web must be vendored."""
     from ...runtime.detector import YuNetDetector
 
     clf = recognizer.classifier
@@ -68,8 +68,6 @@ def on_device_blocker(recognizer: Any) -> str | None:
         return "the browser runs YuNet only; this server uses another detector"
     if clf.tta not in ("none", "flip"):
         return f"the browser runs test-time augmentation none or flip, not {clf.tta}"
-    if clf.spec.color_mode != "gray2rgb":
-        return f"colour mode {clf.spec.color_mode} is not the browser's gray2rgb"
     if clf.personalization is not None:
         return "a personalization file is applied on the server only"
     return None
@@ -115,6 +113,7 @@ def web_config(recognizer: Any, server: bool = True, max_fps: float = MAX_FPS) -
             "input_size": clf.spec.input_size,
             "mean": [float(v) for v in clf.spec.mean],
             "std": [float(v) for v in clf.spec.std],
+            "color_mode": clf.spec.color_mode,
             "temperature": float(clf.calibration.temperature),
             "bias": [float(b) for b in clf.calibration.bias],
             "tta": clf.tta,

@@ -3,8 +3,9 @@
 //
 //   detect   - the frame shrunk (OpenCV's INTER_AREA) so that its longer side is at most config.detector.max_side,
 //              padded to a multiple of 32, YuNet's 12 outputs decoded and merged by NMS (cv2.FaceDetectorYN's way)
-//   align    - a gray square around each box with a margin, eyes levelled (runtime/align.py: one affine warp)
-//   classify - (gray / 255 - mean) / std on three channels, logits / temperature + bias, softmax (runtime/classifier.py)
+//   align    - a square around each box with a margin, eyes levelled (runtime/align.py: one affine warp), gray for
+//              gray models, each of R, G and B for colour (rgb) ones
+//   classify - (pixel / 255 - mean) / std on three channels, logits / temperature + bias, softmax (runtime/classifier.py)
 //   track    - the two-stage ByteTrack-style tracker and the per-track moving average (runtime/tracker.py)
 //   personal - a viewer's corrections fitted as a small logistic head on the embeddings (runtime/personalize.py)
 //
@@ -77,6 +78,18 @@ export function toGray(rgba, w, h) {
     gray[i] = (rgba[k] * 4899 + rgba[k + 1] * 9617 + rgba[k + 2] * 1868 + 8192) >> 14;
   }
   return gray;
+}
+
+/** The R, G and B planes of RGBA pixels: a colour model's crops are each plane warped alike, as cv2.warpAffine
+ *  warps each channel of a colour frame. */
+export function toPlanes(rgba, w, h) {
+  const planes = [new Uint8Array(w * h), new Uint8Array(w * h), new Uint8Array(w * h)];
+  for (let i = 0, k = 0; i < w * h; i++, k += 4) {
+    planes[0][i] = rgba[k];
+    planes[1][i] = rgba[k + 1];
+    planes[2][i] = rgba[k + 2];
+  }
+  return planes;
 }
 
 /** cv2.getRotationMatrix2D: rotation by `angle` degrees about (cx, cy), then scaling; a 2x3 matrix as 6 numbers. */
@@ -184,7 +197,7 @@ export function iou(a, b) {
 
 // ---------- classification ----------
 
-/** The classifier's gray size x size crop of one face: a square of the box's longer side times (1 + margin) about
+/** The classifier's size x size crop of one face from one plane (gray, or one colour channel): a square of the box's longer side times (1 + margin) about
  *  its centre, rotated so that the eyes are level (runtime/align.py align_crops). */
 export function alignCrop(gray, w, h, face, size, margin, align) {
   const [x1, y1, x2, y2] = face.box;  // float32 values, computed in float32 as numpy does in align_crops
@@ -201,13 +214,14 @@ export function alignCrop(gray, w, h, face, size, margin, align) {
   return warpAffineGray(gray, w, h, m, size);
 }
 
-/** Gray crops -> float32 (N, 3, S, S): (gray / 255 - mean) / std per channel (runtime/classifier.py preprocess_faces). */
+/** Crops, each a list of planes ([gray], or [R, G, B] for colour models) -> float32 (N, 3, S, S):
+ *  (pixel / 255 - mean) / std per channel, a gray plane repeated (runtime/classifier.py preprocess_faces). */
 export function preprocessCrops(crops, size, mean, std) {
   const plane = size * size, out = new Float32Array(crops.length * 3 * plane);
-  crops.forEach((crop, n) => {
+  crops.forEach((planes, n) => {
     for (let c = 0; c < 3; c++) {
-      const base = (n * 3 + c) * plane;
-      for (let i = 0; i < plane; i++) out[base + i] = (crop[i] / 255 - mean[c]) / std[c];
+      const base = (n * 3 + c) * plane, src = planes[planes.length === 3 ? c : 0];
+      for (let i = 0; i < plane; i++) out[base + i] = (src[i] / 255 - mean[c]) / std[c];
     }
   });
   return out;
@@ -468,8 +482,8 @@ export class Recognizer {
   async logits(image, faces) {
     const clf = this.config.classifier, size = clf.input_size;
     if (!faces.length) return { logits: [], embeddings: [] };
-    const gray = toGray(image.data, image.width, image.height);
-    const crops = faces.map((f) => alignCrop(gray, image.width, image.height, f, size, clf.margin, clf.align));
+    const planes = clf.color_mode === "rgb" ? toPlanes(image.data, image.width, image.height) : [toGray(image.data, image.width, image.height)];
+    const crops = faces.map((f) => planes.map((p) => alignCrop(p, image.width, image.height, f, size, clf.margin, clf.align)));
     const batch = preprocessCrops(crops, size, clf.mean, clf.std);
     const views = [batch];
     if (clf.tta === "flip") views.push(flipBatch(batch, faces.length, size));
