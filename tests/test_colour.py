@@ -4,6 +4,7 @@ and a colour model learns what a gray one cannot see."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -109,7 +110,9 @@ def test_a_colour_model_learns_hue_that_a_gray_one_cannot_see_and_its_onnx_file_
     assert accuracy > 0.9
 
 
-def test_a_gray_teacher_for_a_colour_student_is_one_clear_error(tmp_path):
+def test_a_gray_teacher_sees_a_colour_students_faces_gray_and_a_colour_teacher_needs_a_colour_student(tmp_path):
+    import torch
+
     from ferlite.models import create_model
     from ferlite.training.checkpoint import make_checkpoint, save_checkpoint
     from ferlite.training.config import TrainConfig
@@ -117,7 +120,22 @@ def test_a_gray_teacher_for_a_colour_student_is_one_clear_error(tmp_path):
 
     teacher = create_model("cnn_small", num_classes=2, input_size=24)
     teacher.spec = teacher.spec.with_labels(("happy", "sad"))
-    save_checkpoint(tmp_path / "t.pth", make_checkpoint(teacher, "cnn_small", {"input_size": 24}))
-    student = ModelSpec(input_size=24, mean=teacher.spec.mean, std=teacher.spec.std, color_mode="rgb", labels=("happy", "sad"))
-    with pytest.raises(DataError, match="takes gray2rgb faces, the student rgb ones"):
-        build_distiller(TrainConfig(teacher=str(tmp_path / "t.pth")), student, "cpu")
+    save_checkpoint(tmp_path / "gray.pth", make_checkpoint(teacher, "cnn_small", {"input_size": 24}))
+    spec = ModelSpec(input_size=24, mean=teacher.spec.mean, std=teacher.spec.std, labels=("happy", "sad"))
+    colour_student = replace(spec, color_mode="rgb")
+    distiller = build_distiller(TrainConfig(teacher=str(tmp_path / "gray.pth")), colour_student, "cpu")
+    faces = load_dataset("rafdb", "test", color=True).images[:4]
+    colour = torch.from_numpy(np.stack([ClassificationPresetEval(colour_student)(f) for f in faces]))
+    gray = torch.from_numpy(np.stack([ClassificationPresetEval(spec)(f) for f in faces]))
+    teacher.eval()
+    with torch.no_grad():
+        want = torch.log_softmax(teacher(gray) / distiller.temperature, 1)
+    # The teacher's targets for the colour batch are those it gives the same faces made gray (up to uint8 rounding).
+    got = distiller.teacher_log_probs(colour)
+    with torch.no_grad():
+        unconverted = torch.log_softmax(teacher(colour) / distiller.temperature, 1)
+    assert (got - want).abs().max() < 0.1 * (unconverted - want).abs().max()
+    teacher.spec = colour_student
+    save_checkpoint(tmp_path / "colour.pth", make_checkpoint(teacher, "cnn_small", {"input_size": 24}))
+    with pytest.raises(DataError, match="the teacher takes colour \\(rgb\\) faces, the student gray2rgb ones"):
+        build_distiller(TrainConfig(teacher=str(tmp_path / "colour.pth")), spec, "cpu")

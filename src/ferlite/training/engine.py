@@ -43,11 +43,30 @@ def _warmup_cosine(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
+# ITU-R BT.601 luma in RGB order: the weights of cv2.COLOR_BGR2GRAY, with which gray models' faces were made.
+LUMA_RGB = (0.299, 0.587, 0.114)
+
+
+def gray_input(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """A normalised RGB batch as a gray (``gray2rgb``) model sees the same faces: their luma on three channels.
+
+    Example:
+        >>> x = torch.randn(2, 3, 8, 8)
+        >>> g = gray_input(x, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+        >>> g.shape, bool((g[:, 0] == g[:, 2]).all())
+        (torch.Size([2, 3, 8, 8]), True)
+    """
+    m, s = x.new_tensor(mean).view(1, 3, 1, 1), x.new_tensor(std).view(1, 3, 1, 1)
+    luma = ((x * s + m) * x.new_tensor(LUMA_RGB).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return (luma - m) / s
+
+
 class Distiller(nn.Module):
     """Blends a teacher's softened predictions into the loss (Hinton et al., 2015).
 
     The teacher sees the student's augmented batch, resized to its own input size; both use the
-    same normalisation. Loss: ``(1 - alpha) * task_loss + alpha * T^2 * KL(teacher_T || student_T)``.
+    same normalisation. A gray teacher of a colour student (``gray_teacher``, with the normalisation's ``mean`` and
+    ``std``) sees the batch's luma, as it was trained to. Loss: ``(1 - alpha) * task_loss + alpha * T^2 * KL(teacher_T || student_T)``.
     Several teachers (each with its own input size) form an ensemble: their softened probabilities are averaged,
     which is a better target than any one of them when they err on different faces.
 
@@ -58,22 +77,32 @@ class Distiller(nn.Module):
     """
 
     def __init__(
-        self, teacher: nn.Module | list[nn.Module], input_size: int | list[int], alpha: float, temperature: float
+        self,
+        teacher: nn.Module | list[nn.Module],
+        input_size: int | list[int],
+        alpha: float,
+        temperature: float,
+        gray_teacher: list[bool] | None = None,
+        mean: tuple[float, ...] = (0.0, 0.0, 0.0),
+        std: tuple[float, ...] = (1.0, 1.0, 1.0),
     ) -> None:
         super().__init__()
         teachers = teacher if isinstance(teacher, list) else [teacher]
         sizes = input_size if isinstance(input_size, list) else [input_size]
-        if len(teachers) != len(sizes):
-            raise ValueError(f"{len(teachers)} teachers but {len(sizes)} input sizes")
+        gray = gray_teacher or [False] * len(teachers)
+        if not len(teachers) == len(sizes) == len(gray):
+            raise ValueError(f"{len(teachers)} teachers but {len(sizes)} input sizes and {len(gray)} gray flags")
         self.teachers = nn.ModuleList(t.eval().requires_grad_(False) for t in teachers)
         self.input_sizes, self.alpha, self.temperature = sizes, alpha, temperature
+        self.gray_teacher, self.mean, self.std = gray, tuple(mean), tuple(std)
 
     @torch.no_grad()
     def teacher_log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """log of the teachers' mean probabilities at the distillation temperature."""
         per_teacher = []
-        for teacher, size in zip(self.teachers, self.input_sizes):
-            per_teacher.append(F.log_softmax(teacher(at_input_size(x, size)).float() / self.temperature, 1))
+        for teacher, size, gray in zip(self.teachers, self.input_sizes, self.gray_teacher):
+            seen = gray_input(x, self.mean, self.std) if gray else x
+            per_teacher.append(F.log_softmax(teacher(at_input_size(seen, size)).float() / self.temperature, 1))
         return torch.logsumexp(torch.stack(per_teacher), 0) - math.log(len(per_teacher))
 
     def forward(self, x: torch.Tensor, student_logits: torch.Tensor, task_loss: torch.Tensor) -> torch.Tensor:

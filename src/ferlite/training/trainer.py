@@ -360,8 +360,8 @@ class ProximalLoss(nn.Module):
 
 def build_distiller(config: TrainConfig, spec: ModelSpec, device: torch.device) -> Distiller:
     """The teacher (or the ensemble of teachers, comma-separated) of ``config.teacher``, each checked to share the
-    student's classes, normalisation and colour mode."""
-    teachers, sizes = [], []
+    student's classes and normalisation; a gray teacher of a colour student sees the faces' luma."""
+    teachers, sizes, gray = [], [], []
     for path in (p.strip() for p in str(config.teacher).split(",")):
         teacher, tspec, state = model_from_checkpoint(path)
         if tuple(tspec.labels) != tuple(spec.labels):
@@ -370,14 +370,15 @@ def build_distiller(config: TrainConfig, spec: ModelSpec, device: torch.device) 
             raise DataError(
                 f"{path}: the teacher normalises with mean {tspec.mean} / std {tspec.std}, the student with {spec.mean} / {spec.std}"
             )
-        if tspec.color_mode != spec.color_mode:
-            # The teacher would see faces unlike those it learnt from (colour for a gray model, or the reverse).
-            raise DataError(f"{path}: the teacher takes {tspec.color_mode} faces, the student {spec.color_mode} ones")
+        if tspec.color_mode == "rgb" and spec.color_mode != "rgb":
+            # A colour teacher would see gray faces, unlike those it learnt from; a gray one sees the batch's luma.
+            raise DataError(f"{path}: the teacher takes colour (rgb) faces, the student {spec.color_mode} ones")
         print(f"distilling from {path} ({state['arch']}, {tspec.input_size}px, {count_parameters(teacher):,} parameters)")
         teachers.append(teacher.to(device))
         sizes.append(tspec.input_size)
+        gray.append(tspec.color_mode != spec.color_mode)
     print(f"  alpha {config.distill_alpha}, temperature {config.distill_temperature}, {len(teachers)} teacher(s) averaged")
-    return Distiller(teachers, sizes, config.distill_alpha, config.distill_temperature)
+    return Distiller(teachers, sizes, config.distill_alpha, config.distill_temperature, gray, spec.mean, spec.std)
 
 
 def build_training_state(config: TrainConfig, model: nn.Module, model_kwargs: dict[str, Any], steps_per_epoch: int) -> TrainState:
