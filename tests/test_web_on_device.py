@@ -120,10 +120,25 @@ def test_static_only_refuses_a_used_folder_and_a_model_the_browser_cannot_run(tm
     assert r.returncode == 2 and "test-time augmentation" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("model", ["default", "accurate"])  # accurate: an ensemble graph (two networks, a Resize)
+def _as_colour_model(path, out):
+    """The file at ``path`` declaring colour input (``rgb``): the page must then crop each of R, G and B as Python
+    crops the colour frame. (The network itself was trained gray; only the pipeline is under test.)"""
+    import onnx
+
+    model = onnx.load(str(path))
+    next(p for p in model.metadata_props if p.key == "ferlite.color_mode").value = "rgb"
+    onnx.save(model, str(out))
+    return str(out)
+
+
+# accurate: an ensemble graph (two networks, a Resize); colour: a model that takes colour faces
+@pytest.mark.parametrize("model", ["default", "accurate", "colour"])
 def test_static_page_runs_the_pipeline_in_the_browser_as_python_does(tmp_path, model):
     """Parity on the same frames: the static folder served by a plain static server (no ferlite behind it), the page's
     on-device recognizer run on each frame's pixels, compared with the Python runtime."""
+    if model == "colour":
+        model = _as_colour_model(Recognizer(threads=1).classifier.model_path, tmp_path / "colour.onnx")
+        assert Recognizer(model, threads=1).classifier.spec.color_mode == "rgb"
     site = tmp_path / "site"
     r = run_ferlite("serve", "--static-only", site, "--model", model)
     assert r.returncode == 0, r.stderr
