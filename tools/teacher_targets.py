@@ -27,7 +27,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args()
     teachers = parse_source_teachers(args.teacher)
-    mixed = build_mixture(parse_mixture(args.mixture), "train", parse_classes(args.classes) or PRESETS["ferplus8"])
+    # Colour faces stay in colour: a colour teacher needs them, and a gray one makes them gray as the reader would.
+    classes = parse_classes(args.classes) or PRESETS["ferplus8"]
+    mixed = build_mixture(parse_mixture(args.mixture), "train", classes, color=True)
     probs = teacher_probabilities(mixed, teachers, args.threads, args.temperature)
     note = f"teachers {teachers}, temperature {args.temperature}"
     write_teacher_targets(args.out, mixed.data.ids, probs, mixed.data.classes, note)
