@@ -238,8 +238,8 @@ def rafdb_subset_accuracy(model: str = "default", n: int = 600, seed: int = 0) -
     from ferlite.evaluation.evaluate import domain_metrics, onnx_logits
     from ferlite.runtime import resolve_model_path
 
-    ds = load_dataset("rafdb", "test").sample(n, seed=seed)
     clf = EmotionClassifier(resolve_model_path(model), threads=2)
+    ds = load_dataset("rafdb", "test", color=clf.spec.color_mode == "rgb").sample(n, seed=seed)
     return domain_metrics(onnx_logits(clf, ds), ds, clf.labels)["accuracy"]
 
 
