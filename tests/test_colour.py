@@ -139,3 +139,22 @@ def test_a_gray_teacher_sees_a_colour_students_faces_gray_and_a_colour_teacher_n
     save_checkpoint(tmp_path / "colour.pth", make_checkpoint(teacher, "cnn_small", {"input_size": 24}))
     with pytest.raises(DataError, match="the teacher takes colour \\(rgb\\) faces, the student gray2rgb ones"):
         build_distiller(TrainConfig(teacher=str(tmp_path / "colour.pth")), spec, "cpu")
+
+
+def test_a_model_built_from_a_colour_checkpoint_stays_colour_unless_told(tmp_path):
+    """build_model (also the federated global model's) takes the colour mode from --color-mode, else from --init."""
+    import torch
+
+    from ferlite.models import create_model
+    from ferlite.training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+    from ferlite.training.config import TrainConfig
+    from ferlite.training.trainer import build_model
+
+    start = create_model("cnn_small", num_classes=2, input_size=24)
+    start.spec = replace(start.spec.with_labels(("happy", "sad")), color_mode="rgb")
+    save_checkpoint(tmp_path / "rgb.pth", make_checkpoint(start, "cnn_small", {"input_size": 24}))
+    init = load_checkpoint(tmp_path / "rgb.pth")
+    for told, want in ((None, "rgb"), ("gray2rgb", "gray2rgb")):
+        config = TrainConfig(model="cnn_small", init=str(tmp_path / "rgb.pth"), pretrained="none", color_mode=told)
+        model, _ = build_model(config, ("happy", "sad"), init, torch.device("cpu"))
+        assert model.spec.color_mode == want

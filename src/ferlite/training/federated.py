@@ -127,7 +127,14 @@ def load_federate_config(path: str | Path | None = None, **overrides: Any) -> tu
     unknown = sorted(set(overrides) - {f.name for f in fields(FederateConfig)})
     if unknown:
         raise UsageError(f"unknown federation option {', '.join(unknown)}")
-    return FederateConfig(**{**fed, **overrides}), TrainConfig(**train)
+    train_config = TrainConfig(**train)
+    if train_config.color_mode is None and train_config.init:
+        # Resolved once, as fit resolves it, so that clients' data, the server's validation and the model agree.
+        from .checkpoint import load_checkpoint
+        from .trainer import resolve_color_mode
+
+        train_config.color_mode = resolve_color_mode(train_config, load_checkpoint(train_config.init))
+    return FederateConfig(**{**fed, **overrides}), train_config
 
 
 # --- the model's weights as the list of arrays Flower sends ------------------------------------------------------
@@ -183,7 +190,9 @@ _DATA_CACHE: dict[str, Any] = {}
 def _training_data(train: TrainConfig, with_val: bool) -> Any:
     from .trainer import build_data
 
-    key = json.dumps([train.dataset, train.data_path, train.mixture, train.classes, train.class_balance, with_val])
+    key = json.dumps(
+        [train.dataset, train.data_path, train.mixture, train.classes, train.class_balance, train.color_mode, with_val]
+    )
     if key not in _DATA_CACHE:
         _DATA_CACHE[key] = build_data(train, with_val=with_val)
     return _DATA_CACHE[key]

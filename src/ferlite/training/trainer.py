@@ -125,8 +125,7 @@ def _fit(config: TrainConfig, ctx: DistContext, device: torch.device, data: Trai
     init = load_checkpoint(config.init) if config.init else None
     if config.input_size is None:
         config.input_size = ModelSpec.from_dict(init["spec"]).input_size if init else 224
-    if config.color_mode is None:
-        config.color_mode = ModelSpec.from_dict(init["spec"]).color_mode if init else "gray2rgb"
+    config.color_mode = resolve_color_mode(config, init)
     if not 24 <= config.input_size <= 224:
         raise UsageError(f"--input-size must be between 24 and 224, got {config.input_size}")
     _seed_everything(config.seed)
@@ -228,6 +227,11 @@ def _fit(config: TrainConfig, ctx: DistContext, device: torch.device, data: Trai
     return TrainResult(state.best, state.train_seconds, str(best_path), list(classes))
 
 
+def resolve_color_mode(config: TrainConfig, init: dict[str, Any] | None) -> str:
+    """The run's colour mode: ``--color-mode``, else ``init``'s (a checkpoint's), else gray2rgb."""
+    return config.color_mode or (ModelSpec.from_dict(init["spec"]).color_mode if init else "gray2rgb")
+
+
 def check_config(config: TrainConfig) -> None:
     """The checks that need no data: a bad value is a UsageError before anything loads."""
     try:
@@ -324,7 +328,7 @@ def build_model(
     if init:
         # Shared classes keep their trained rows; new ones (a 7-class model from a 5-class one) keep fresh rows.
         model.load_state_dict(keep_classes(init, classes, new_rows=model.state_dict()))
-    model.spec = replace(model.spec.with_labels(classes), color_mode=config.color_mode or "gray2rgb")
+    model.spec = replace(model.spec.with_labels(classes), color_mode=resolve_color_mode(config, init))
     model.to(device)
     # Channels-last (NHWC) convolutions are faster in cuDNN and in oneDNN on the CPU: MobileNetV2 at 224 px trains
     # 1.36x faster on the 2-core VM (benchmarks/train_speed.py).
