@@ -86,12 +86,13 @@ models: setup
 	$(BIN)/ferlite export runs/eyes_cew/best.pth --int8 --dataset cew --name eye_state
 	$(MAKE) models-in-the-wild
 
-# The default model (issue 19): FERPlus, RAF-DB and AffectNet together at 112 px, from the bundled accurate model;
+# The in-the-wild models (issue 19): FERPlus, RAF-DB and AffectNet together at 112 px, from the FERPlus 224 px model;
 # selected on the cross-domain validation set, exported to int8, then its logit bias and temperature fitted on the
 # validation domains (never a test split) and stored in the file. Then a second, shorter cycle from that file with
-# FERPlus and RAF-DB weighing more and classes less balanced, then the same at 160 px from it; the accurate model is
-# the ensemble of the two (MODEL_CARD.md). Last, the next default's candidate (models/README.md): a whole 112 px
-# schedule with colour input, distilled from the ensemble's two networks, its int8 export chosen on validation.
+# FERPlus and RAF-DB weighing more and classes less balanced (the gray default until 2026-12-06,
+# models/mixture8_112_c2.int8.onnx), then the same at 160 px from it; the accurate model is the ensemble of the two
+# (MODEL_CARD.md). Last, the default: a whole 112 px schedule with colour input, distilled from the ensemble's two
+# networks, its int8 export chosen on validation.
 # About 3 h 40 min on 2 CPU cores; each step resumes where it stopped.
 SECOND_CYCLE := --mixture ferplus:0.4,rafdb:0.45,affectnet:0.15 --class-balance 0.3 --lr 1.5e-4 --warmup-epochs 0.2 --epochs 10
 # The 160 px sibling of the default: the second cycle's weights at 160 px (the accurate model until 2026-12-03).
@@ -129,9 +130,8 @@ models-in-the-wild: setup
 		--name emotion_default.int8.onnx --threads 2
 	$(BIN)/ferlite evaluate runs/export_rgb_kd_full_pct/emotion_default.int8.onnx --domains test --threads 2 \
 		--out runs/export_rgb_kd_full_pct/test_int8_calibrated
-	@echo "the calibrated models: runs/export_mixture8_112_c2/emotion_default.int8.onnx and"
-	@echo "runs/export_ensemble_112_160/emotion_accurate.int8.onnx (copy them to src/ferlite/assets/);"
-	@echo "the next default's candidate: runs/export_rgb_kd_full_pct/emotion_default.int8.onnx (models/)"
+	@echo "the calibrated models: runs/export_rgb_kd_full_pct/emotion_default.int8.onnx and"
+	@echo "runs/export_ensemble_112_160/emotion_accurate.int8.onnx (copy them to src/ferlite/assets/)"
 
 # TFLite (fp32 and fp16) from an exported ONNX model, in its own environment: TensorFlow
 # pins numpy and protobuf versions that ferlite's environment does not share.

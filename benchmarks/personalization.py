@@ -43,7 +43,7 @@ def main() -> None:
     lines: list[str] = []
     say = lambda s: (print(s, flush=True), lines.append(s))  # noqa: E731
     clf = EmotionClassifier(resolve_model_path(args.model), threads=args.threads)
-    color = clf.spec.color_mode == "rgb"
+    color = clf.spec.takes_colour
     train, test = load_dataset("rafdb", "train", color=color), load_dataset("rafdb", "test", color=color)
     cols = subset_columns(clf.labels, test.classes)  # RAF-DB's 7 classes among the model's 8
     t0 = time.perf_counter()

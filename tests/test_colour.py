@@ -104,7 +104,7 @@ def test_a_colour_model_learns_hue_that_a_gray_one_cannot_see_and_its_onnx_file_
     )
     assert export.returncode == 0, export.stderr[-2000:]
     clf = EmotionClassifier(tmp_path / "onnx" / "model.onnx")
-    assert clf.spec.color_mode == "rgb"
+    assert clf.spec.takes_colour
     test = load_dataset("folder", "test", data, classes=clf.labels, color=True)
     accuracy = (clf.predict_logits(preprocess_faces(list(test.images), clf.spec)).argmax(1) == test.labels).mean()
     assert accuracy > 0.9

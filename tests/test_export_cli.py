@@ -161,7 +161,7 @@ def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):
     model = default_model_path()
     assert model.stat().st_size <= 3_000_000
     report = _evaluate_on_publictest(model, tmp_path, "--dataset", "ferplus")
-    assert report["n"] == 3553 and report["accuracy"] > 0.767  # measured 0.777 (ferlite calibrate's report, MODEL_CARD.md)
+    assert report["n"] == 3553 and report["accuracy"] > 0.785  # measured 0.795 (ferlite calibrate's report, MODEL_CARD.md)
 
 
 def test_bundled_accurate_model_by_name(tmp_path):
@@ -174,7 +174,7 @@ def test_bundled_accurate_model_by_name(tmp_path):
     spec = Recognizer("accurate").classifier.spec
     assert model.stat().st_size <= 6_000_000 and spec.input_size == 160 and spec.arch == "mobilenetv2_fer_ensemble"
     report = _evaluate_on_publictest(model, tmp_path, "--dataset", "ferplus")
-    assert report["n"] == 3553 and report["accuracy"] > 0.79  # measured 0.800 (ferlite calibrate); the default: 0.777
+    assert report["n"] == 3553 and report["accuracy"] > 0.79  # measured 0.800 (ferlite calibrate); the default: 0.795
     proc = _ferlite("predict", FIXTURES / "astronaut_nasa_512.png", "--model", "accurate", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[0])["faces"][0]["label"] == "happy"

@@ -35,7 +35,7 @@ def test_full_integer_tflite_matches_its_onnx_int8_model(name, reference, domain
     assert np.dtype(inp["dtype"]) == np.int8
     assert all(np.dtype(d["dtype"]) == np.int8 for d in it.get_output_details())
 
-    ds = load_dataset(*domain)
+    ds = load_dataset(*domain, color=clf.spec.takes_colour)  # the default takes colour faces
     ds = ds.sample(min(faces, len(ds)), seed=0)
     x = preprocess_faces(list(ds.images), clf.spec)
     cols = subset_columns(clf.labels, ds.classes)

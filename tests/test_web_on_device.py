@@ -138,7 +138,7 @@ def test_static_page_runs_the_pipeline_in_the_browser_as_python_does(tmp_path, m
     on-device recognizer run on each frame's pixels, compared with the Python runtime."""
     if model == "colour":
         model = _as_colour_model(Recognizer(threads=1).classifier.model_path, tmp_path / "colour.onnx")
-        assert Recognizer(model, threads=1).classifier.spec.color_mode == "rgb"
+        assert Recognizer(model, threads=1).classifier.spec.takes_colour
     site = tmp_path / "site"
     r = run_ferlite("serve", "--static-only", site, "--model", model)
     assert r.returncode == 0, r.stderr

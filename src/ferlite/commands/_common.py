@@ -17,8 +17,8 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
         "--model",
         default=None,
         help="emotion ONNX model from 'ferlite export', or a bundled one by name: default (FERPlus classes, 112 px, "
-        "trained on faces from three sources; the default), accurate (that network and a 160 px one averaged in one file, "
-        "better on every test domain, about 3.4x the cost per face) or fer2013 (FER2013's 7 classes, 224 px; ten-view TTA by default)",
+        "trained on faces from three sources; the default), accurate (a 112 px and a 160 px network averaged in one file, "
+        "better on AffectNet and FERPlus, level on RAF-DB, about 3x the cost per face) or fer2013 (FER2013's 7 classes, 224 px; ten-view TTA by default)",
     )
     g.add_argument(
         "--device",

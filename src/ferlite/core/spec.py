@@ -63,6 +63,15 @@ class ModelSpec:
     tta: str = "none"
     classifier: str = "classifier.1"
 
+    @property
+    def takes_colour(self) -> bool:
+        """Whether the model's input is the face in colour (``color_mode`` rgb) rather than made gray.
+
+        >>> ModelSpec(color_mode="rgb").takes_colour, ModelSpec().takes_colour
+        (True, False)
+        """
+        return self.color_mode == "rgb"
+
     def with_labels(self, labels: tuple[str, ...] | list[str]) -> ModelSpec:
         """The same spec for another set of classes."""
         return replace(self, labels=tuple(labels))

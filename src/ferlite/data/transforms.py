@@ -18,7 +18,7 @@ from ..core.spec import COLOR_MODES, ModelSpec
 class _Preset:
     def __init__(self, ops: list, cfg: ModelSpec) -> None:
         self.transform = A.Compose(ops)
-        self.color = cfg.color_mode == "rgb"
+        self.color = cfg.takes_colour
 
     def __call__(self, face: np.ndarray) -> np.ndarray:
         # Gray models see every face gray, as the runtime makes it; colour models get RGB, a gray face repeated.
@@ -95,7 +95,7 @@ class ClassificationPresetTrain(_Preset):
             ),
             A.RandomBrightnessContrast(brightness_contrast, brightness_contrast, p=0.8),
         ]
-        if cfg.color_mode == "rgb":
+        if cfg.takes_colour:
             hue, saturation = hue_saturation
             ops += [
                 A.HueSaturationValue(hue_shift_limit=hue, sat_shift_limit=saturation, val_shift_limit=0, p=0.5),

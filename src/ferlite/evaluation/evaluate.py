@@ -186,7 +186,7 @@ def evaluate_file(
     else:
         model, cfg, _ = model_from_checkpoint(checkpoint)
         labels = tuple(cfg.labels)
-    color = (classifier.spec if is_onnx else cfg).color_mode == "rgb"
+    color = (classifier.spec if is_onnx else cfg).takes_colour
     if domains:
         return _report_domains(
             checkpoint,

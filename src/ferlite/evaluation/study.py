@@ -167,9 +167,7 @@ def run_study(args: StudyConfig) -> dict[str, Any]:
         print(f"\n=== {name}: {CONFIGS[name][0]} ===", flush=True)
         summary = asdict(fit(targs))
         model, cfg, ckpt = model_from_checkpoint(summary["best_path"])
-        test = load_dataset(
-            args.dataset, "test", args.data_path, tuple(cfg.labels), seed=args.seed, color=cfg.color_mode == "rgb"
-        )
+        test = load_dataset(args.dataset, "test", args.data_path, tuple(cfg.labels), seed=args.seed, color=cfg.takes_colour)
         m = evaluate_model(model, test, cfg)
         m_tta = evaluate_model(model, test, cfg, tta="flip")
         results[name] = {

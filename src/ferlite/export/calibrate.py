@@ -85,7 +85,7 @@ def calibrate_file(
         raise UsageError(f"--name {name}: must end in .onnx")
     out = Path(out) / name
     clf = EmotionClassifier(model, threads=threads)
-    domains = load_domains(VAL_DOMAINS, "val", clf.labels, strict, color=clf.spec.color_mode == "rgb")
+    domains = load_domains(VAL_DOMAINS, "val", clf.labels, strict, color=clf.spec.takes_colour)
     raw = {name: onnx_logits(clf, ds, calibrated=False) for name, ds in domains.items()}
     cal = fit_logit_calibration(
         [raw[n] for n in domains],

@@ -194,7 +194,7 @@ def rebuild_checkpoint(
     out = Path(out) / "best.pth"
     if not Path(onnx).is_file():
         raise CheckpointError(f"{onnx}: model file not found")
-    color = EmotionClassifier(onnx, tta="none").spec.color_mode == "rgb"  # an rgb model's faces stay in colour
+    color = EmotionClassifier(onnx, tta="none").spec.takes_colour  # an rgb model's faces stay in colour
     calibration = load_dataset(dataset, "train", data_path, None, color=color).sample(calib_size, seed)
     state = checkpoint_from_onnx(onnx, calibration)
     save_checkpoint(out, state)

@@ -160,7 +160,7 @@ def export_checkpoint(
     classes = tuple(cfg.labels)
     out = Path(out) if out else Path(checkpoint).parent
     vals, calibration_pool = _check_and_calibration_data(
-        checkpoint, dataset, data_path, mixture, calib_size, seed, state, classes, cfg.color_mode == "rgb"
+        checkpoint, dataset, data_path, mixture, calib_size, seed, state, classes, cfg.takes_colour
     )
     fp32 = export_onnx(model, cfg, out / f"{name}.onnx")
     first = next(iter(vals.values()))

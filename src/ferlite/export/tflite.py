@@ -148,7 +148,7 @@ def convert_to_tflite_int8(
     spec, n_out = clf.spec, len(clf.labels)
     calib = []
     for name in calibration:  # training faces only: the test splits score the result
-        ds = load_dataset(name, "train", color=spec.color_mode == "rgb")
+        ds = load_dataset(name, "train", color=spec.takes_colour)
         ds = ds.sample(min(calib_faces, len(ds)), seed=0)
         calib.append(preprocess_faces(list(ds.images), spec).transpose(0, 2, 3, 1))
     channels = calib[0].shape[-1]
@@ -182,7 +182,7 @@ def convert_to_tflite_int8(
         "domains": {},
     }
     for name, split in domains:
-        ds = load_dataset(name, split, color=spec.color_mode == "rgb")
+        ds = load_dataset(name, split, color=spec.takes_colour)
         if limit:
             ds = ds.sample(min(limit, len(ds)), seed=0)
         x = preprocess_faces(list(ds.images), spec)

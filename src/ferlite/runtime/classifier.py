@@ -90,7 +90,7 @@ def preprocess_faces(crops: Sequence[np.ndarray], spec: ModelSpec) -> np.ndarray
     mean = np.asarray(spec.mean, np.float32).reshape(3, 1, 1)
     std = np.asarray(spec.std, np.float32).reshape(3, 1, 1)
     for i, crop in enumerate(crops):
-        if spec.color_mode == "rgb":
+        if spec.takes_colour:
             face = cv2.cvtColor(to_bgr8(crop), cv2.COLOR_BGR2RGB)
             resized = cv2.resize(face, (s, s), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
         else:

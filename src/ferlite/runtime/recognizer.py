@@ -234,7 +234,7 @@ class Recognizer:
     def face_crops(self, bgr: np.ndarray, faces: Faces) -> list[np.ndarray]:
         """The crops the classifier sees for given face boxes (and landmarks): margin added, eyes levelled."""
         spec = self.classifier.spec
-        return align_crops(bgr, faces, spec.input_size, self.margin, self.align, color=spec.color_mode == "rgb")
+        return align_crops(bgr, faces, spec.input_size, self.margin, self.align, color=spec.takes_colour)
 
     def classify(self, bgr: np.ndarray, faces: Faces) -> Faces:
         """Emotion probabilities for given face boxes (and landmarks) in a BGR frame."""

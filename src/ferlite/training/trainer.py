@@ -374,7 +374,7 @@ def build_distiller(config: TrainConfig, spec: ModelSpec, device: torch.device) 
             raise DataError(
                 f"{path}: the teacher normalises with mean {tspec.mean} / std {tspec.std}, the student with {spec.mean} / {spec.std}"
             )
-        if tspec.color_mode == "rgb" and spec.color_mode != "rgb":
+        if tspec.takes_colour and not spec.takes_colour:
             # A colour teacher would see gray faces, unlike those it learnt from; a gray one sees the batch's luma.
             raise DataError(f"{path}: the teacher takes colour (rgb) faces, the student {spec.color_mode} ones")
         print(f"distilling from {path} ({state['arch']}, {tspec.input_size}px, {count_parameters(teacher):,} parameters)")

@@ -104,11 +104,11 @@ function cvRound(v) {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** cv2.warpAffine(gray, m, (size, size), INTER_LINEAR, BORDER_REPLICATE), bit-exact: OpenCV inverts the matrix,
+/** cv2.warpAffine(plane, m, (size, size), INTER_LINEAR, BORDER_REPLICATE) on one 8-bit plane, bit-exact: OpenCV inverts the matrix,
  *  steps through the input in fixed point (1/1024 pixel, then 1/32 for the interpolation tables) and blends the four
  *  neighbours with integer weights. A float version differs by a few gray levels on a few hundred pixels of a crop,
  *  which the int8 emotion model turns into visibly different scores. */
-export function warpAffineGray(gray, w, h, m, size) {
+export function warpAffinePlane(plane, w, h, m, size) {
   const det = m[0] * m[4] - m[1] * m[3], d = det !== 0 ? 1 / det : 0;
   const i0 = m[4] * d, i1 = -m[1] * d, i3 = -m[3] * d, i4 = m[0] * d;
   const i2 = -i0 * m[2] - i1 * m[5], i5 = -i3 * m[2] - i4 * m[5];
@@ -116,7 +116,7 @@ export function warpAffineGray(gray, w, h, m, size) {
   const adelta = new Int32Array(size), bdelta = new Int32Array(size);
   for (let x = 0; x < size; x++) { adelta[x] = cvRound(i0 * x * AB); bdelta[x] = cvRound(i3 * x * AB); }
   const out = new Uint8Array(size * size);
-  const px = (x, y) => gray[Math.min(h - 1, Math.max(0, y)) * w + Math.min(w - 1, Math.max(0, x))];
+  const px = (x, y) => plane[Math.min(h - 1, Math.max(0, y)) * w + Math.min(w - 1, Math.max(0, x))];
   for (let y = 0; y < size; y++) {
     const X0 = cvRound((i1 * y + i2) * AB) + ROUND, Y0 = cvRound((i4 * y + i5) * AB) + ROUND;
     for (let x = 0; x < size; x++) {
@@ -199,7 +199,7 @@ export function iou(a, b) {
 
 /** The classifier's size x size crop of one face from one plane (gray, or one colour channel): a square of the box's longer side times (1 + margin) about
  *  its centre, rotated so that the eyes are level (runtime/align.py align_crops). */
-export function alignCrop(gray, w, h, face, size, margin, align) {
+export function alignCrop(plane, w, h, face, size, margin, align) {
   const [x1, y1, x2, y2] = face.box;  // float32 values, computed in float32 as numpy does in align_crops
   const cx = f32(f32(x1 + x2) / 2), cy = f32(f32(y1 + y2) / 2);
   const side = f32(Math.max(f32(x2 - x1), f32(y2 - y1), 1) * f32(1 + margin));
@@ -211,7 +211,7 @@ export function alignCrop(gray, w, h, face, size, margin, align) {
   const m = rotationMatrix(cx, cy, angle, f32(size / side));
   m[2] += f32(size / 2 - cx);
   m[5] += f32(size / 2 - cy);
-  return warpAffineGray(gray, w, h, m, size);
+  return warpAffinePlane(plane, w, h, m, size);
 }
 
 /** Crops, each a list of planes ([gray], or [R, G, B] for colour models) -> float32 (N, 3, S, S):
