@@ -43,8 +43,8 @@ def load_private_test(npz: Path) -> tuple[np.ndarray, np.ndarray, float]:
 def load_rafdb_test(npz: Path) -> tuple[list[np.ndarray], np.ndarray]:
     """RAF-DB's official test faces as the colour 100x100 BGR crops the file holds, and their labels (FER order).
 
-    Read here rather than through ferlite's reader, which makes them gray: each tool gets the same colour crop and
-    does its own preprocessing."""
+    Read here rather than through ferlite's reader: each tool gets the same colour crop and does its own
+    preprocessing (ferlite's gray models make it gray, its colour default keeps the colour)."""
     import cv2
 
     with np.load(npz, allow_pickle=False) as z:
