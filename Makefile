@@ -76,7 +76,7 @@ study: setup
 models: setup
 	$(BIN)/ferlite study --out runs/study_ref5 --configs mobilenetv2_full
 	$(BIN)/ferlite train --config docs/experiments/fer7.toml --resume
-	$(BIN)/ferlite train --config configs/ferplus8.toml --resume
+	$(BIN)/ferlite train --config docs/experiments/ferplus8.toml --resume
 	$(BIN)/ferlite train --config docs/experiments/ferplus8_128.toml --resume
 	$(BIN)/ferlite train --config configs/ferplus8_kd.toml --resume
 	$(BIN)/ferlite train --config docs/experiments/fer7_long_mix.toml --resume
@@ -123,7 +123,7 @@ models-in-the-wild: setup
 		--out runs/export_ensemble_112_160/test_fp32_raw
 	$(BIN)/ferlite from-onnx runs/export_mixture8_112_c2/emotion_default.int8.onnx --dataset affectnet --out runs/rebuilt_c2
 	$(BIN)/ferlite from-onnx runs/export_mixture8_160/mixture8_160.int8.onnx --dataset affectnet --out runs/rebuilt_160
-	$(BIN)/ferlite train --config docs/experiments/mixture8_112_rgb_kd_full.toml --resume
+	$(BIN)/ferlite train --config configs/mixture8_112_rgb_kd_full.toml --resume
 	$(BIN)/ferlite export runs/mixture8_112_rgb_kd_full/best.pth --int8 --dataset mixture --calib-size 512 \
 		--calib-method percentile --out runs/export_rgb_kd_full_pct
 	$(BIN)/ferlite calibrate runs/export_rgb_kd_full_pct/model.int8.onnx --out runs/export_rgb_kd_full_pct \
