@@ -165,7 +165,7 @@ def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):
 
 
 def test_bundled_accurate_model_by_name(tmp_path):
-    """`--model accurate` is the bundled in-the-wild ensemble (the default's network at 112 px and its 160 px sibling,
+    """`--model accurate` is the bundled in-the-wild ensemble (the previous default's network at 112 px and its 160 px sibling,
     averaged in one file): more accurate than the default on FERPlus PublicTest (and on the cross-domain validation
     set, MODEL_CARD.md)."""
     from ferlite.runtime import Recognizer, resolve_model_path
