@@ -22,6 +22,7 @@ from ..core.errors import CheckpointError
 from ..core.spec import ModelSpec
 from ..core.taxonomy import subset_columns
 from ..models import create_model
+from .qat import plain_state_dict
 
 # 2: the model spec under "spec" (format 1 stored it as "cfg", with label_names; still read).
 FORMAT_VERSION = 2
@@ -58,7 +59,7 @@ def make_checkpoint(model: nn.Module, arch: str, model_kwargs: dict[str, Any], *
         "arch": arch,
         "model_kwargs": dict(model_kwargs),
         "spec": replace(model.spec, arch=arch).to_dict(),
-        "model": model.state_dict(),
+        "model": plain_state_dict(model),  # quantization-aware training's weights under their plain names
         **extra,
     }
 

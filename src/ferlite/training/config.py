@@ -137,6 +137,12 @@ class TrainConfig:
         "keep an exponential moving average of the weights (e.g. 0.999) and validate and save it (0: off)",
         metavar="DECAY",
     )
+    qat: bool = option(
+        False,
+        "optimisation",
+        "quantization-aware training (MobileNetV2): train under the int8 export's rounding, weights per channel and "
+        "activations per tensor, so that the int8 file loses less; meant for a short fine-tune from --init",
+    )
     teacher: str | None = option(
         None,
         "optimisation",

@@ -48,6 +48,7 @@ from .distributed import (
     shutdown_distributed,
 )
 from .engine import Distiller, build_optimizer, build_scheduler, train_one_epoch
+from .qat import load_plain_state_dict, simulate_int8
 from .teacher_targets import blend_teacher_targets
 
 _logger = logging.getLogger(__name__)
@@ -329,6 +330,8 @@ def build_model(
         # Shared classes keep their trained rows; new ones (a 7-class model from a 5-class one) keep fresh rows.
         model.load_state_dict(keep_classes(init, classes, new_rows=model.state_dict()))
     model.spec = replace(model.spec.with_labels(classes), color_mode=resolve_color_mode(config, init))
+    if config.qat:
+        simulate_int8(model)
     model.to(device)
     # Channels-last (NHWC) convolutions are faster in cuDNN and in oneDNN on the CPU: MobileNetV2 at 224 px trains
     # 1.36x faster on the 2-core VM (benchmarks/train_speed.py).
@@ -407,7 +410,10 @@ def resume(config: TrainConfig, state: TrainState, classes: tuple[str, ...], out
         raise DataError(
             f"{last_path}: was trained as {saved.get('arch')} on {saved_labels}; cannot resume as {config.model} on {list(classes)}"
         )
-    state.model.load_state_dict(saved["model"])
+    saved_qat = bool(saved.get("args", {}).get("qat"))
+    if saved_qat != config.qat:
+        raise DataError(f"{last_path}: was trained {'with' if saved_qat else 'without'} --qat; resume it the same way")
+    load_plain_state_dict(state.model, saved["model"])
     state.optimizer.load_state_dict(saved["optimizer"])
     state.scheduler.load_state_dict(saved["lr_scheduler"])
     if state.ema is not None:

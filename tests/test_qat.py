@@ -1,0 +1,104 @@
+"""Quantization-aware training (--qat): the rounding is the int8 export's, and a run's checkpoints are plain ones."""
+
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from conftest import run_training
+from onnx import numpy_helper
+
+from ferlite.commands import train
+from ferlite.core.paths import asset_path
+from ferlite.models import create_model
+from ferlite.training.checkpoint import load_checkpoint, model_from_checkpoint
+from ferlite.training.qat import Int8Weights, Uint8Activations, simulate_int8
+
+
+def _stored_int8_weights(path):
+    """The bundled file's int8 weights, dequantized as ONNX Runtime stores them (q * per-channel scale)."""
+    graph = onnx.load(str(path)).graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:
+        q = constants.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
+        if q is not None and q.dtype == np.int8:
+            scale = constants[node.input[1]]
+            yield torch.from_numpy(q.astype(np.float32) * scale.reshape(-1, *[1] * (q.ndim - 1)))
+
+
+def test_the_weight_rounding_is_the_int8_exports():
+    """ONNX Runtime's per-channel int8 weights of the bundled default are fixed points of the simulated rounding:
+    same grid (max |w| / 127 per output channel), same range. A different scale rule would move them."""
+    weights = list(_stored_int8_weights(asset_path("emotion_default.int8.onnx")))
+    assert len(weights) == 53  # 52 convolutions and the classifier
+    for w in weights:
+        assert torch.equal(Int8Weights()(w), w)
+    w = torch.randn(16, 8, 3, 3)
+    rounded = Int8Weights()(w)
+    assert 0 < (rounded - w).abs().max() <= w.abs().amax() / 127 / 2 + 1e-6
+    assert all(len(torch.unique(rounded[c])) <= 255 for c in range(16))
+
+
+def test_activation_rounding_learns_a_range_with_zero_and_takes_256_levels_at_most():
+    act = Uint8Activations(momentum=0.5)
+    act.eval()
+    x = torch.linspace(0.5, 6.0, 10_000)
+    assert torch.equal(act(x), x)  # no range learnt yet: passed through
+    act.train()
+    act(x), act(x * 2)
+    assert act.low.item() == 0.0 and act.high.item() == pytest.approx(9.0)  # zero always inside; 6 then 12 averaged
+    act.eval()
+    out = act(torch.cat([torch.zeros(1), x * 2]))
+    assert out[0] == 0.0 and len(torch.unique(out)) <= 256 and out.max() <= 9.0 + 1e-5
+
+
+def test_simulation_hooks_follow_a_deep_copy():
+    """The EMA copy of a network rounds with its own ranges, not the trained network's."""
+    import copy
+
+    model = simulate_int8(create_model("mobilenetv2_fer", num_classes=4, pretrained=False, input_size=48))
+    model.train()
+    model(torch.randn(4, 3, 48, 48))
+    twin = copy.deepcopy(model)
+    assert twin.int8_simulation[0] is not model.int8_simulation[0]
+    twin.int8_simulation[0].activation.high.fill_(123.0)
+    assert model.int8_simulation[0].activation.high.item() != 123.0
+    calls = []
+    twin.features[0].register_forward_pre_hook(lambda m, a: calls.append(m))
+    twin(torch.randn(1, 3, 48, 48))
+    assert calls == [twin.features[0]]
+
+
+def _qat_argv(out, data):
+    """A MobileNetV2 from scratch at 48 px on the synthetic faces, with an EMA copy (validated and saved)."""
+    return [
+        *("--dataset", "folder", "--data-path", str(data), "--input-size", "48", "--per-class", "0"),
+        *("--pretrained", "none", "--batch-size", "32", "--workers", "0", "--no-progress", "--ema", "0.9"),
+        *("--out", str(out)),
+    ]
+
+
+def _qat_args(out, data, *extra):
+    return train.get_args_parser().parse_args([*_qat_argv(out, data), *extra])
+
+
+def test_a_qat_run_writes_plain_checkpoints_that_resume_and_export(tmp_path, synthetic_faces):
+    out = tmp_path / "run"
+    run_training(_qat_args(out, synthetic_faces, "--qat", "--epochs", "2", "--stop-after", "1"))
+    result = run_training(_qat_args(out, synthetic_faces, "--qat", "--epochs", "2", "--resume"))
+    assert load_checkpoint(out / "last.pth")["epoch"] == 1
+    plain = set(create_model("mobilenetv2_fer", num_classes=4, pretrained=False, input_size=48).state_dict())
+    for name in ("best.pth", "last.pth"):
+        assert set(load_checkpoint(out / name)["model"]) == plain, name
+    model, spec, _ = model_from_checkpoint(result["best_path"])  # a plain network: export and evaluate take it
+    assert spec.labels == ("angry", "happy", "sad", "surprise")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ferlite", "train", *_qat_argv(out, synthetic_faces), "--epochs", "3", "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0 and "was trained with --qat; resume it the same way" in proc.stderr
+    assert "Traceback" not in proc.stderr
