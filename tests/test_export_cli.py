@@ -161,20 +161,19 @@ def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):
     model = default_model_path()
     assert model.stat().st_size <= 3_000_000
     report = _evaluate_on_publictest(model, tmp_path, "--dataset", "ferplus")
-    assert report["n"] == 3553 and report["accuracy"] > 0.785  # measured 0.795 (ferlite calibrate's report, MODEL_CARD.md)
+    assert report["n"] == 3553 and report["accuracy"] > 0.79  # measured 0.804 (ferlite calibrate's report, MODEL_CARD.md)
 
 
 def test_bundled_accurate_model_by_name(tmp_path):
-    """`--model accurate` is the bundled in-the-wild ensemble (the previous default's network at 112 px and its 160 px sibling,
-    averaged in one file): more accurate than the default on FERPlus PublicTest (and on the cross-domain validation
-    set, MODEL_CARD.md)."""
+    """`--model accurate` is the bundled in-the-wild ensemble (the gray default's network at 112 px and its 160 px
+    sibling, averaged in one file), resolved by name and scored on FERPlus PublicTest."""
     from ferlite.runtime import Recognizer, resolve_model_path
 
     model = resolve_model_path("accurate")
     spec = Recognizer("accurate").classifier.spec
     assert model.stat().st_size <= 6_000_000 and spec.input_size == 160 and spec.arch == "mobilenetv2_fer_ensemble"
     report = _evaluate_on_publictest(model, tmp_path, "--dataset", "ferplus")
-    assert report["n"] == 3553 and report["accuracy"] > 0.79  # measured 0.800 (ferlite calibrate); the default: 0.795
+    assert report["n"] == 3553 and report["accuracy"] > 0.79  # measured 0.800 (ferlite calibrate); the default: 0.804
     proc = _ferlite("predict", FIXTURES / "astronaut_nasa_512.png", "--model", "accurate", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[0])["faces"][0]["label"] == "happy"

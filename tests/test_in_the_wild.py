@@ -230,7 +230,7 @@ def test_train_names_a_missing_or_bad_mixture_before_loading_data(tmp_path):
 
 # The bundled default's RAF-DB test accuracy on a fixed 600-face subset (seed 0), recorded when it was bundled with
 # `python -c "from tests.test_in_the_wild import rafdb_subset_accuracy as f; print(f())"` (MODEL_CARD.md).
-DEFAULT_RAFDB_SUBSET_ACCURACY = 0.847  # 508 of 600; the whole test split: 85.6%
+DEFAULT_RAFDB_SUBSET_ACCURACY = 0.840  # 504 of 600; the whole test split: 85.4%
 
 
 def rafdb_subset_accuracy(model: str = "default", n: int = 600, seed: int = 0) -> float:

@@ -149,8 +149,9 @@ def test_watch_learns_corrections_typed_on_the_terminal_and_saves_them(tmp_path)
     log = watch("--corrections", "--save-personalization", str(saved), typed="happy\n2\nhappy\nneutral\nwings\n")
     assert "learned happy (3 corrections" in log and "the personal head in use" in log
     assert "correction 'wings': unknown class 'wings'" in log  # a typo is one line, and the run goes on
-    # Online, the frames read before the corrections arrive keep the base model's labels (the default of 2026-12-06:
-    # 67% happy with corrections, 0% without); the saved head, used from the first frame, reads 95%.
-    assert happy_share(log) >= 60 > 30 >= happy_share(watch())
+    # Online, the frames read before the corrections arrive keep the base model's labels (the default of 2026-12-06,
+    # tenth session: 60% happy with corrections, the same every run, 0% without; its predecessor 67%); the saved head,
+    # used from the first frame, reads 87%.
+    assert happy_share(log) >= 55 > 30 >= happy_share(watch())
     assert set(Personalization.load(saved).classes_seen) == {"happy", "neutral"}
     assert happy_share(watch("--personalization", str(saved))) >= 70

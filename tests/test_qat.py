@@ -102,3 +102,17 @@ def test_a_qat_run_writes_plain_checkpoints_that_resume_and_export(tmp_path, syn
     )
     assert proc.returncode != 0 and "was trained with --qat; resume it the same way" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_qat_of_another_architecture_is_one_clear_line():
+    proc = subprocess.run(
+        [sys.executable, "-m", "ferlite", "train", "--qat", "--model", "cnn_small", "--dataset", "folder", "--data-path", "."],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        proc.returncode == 2
+        and "--qat simulates the int8 export of a MobileNetV2 (mobilenetv2_fer), not of cnn_small" in proc.stderr
+    )
+    assert "Traceback" not in proc.stderr

@@ -12,12 +12,13 @@ import argparse
 import torch
 
 from ferlite.training.checkpoint import load_checkpoint, save_checkpoint
+from ferlite.training.qat import plain_name
 
 
 def weights(checkpoint: dict) -> dict[str, torch.Tensor]:
     ema = checkpoint.get("ema")
-    if ema:  # AveragedModel's state: the EMA weights under "module."
-        return {k[len("module.") :]: v for k, v in ema.items() if k.startswith("module.")}
+    if ema:  # AveragedModel's state: the EMA weights under "module." (a --qat run's under their parametrized names)
+        return {plain_name(k[len("module.") :]): v for k, v in ema.items() if k.startswith("module.")}
     return checkpoint["model"]
 
 

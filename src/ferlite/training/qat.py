@@ -136,13 +136,24 @@ def simulates_int8(model: nn.Module) -> bool:
     return hasattr(model, "int8_simulation")
 
 
+def plain_name(key: str) -> str:
+    """A state_dict key without its parametrization: ``features.0.0.parametrizations.weight.original`` ->
+    ``features.0.0.weight``; other keys unchanged.
+
+    Example:
+        >>> plain_name("features.0.0.parametrizations.weight.original"), plain_name("features.0.1.bias")
+        ('features.0.0.weight', 'features.0.1.bias')
+    """
+    return _PARAMETRIZED.sub(r".\1", key)
+
+
 def plain_state_dict(model: nn.Module) -> dict[str, Any]:
     """``model.state_dict()`` with each parametrized weight under its plain name (``features.0.0.weight``): the
     float weight, as a model without the simulation stores it."""
-    return {_PARAMETRIZED.sub(r".\1", k): v for k, v in model.state_dict().items()}
+    return {plain_name(k): v for k, v in model.state_dict().items()}
 
 
 def load_plain_state_dict(model: nn.Module, weights: dict[str, Any]) -> None:
     """Load weights saved by ``plain_state_dict`` (or by a model without the simulation) into ``model``."""
-    names = {_PARAMETRIZED.sub(r".\1", k): k for k in model.state_dict()}
+    names = {plain_name(k): k for k in model.state_dict()}
     model.load_state_dict({names.get(k, k): v for k, v in weights.items()})

@@ -247,6 +247,8 @@ def check_config(config: TrainConfig) -> None:
         raise UsageError("--distill-alpha must be in (0, 1] and --distill-temperature above 0")
     if config.epochs < 1 or config.batch_size < 1:
         raise UsageError(f"--epochs and --batch-size must be at least 1, got {config.epochs} and {config.batch_size}")
+    if config.qat and config.model != "mobilenetv2_fer":
+        raise UsageError(f"--qat simulates the int8 export of a MobileNetV2 (mobilenetv2_fer), not of {config.model}")
 
 
 def build_data(config: TrainConfig, with_val: bool = True) -> TrainData:
