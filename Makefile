@@ -90,9 +90,10 @@ models: setup
 # selected on the cross-domain validation set, exported to int8, then its logit bias and temperature fitted on the
 # validation domains (never a test split) and stored in the file. Then a second, shorter cycle from that file with
 # FERPlus and RAF-DB weighing more and classes less balanced (the gray default until 2026-12-06,
-# models/mixture8_112_c2.int8.onnx), then the same at 160 px from it; the accurate model is the ensemble of the two
-# (MODEL_CARD.md). Last, the default: a whole 112 px schedule of 20 epochs with colour input, distilled from the
-# ensemble's two networks, then 3 short epochs of quantization-aware fine-tuning before its int8 export.
+# models/mixture8_112_c2.int8.onnx), then the same at 160 px from it (models/mixture8_160.int8.onnx). Then the default:
+# a whole 112 px schedule of 20 epochs with colour input, distilled from those two networks, then 3 short epochs of
+# quantization-aware fine-tuning before its int8 export. Last, the accurate model: the 160 px network and the
+# default's, averaged in one file, each reading gray faces (MODEL_CARD.md).
 # About 5 h on 2 CPU cores; each step resumes where it stopped.
 SECOND_CYCLE := --mixture ferplus:0.4,rafdb:0.45,affectnet:0.15 --class-balance 0.3 --lr 1.5e-4 --warmup-epochs 0.2 --epochs 10
 # The 160 px sibling of the default: the second cycle's weights at 160 px (the accurate model until 2026-12-03).
@@ -111,16 +112,6 @@ models-in-the-wild: setup
 	$(BIN)/ferlite calibrate runs/export_mixture8_160/model.int8.onnx --out runs/export_mixture8_160 --name mixture8_160.int8.onnx
 	$(BIN)/ferlite evaluate runs/export_mixture8_160/mixture8_160.int8.onnx --domains test --threads 2 \
 		--out runs/export_mixture8_160/test_int8_calibrated
-	$(BIN)/python tools/ensemble_checkpoints.py runs/ensemble_112_160/best.pth runs/mixture8_112_c2/best.pth runs/mixture8_160/best.pth
-	$(BIN)/ferlite export runs/ensemble_112_160/best.pth --int8 --dataset mixture --calib-size 1024 --out runs/export_ensemble_112_160
-	$(BIN)/ferlite calibrate runs/export_ensemble_112_160/model.int8.onnx --out runs/export_ensemble_112_160 \
-		--name emotion_accurate.int8.onnx --threads 2
-	$(BIN)/ferlite evaluate runs/export_ensemble_112_160/emotion_accurate.int8.onnx --domains test --threads 2 \
-		--out runs/export_ensemble_112_160/test_int8_calibrated
-	$(BIN)/ferlite evaluate runs/export_ensemble_112_160/model.int8.onnx --domains test --threads 2 \
-		--out runs/export_ensemble_112_160/test_int8_raw
-	$(BIN)/ferlite evaluate runs/export_ensemble_112_160/model.onnx --domains test --threads 2 \
-		--out runs/export_ensemble_112_160/test_fp32_raw
 	$(BIN)/ferlite from-onnx runs/export_mixture8_112_c2/emotion_default.int8.onnx --dataset affectnet --out runs/rebuilt_c2
 	$(BIN)/ferlite from-onnx runs/export_mixture8_160/mixture8_160.int8.onnx --dataset affectnet --out runs/rebuilt_160
 	$(BIN)/ferlite train --config docs/experiments/mixture8_112_rgb_kd_long.toml --resume
@@ -131,8 +122,15 @@ models-in-the-wild: setup
 		--name emotion_default.int8.onnx --threads 2
 	$(BIN)/ferlite evaluate runs/export_rgb_kd_long_qat/emotion_default.int8.onnx --domains test --threads 2 \
 		--out runs/export_rgb_kd_long_qat/test_int8_calibrated
+	$(BIN)/python tools/ensemble_checkpoints.py runs/ens_160_qat/best.pth runs/mixture8_160/best.pth \
+		runs/mixture8_112_rgb_kd_long_qat/best.pth --gray
+	$(BIN)/ferlite export runs/ens_160_qat/best.pth --int8 --dataset mixture --calib-size 1024 --out runs/export_ens_160_qat
+	$(BIN)/ferlite calibrate runs/export_ens_160_qat/model.int8.onnx --out runs/export_ens_160_qat \
+		--name emotion_accurate.int8.onnx --threads 2
+	$(BIN)/ferlite evaluate runs/export_ens_160_qat/emotion_accurate.int8.onnx --domains test --threads 2 \
+		--out runs/export_ens_160_qat/test_int8_calibrated
 	@echo "the calibrated models: runs/export_rgb_kd_long_qat/emotion_default.int8.onnx and"
-	@echo "runs/export_ensemble_112_160/emotion_accurate.int8.onnx (copy them to src/ferlite/assets/)"
+	@echo "runs/export_ens_160_qat/emotion_accurate.int8.onnx (copy them to src/ferlite/assets/)"
 
 # TFLite (fp32 and fp16) from an exported ONNX model, in its own environment: TensorFlow
 # pins numpy and protobuf versions that ferlite's environment does not share.

@@ -120,3 +120,23 @@ def test_an_ensemble_checkpoint_averages_its_members_and_exports_with_one_classi
     assert abs(logits - expected.numpy()).max() < 1e-3
     with pytest.raises(CheckpointError, match="an ensemble"):
         checkpoint_from_onnx(onnx_path, None)
+
+
+def test_an_ensemble_of_a_colour_and_a_gray_member_needs_gray(tmp_path):
+    """Members of different colour modes are one clear line; --gray feeds every member gray faces."""
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    from ferlite.training.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
+
+    for name, mode in (("colour", "rgb"), ("gray", "gray2rgb")):
+        m = create_model("mobilenetv2_fer", num_classes=3, pretrained=False, input_size=48)
+        m.spec = replace(m.spec.with_labels(("happy", "sad", "neutral")), color_mode=mode)
+        save_checkpoint(tmp_path / f"{name}.pth", make_checkpoint(m, "mobilenetv2_fer", {"input_size": 48}))
+    argv = [sys.executable, "tools/ensemble_checkpoints.py", tmp_path / "ens.pth", tmp_path / "colour.pth", tmp_path / "gray.pth"]
+    r = subprocess.run(argv, capture_output=True, text=True)
+    assert r.returncode != 0 and "colour modes differ (gray2rgb, rgb): pass --gray" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([*argv, "--gray"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert model_from_checkpoint(tmp_path / "ens.pth")[1].color_mode == "gray2rgb"
