@@ -165,8 +165,8 @@ def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):
 
 
 def test_bundled_accurate_model_by_name(tmp_path):
-    """`--model accurate` is the bundled in-the-wild ensemble (the gray default's network at 112 px and its 160 px
-    sibling, averaged in one file), resolved by name and scored on FERPlus PublicTest."""
+    """`--model accurate` is the bundled in-the-wild ensemble (the 160 px network and the default's 112 px network,
+    averaged in one file), resolved by name and scored on FERPlus PublicTest."""
     from ferlite.runtime import Recognizer, resolve_model_path
 
     model = resolve_model_path("accurate")

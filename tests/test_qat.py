@@ -3,35 +3,22 @@
 import subprocess
 import sys
 
-import numpy as np
-import onnx
 import pytest
 import torch
 from conftest import run_training
-from onnx import numpy_helper
 
 from ferlite.commands import train
 from ferlite.core.paths import asset_path
+from ferlite.export.from_onnx import onnx_parameters
 from ferlite.models import create_model
 from ferlite.training.checkpoint import load_checkpoint, model_from_checkpoint
 from ferlite.training.qat import Int8Weights, Uint8Activations, simulate_int8
 
 
-def _stored_int8_weights(path):
-    """The bundled file's int8 weights, dequantized as ONNX Runtime stores them (q * per-channel scale)."""
-    graph = onnx.load(str(path)).graph
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    for node in graph.node:
-        q = constants.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
-        if q is not None and q.dtype == np.int8:
-            scale = constants[node.input[1]]
-            yield torch.from_numpy(q.astype(np.float32) * scale.reshape(-1, *[1] * (q.ndim - 1)))
-
-
 def test_the_weight_rounding_is_the_int8_exports():
     """ONNX Runtime's per-channel int8 weights of the bundled default are fixed points of the simulated rounding:
     same grid (max |w| / 127 per output channel), same range. A different scale rule would move them."""
-    weights = list(_stored_int8_weights(asset_path("emotion_default.int8.onnx")))
+    weights = [torch.from_numpy(w) for _, w, _ in onnx_parameters(asset_path("emotion_default.int8.onnx"))]
     assert len(weights) == 53  # 52 convolutions and the classifier
     for w in weights:
         assert torch.equal(Int8Weights()(w), w)
@@ -84,7 +71,7 @@ def _qat_args(out, data, *extra):
     return train.get_args_parser().parse_args([*_qat_argv(out, data), *extra])
 
 
-def test_a_qat_run_writes_plain_checkpoints_that_resume_and_export(tmp_path, synthetic_faces):
+def test_a_qat_run_writes_plain_checkpoints_that_load_and_resume(tmp_path, synthetic_faces):
     out = tmp_path / "run"
     run_training(_qat_args(out, synthetic_faces, "--qat", "--epochs", "2", "--stop-after", "1"))
     result = run_training(_qat_args(out, synthetic_faces, "--qat", "--epochs", "2", "--resume"))
@@ -92,7 +79,7 @@ def test_a_qat_run_writes_plain_checkpoints_that_resume_and_export(tmp_path, syn
     plain = set(create_model("mobilenetv2_fer", num_classes=4, pretrained=False, input_size=48).state_dict())
     for name in ("best.pth", "last.pth"):
         assert set(load_checkpoint(out / name)["model"]) == plain, name
-    model, spec, _ = model_from_checkpoint(result["best_path"])  # a plain network: export and evaluate take it
+    model, spec, _ = model_from_checkpoint(result["best_path"])  # a plain network, as export and evaluate load it
     assert spec.labels == ("angry", "happy", "sad", "surprise")
     proc = subprocess.run(
         [sys.executable, "-m", "ferlite", "train", *_qat_argv(out, synthetic_faces), "--epochs", "3", "--resume"],

@@ -131,11 +131,6 @@ def simulate_int8(model: nn.Module) -> nn.Module:
     return model
 
 
-def simulates_int8(model: nn.Module) -> bool:
-    """Whether ``simulate_int8`` was applied to ``model``."""
-    return hasattr(model, "int8_simulation")
-
-
 def plain_name(key: str) -> str:
     """A state_dict key without its parametrization: ``features.0.0.parametrizations.weight.original`` ->
     ``features.0.0.weight``; other keys unchanged.
