@@ -81,6 +81,15 @@ def test_a_qat_run_writes_plain_checkpoints_that_load_and_resume(tmp_path, synth
         assert set(load_checkpoint(out / name)["model"]) == plain, name
     model, spec, _ = model_from_checkpoint(result["best_path"])  # a plain network, as export and evaluate load it
     assert spec.labels == ("angry", "happy", "sad", "surprise")
+    # The learnt activation ranges travel beside the weights, so that the resumed EMA copy rounds with whole ranges:
+    # resumed without them, it averaged them up from zero ("seen" below 1) and its validation collapsed.
+    ranges = load_checkpoint(out / "last.pth")["int8_ranges"]
+    assert set(ranges) == {"model", "ema"} and set(ranges["ema"]) == set(ranges["model"])
+    seen = [
+        float(v) for k, v in ranges["ema"].items() if k.endswith(".seen")
+    ]  # input, 35 ReLU6, 17 projections, 10 sums, pooled, logits
+    assert len(seen) == 65 and all(v == pytest.approx(1.0, abs=1e-6) for v in seen)
+    assert all(float(v) > 0 for k, v in ranges["ema"].items() if k.endswith(".high"))
     proc = subprocess.run(
         [sys.executable, "-m", "ferlite", "train", *_qat_argv(out, synthetic_faces), "--epochs", "3", "--resume"],
         capture_output=True,

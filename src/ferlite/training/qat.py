@@ -11,8 +11,9 @@ activations ONNX Runtime quantizes, i.e. the input, each ReLU6's output, each bl
 residual sum, the pooled features and the logits. A weight's rounding is taken before BatchNorm: per-channel symmetric
 rounding commutes with BatchNorm's per-channel scale, so it equals rounding the folded weight the export stores.
 
-The simulation adds no state to the checkpoint: the weights are saved under their plain names (``plain_state_dict``)
-and the activation ranges are moving averages that the export does not use (it calibrates afresh).
+The simulation adds no state to the weights: they are saved under their plain names (``plain_state_dict``), and the
+activation ranges, moving averages that the export does not use (it calibrates afresh), are kept apart
+(``activation_ranges``), in the resumable checkpoint only: a resumed run, and its EMA copy, round as before the stop.
 
 Example:
     >>> from ferlite.models import create_model
@@ -146,6 +147,28 @@ def plain_state_dict(model: nn.Module) -> dict[str, Any]:
     """``model.state_dict()`` with each parametrized weight under its plain name (``features.0.0.weight``): the
     float weight, as a model without the simulation stores it."""
     return {plain_name(k): v for k, v in model.state_dict().items()}
+
+
+def activation_ranges(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The simulated activations' learnt ranges (buffers that ``state_dict`` leaves out), by buffer name.
+
+    Example:
+        >>> from ferlite.models import create_model
+        >>> model = simulate_int8(create_model("mobilenetv2_fer", num_classes=8, pretrained=False, input_size=48))
+        >>> ranges = activation_ranges(model)
+        >>> sorted(ranges)[:3], float(ranges["int8_simulation.0.activation.seen"])  # the input's: not yet learnt
+        (['int8_simulation.0.activation.high', 'int8_simulation.0.activation.low', 'int8_simulation.0.activation.seen'], 0.0)
+    """
+    return {name: b.detach().clone() for name, b in model.named_buffers() if name.startswith("int8_simulation.")}
+
+
+def load_activation_ranges(model: nn.Module, ranges: dict[str, torch.Tensor]) -> None:
+    """Set the ranges saved by :func:`activation_ranges` into a network of the same shape under the simulation."""
+    buffers = {name: b for name, b in model.named_buffers() if name.startswith("int8_simulation.")}
+    if set(buffers) != set(ranges):
+        raise ValueError(f"the saved activation ranges name {len(ranges)} buffers, the network has {len(buffers)}")
+    for name, value in ranges.items():
+        buffers[name].copy_(value)
 
 
 def load_plain_state_dict(model: nn.Module, weights: dict[str, Any]) -> None:

@@ -48,7 +48,7 @@ from .distributed import (
     shutdown_distributed,
 )
 from .engine import Distiller, build_optimizer, build_scheduler, train_one_epoch
-from .qat import load_plain_state_dict, simulate_int8
+from .qat import activation_ranges, load_activation_ranges, load_plain_state_dict, simulate_int8
 from .teacher_targets import blend_teacher_targets
 
 _logger = logging.getLogger(__name__)
@@ -422,6 +422,8 @@ def resume(config: TrainConfig, state: TrainState, classes: tuple[str, ...], out
         if "ema" not in saved:
             raise DataError(f"{last_path}: was trained without --ema; resume without it")
         state.ema.load_state_dict(saved["ema"])
+    if config.qat:
+        _resume_int8_ranges(state, saved, last_path)
     state.start_epoch, state.best, state.bad_epochs = saved["epoch"] + 1, saved.get("best"), saved.get("bad_epochs", 0)
     state.train_seconds = saved.get("train_seconds", 0.0)
     torch.set_rng_state(saved["rng_state"])
@@ -434,6 +436,18 @@ def resume(config: TrainConfig, state: TrainState, classes: tuple[str, ...], out
     )
     if writes:
         _truncate_log(log_path, state.start_epoch)
+
+
+def _resume_int8_ranges(state: TrainState, saved: dict[str, Any], last_path: Path) -> None:
+    ranges = saved.get("int8_ranges")
+    if ranges is None:  # a --qat checkpoint written before the ranges were saved
+        if state.ema is not None:
+            state.ema.n_averaged.zero_()  # the next update copies the trained network, its learnt ranges included
+            print(f"{last_path}: holds no activation ranges; the EMA copy restarts from the trained weights")
+        return
+    load_activation_ranges(state.model, ranges["model"])
+    if state.ema is not None:
+        load_activation_ranges(state.ema.module, ranges["ema"])
 
 
 def validate_epoch(
@@ -513,9 +527,17 @@ def save_epoch(state: TrainState, arch: str, epoch: int, improved: bool, best_pa
             lr_scheduler=state.scheduler.state_dict(),
             rng_state=torch.get_rng_state(),
             **({"ema": state.ema.state_dict()} if state.ema is not None else {}),
+            **({"int8_ranges": _int8_ranges(state)} if hasattr(state.model, "int8_simulation") else {}),
             **meta,
         ),
     )
+
+
+def _int8_ranges(state: TrainState) -> dict[str, dict[str, torch.Tensor]]:
+    """The simulated activation ranges of the trained network and of its EMA copy (``--qat``): ``state_dict`` leaves
+    them out, and an EMA copy resumed without them would average its ranges up from zero and round with a fraction
+    of them."""
+    return {"model": activation_ranges(state.model), **({"ema": activation_ranges(state.ema.module)} if state.ema else {})}
 
 
 def _seed_everything(seed: int) -> None:
