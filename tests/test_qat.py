@@ -85,9 +85,8 @@ def test_a_qat_run_writes_plain_checkpoints_that_load_and_resume(tmp_path, synth
     # resumed without them, it averaged them up from zero ("seen" below 1) and its validation collapsed.
     ranges = load_checkpoint(out / "last.pth")["int8_ranges"]
     assert set(ranges) == {"model", "ema"} and set(ranges["ema"]) == set(ranges["model"])
-    seen = [
-        float(v) for k, v in ranges["ema"].items() if k.endswith(".seen")
-    ]  # input, 35 ReLU6, 17 projections, 10 sums, pooled, logits
+    # One range each for the input, 35 ReLU6, 17 projections, 10 residual sums, the pooled features and the logits.
+    seen = [float(v) for k, v in ranges["ema"].items() if k.endswith(".seen")]
     assert len(seen) == 65 and all(v == pytest.approx(1.0, abs=1e-6) for v in seen)
     assert all(float(v) > 0 for k, v in ranges["ema"].items() if k.endswith(".high"))
     proc = subprocess.run(

@@ -537,7 +537,10 @@ def _int8_ranges(state: TrainState) -> dict[str, dict[str, torch.Tensor]]:
     """The simulated activation ranges of the trained network and of its EMA copy (``--qat``): ``state_dict`` leaves
     them out, and an EMA copy resumed without them would average its ranges up from zero and round with a fraction
     of them."""
-    return {"model": activation_ranges(state.model), **({"ema": activation_ranges(state.ema.module)} if state.ema else {})}
+    return {
+        "model": activation_ranges(state.model),
+        **({"ema": activation_ranges(state.ema.module)} if state.ema is not None else {}),
+    }
 
 
 def _seed_everything(seed: int) -> None:
