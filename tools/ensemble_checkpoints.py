@@ -31,14 +31,13 @@ def main() -> None:
     for path, (_, _, state) in zip(args.checkpoints, loaded):
         if state["arch"] != "mobilenetv2_fer":
             raise SystemExit(f"{path}: a {state['arch']} checkpoint; the members must be mobilenetv2_fer")
-    modes = {model.spec.color_mode for model, _, _ in loaded}
-    if len(modes) > 1:
-        raise SystemExit(
-            f"the members' colour modes differ ({', '.join(sorted(modes))}): pass --gray to feed every member gray faces"
+    try:
+        net, kwargs = ensemble_of(
+            [model for model, _, _ in loaded], [state.get("model_kwargs", {}).get("hidden_channels") for _, _, state in loaded]
         )
-    net, kwargs = ensemble_of(
-        [model for model, _, _ in loaded], [state.get("model_kwargs", {}).get("hidden_channels") for _, _, state in loaded]
-    )
+    except ValueError as e:  # members that differ in classes, normalisation or colour mode: one line
+        colour = len({model.spec.color_mode for model, _, _ in loaded}) > 1
+        raise SystemExit(f"{e}{': pass --gray to feed every member gray faces' if colour else ''}") from None
     largest = max(loaded, key=lambda m: m[1].input_size)[2]
     members = [f"{path} ({spec.input_size}px)" for path, (_, spec, _) in zip(args.checkpoints, loaded)]
     save_checkpoint(

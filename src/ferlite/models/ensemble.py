@@ -105,8 +105,8 @@ def mobilenetv2_fer_ensemble(
 def ensemble_of(models: list[nn.Module], hidden_channels: list[list[int] | None] | None = None) -> tuple[EnsembleNet, dict]:
     """The ensemble of trained MobileNetV2s (each with its ``spec``), and the keyword arguments that rebuild it
     (``hidden_channels``: each member's, for channel-pruned members). The members become the ensemble's: their
-    classifiers are replaced by one layer whose logits are the mean of theirs. They must share classes and
-    normalisation.
+    classifiers are replaced by one layer whose logits are the mean of theirs. They must share classes,
+    normalisation and colour mode (a ValueError names what differs).
 
     Example:
         >>> from ferlite.models import create_model
@@ -120,13 +120,15 @@ def ensemble_of(models: list[nn.Module], hidden_channels: list[list[int] | None]
         ([96, 112], True)
     """
     first = models[0].spec
-    for m in models[1:]:
-        if tuple(m.spec.labels) != tuple(first.labels) or (m.spec.mean, m.spec.std, m.spec.color_mode) != (
-            first.mean,
-            first.std,
-            first.color_mode,
-        ):
-            raise ValueError("ensemble members must share classes, normalisation and colour mode")
+    shared = {
+        "classes": lambda s: tuple(s.labels),
+        "normalisations": lambda s: (s.mean, s.std),
+        "colour modes": lambda s: s.color_mode,
+    }
+    for what, of in shared.items():
+        values = {of(m.spec) for m in models}
+        if len(values) > 1:
+            raise ValueError(f"the members' {what} differ ({', '.join(sorted(map(str, values)))})")
     heads = [m.get_classifier() for m in models]
     weight = torch.cat([h.weight.detach() for h in heads], 1) / len(models)
     bias = torch.stack([h.bias.detach() for h in heads]).mean(0)
