@@ -136,7 +136,7 @@ def test_cli_watch_csv_records(tmp_path):
     assert len(rows) == 10 and set(rows[0]) >= {"frame", "track_id", "label", "happy"}
 
 
-@pytest.mark.parametrize("content,message", [(b"", "empty file"), (b"garbage" * 100, "cannot open as a video")])
+@pytest.mark.parametrize("content,message", [(b"", "empty file"), (b"garbage" * 100, "not a readable video")])
 def test_cli_watch_bad_video(tmp_path, content, message):
     path = tmp_path / "v.mp4"
     path.write_bytes(content)

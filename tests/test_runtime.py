@@ -207,7 +207,7 @@ def test_empty_and_missing_videos_are_clear_errors(tmp_path):
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(DataError, match="empty"):
         FrameSource(tmp_path / "empty.mp4")
-    with pytest.raises(DataError, match="not found"):
+    with pytest.raises(DataError, match="no such video"):
         FrameSource(tmp_path / "none.mp4")
     (tmp_path / "junk.mp4").write_bytes(b"junk" * 1000)
     with pytest.raises(DataError, match="junk.mp4"):

@@ -48,15 +48,20 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
     for arg in paths:
         p = Path(arg)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
-        elif p.is_file():
+            found = sorted(f for f in p.rglob("*") if _is_input(f) and f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+        elif _is_input(p):
             found = [p]
         else:
-            found = sorted(Path(f) for f in glob.glob(str(arg), recursive=True) if Path(f).is_file())
+            found = sorted(Path(f) for f in glob.glob(str(arg), recursive=True) if _is_input(Path(f)))
         if not found:
             raise UsageError(f"{arg}: no such file, folder or matching files")
         out += found
     return out
+
+
+def _is_input(path: Path) -> bool:
+    """A file, or a broken symbolic link: that is kept so that reading it names it and counts it as skipped."""
+    return path.is_file() or (path.is_symlink() and not path.exists())
 
 
 def _face_rows(source: str, frame: int, time_s: float | None, faces, labels: Sequence[str], meta: dict) -> list[dict]:

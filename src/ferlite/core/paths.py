@@ -60,3 +60,29 @@ def asset_path(name: str) -> Path:
     if not path.is_file():
         raise CheckpointError(f"{path}: the bundled model file is missing; reinstall ferlite or pass a model path")
     return path
+
+
+def readable_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` as a Path when it is a regular file with something in it; otherwise a DataError that names the real
+    problem (a folder, a broken symbolic link, a missing file, a device or pipe, an empty file) rather than "not found".
+
+    Example:
+        >>> readable_file("/", "image")
+        Traceback (most recent call last):
+        ...
+        ferlite.core.errors.DataError: /: is a folder, not an image (ferlite analyze reads folders)
+    """
+    from .errors import DataError
+
+    path, noun = Path(path), f"an {what}" if what[:1] in "aeiou" else f"a {what}"
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not {noun} (ferlite analyze reads folders)")
+    if path.is_symlink() and not path.exists():
+        raise DataError(f"{path}: broken symbolic link (its target {os.readlink(path)} does not exist)")
+    if not path.exists():
+        raise DataError(f"{path}: no such {what}")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file (a device, pipe or socket), so not {noun}")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file, not {noun}")
+    return path

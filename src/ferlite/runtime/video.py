@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import DataError
+from ..core.paths import readable_file
 
 # Consecutive undecodable frames after which a file is taken to have ended (truncated).
 _MAX_CONSECUTIVE_FAILURES = 25
@@ -70,14 +71,10 @@ class FrameSource:
         self.is_camera = self.source.isdigit()
         self.is_file = not self.is_camera and "://" not in self.source
         if self.is_file:
-            p = Path(self.source)
-            if not p.is_file():
-                raise DataError(f"{p}: video file not found")
-            if p.stat().st_size == 0:
-                raise DataError(f"{p}: empty file, not a video")
+            readable_file(self.source, "video")
         self._cap = cv2.VideoCapture(int(self.source) if self.is_camera else self.source)
         if not self._cap.isOpened():
-            raise DataError(f"{self.source}: cannot open as a video (unreadable, corrupt or unsupported)")
+            raise DataError(self._why_not_opened())
         self.info = VideoInfo.from_capture(self._cap)
         self.read_ahead = READ_AHEAD if self.is_file and read_ahead else 0
         if self.read_ahead and self.info.width * self.info.height <= ONE_DECODER_THREAD_PIXELS:
@@ -86,6 +83,16 @@ class FrameSource:
         self.frames_read = 0
         self._opened = time.monotonic()
         self._decoder: threading.Thread | None = None  # the read-ahead thread, once iterated
+
+    def _why_not_opened(self) -> str:
+        if self.is_camera:
+            return (
+                f"camera {self.source}: no camera answers at this index (none attached, another program holds it, "
+                "or this user may not open it)"
+            )
+        if self.is_file:
+            return f"{self.source}: not a readable video (corrupt, truncated or an unsupported format)"
+        return f"{self.source}: the stream cannot be opened (unreachable, or not a video stream)"
 
     def time_of(self, index: int) -> float:
         """Seconds since the start: a file's own clock (frame index / fps), the wall clock for cameras and streams."""
