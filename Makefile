@@ -8,17 +8,27 @@ BIN := $(VENV)/bin
 export MALLOC_MMAP_THRESHOLD_ := 2147483647
 export MALLOC_TRIM_THRESHOLD_ := 100000000000
 
-.PHONY: setup web-vendor system-deps lint test test-fast demo study models models-in-the-wild tflite tflite-int8 clean
+.PHONY: setup setup-runtime web-vendor system-deps lint test test-fast demo study models models-in-the-wild tflite tflite-int8 clean
 
-$(BIN)/ferlite: pyproject.toml
+# make demo installs the runtime and the extras it uses (no torch, Ray or Flower); make test installs everything.
+# Each stamp is remade when pyproject.toml changes; both share one virtual environment.
+RUNTIME := $(VENV)/.ferlite-runtime
+COMPLETE := $(VENV)/.ferlite-complete
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[cpu,video]"
+	touch $@
+
+$(COMPLETE): pyproject.toml | $(BIN)/python
 	# torch 2.13.0 first: the local CPU wheel. An unpinned torch pulls GBs of CUDA packages.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[train,apps,scale,federated,test]"
+	$(BIN)/pip install -q -e ".[cpu,video,train,apps,scale,federated,test]"
 	# supervision, for the Faces.to_detections test: it declares the GUI build opencv-python, which would install a
 	# second cv2 over opencv-python-headless's, so it comes without its dependencies (the test extra lists them).
 	$(BIN)/pip install -q --no-deps supervision==0.27.0
-	touch $@
+	touch $@ $(RUNTIME)
 
 # The web page's on-device mode runs onnxruntime-web, fetched once from npm (pinned, integrity-checked) into the
 # package; without it the page runs on the server only. Run it before building a wheel.
@@ -28,7 +38,9 @@ $(WEB_VENDOR): tools/vendor_onnxruntime_web.py
 
 web-vendor: $(WEB_VENDOR)
 
-setup: $(BIN)/ferlite
+setup: $(COMPLETE)
+
+setup-runtime: $(RUNTIME)
 
 # The web app's browser test runs Debian's chromium and chromedriver; spoken cues use espeak-ng; npm fetches
 # onnxruntime-web (make web-vendor). Only the missing ones are installed: Debian's npm conflicts with a Node.js that
@@ -55,7 +67,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 SHARED ?= ../shared
-demo: setup
+demo: setup-runtime
 	$(BIN)/ferlite predict tests/fixtures/astronaut_nasa_512.png --annotate runs/demo
 	$(BIN)/ferlite watch $(SHARED)/media/face1_emotions_pexels_640x480.mp4 -o runs/demo/face1_annotated.mp4 --records runs/demo/face1.csv
 	@echo "annotated photo and video, and per-frame records, in runs/demo/"

@@ -149,6 +149,7 @@ _SLOW_TESTS: set[str] = {
     "test_bundled_accurate_model_by_name",
     "test_bundled_int8_model_accuracy_on_real_validation_faces",
     "test_runtime_only_install_predicts_without_torch",
+    "test_every_extra_installs_exactly_one_onnxruntime",
     "test_region_detection_between_full_scans_keeps_the_faces",
     "test_export_writes_fp32_and_int8_and_checks_them",
     "test_cli_export_writes_models_and_report",

@@ -94,8 +94,11 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: Face
     Dynamic quantization is slower than fp32 for convnets on ONNX Runtime's CPU provider;
     static QDQ is what makes MobileNetV2 fast. Calibration uses real faces.
     """
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    try:
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError:
+        raise UsageError('int8 export quantizes with ONNX Runtime: pip install "ferlite[cpu]" (or "ferlite[gpu]")') from None
 
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     clf = EmotionClassifier(fp32_path)

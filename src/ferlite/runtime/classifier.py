@@ -8,6 +8,7 @@ No torch is imported here.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -143,12 +144,22 @@ BACKENDS = ("onnxruntime", "opencv")
 
 
 def default_backend() -> str:
-    """onnxruntime where it can be imported, else OpenCV's DNN module."""
+    """onnxruntime where it can be imported, else OpenCV's DNN module, said once on stderr: the user installed ferlite
+    without the cpu or gpu extra, and should know that they could be faster."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
+        if not _SAID_NO_ONNXRUNTIME:
+            print(
+                'ferlite: ONNX Runtime is not installed, so the models run on OpenCV\'s DNN module (slower); pip install "ferlite[cpu]"',
+                file=sys.stderr,
+            )
+            _SAID_NO_ONNXRUNTIME.append(True)
         return "opencv"
     return "onnxruntime"
+
+
+_SAID_NO_ONNXRUNTIME: list[bool] = []
 
 
 class EmotionClassifier:
