@@ -129,11 +129,11 @@ def test_an_unknown_video_extension_is_refused(tmp_path):
         VideoSink(tmp_path / "v.xyz", VideoInfo(64, 64, 10.0, None))
 
 
-def test_no_fps_overlay_keeps_the_counter_out_of_the_video(tmp_path):
+def test_the_fps_counter_is_burnt_in_only_on_request(tmp_path):
     import cv2
 
     clip = _blank_then_face_video(tmp_path / "clip.avi", 3, 0)  # gray frames only: nothing but the overlay draws
-    for flag, name in (([], "with.avi"), (["--no-fps-overlay"], "without.avi")):
+    for flag, name in ((["--fps-overlay"], "with.avi"), ([], "without.avi")):
         proc = _ferlite("watch", clip, "-o", tmp_path / name, "--threads", "1", *flag)
         assert proc.returncode == 0, proc.stderr
     frames = {}

@@ -49,10 +49,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--output",
         "-o",
         default=None,
-        help="annotated video to write; the codec follows the extension: .mp4 (H.264 where OpenCV has it, else MPEG-4), "
-        ".webm (VP9/VP8), .avi (Motion JPEG)",
+        help="annotated video to write, with the input's audio; the codec follows the extension: .mp4 (H.264) and .webm "
+        '(VP9), which browsers play, with pip install "ferlite[video]"; else OpenCV\'s MPEG-4 and VP9/VP8, silent; .avi '
+        "(Motion JPEG)",
     )
-    p.add_argument("--no-fps-overlay", action="store_true", help="keep the FPS counter out of the annotated video")
+    p.add_argument("--fps-overlay", action="store_true", help="burn the FPS counter into the annotated video too")
     p.add_argument("--records", default=None, help="per-frame records: .jsonl or .csv (one row per face per frame)")
     p.add_argument("--show", choices=("auto", "yes", "no"), default="auto", help="live window (auto: when a display exists)")
     p.add_argument("--max-frames", type=non_negative_int, default=None, help="stop after this many frames")
@@ -215,12 +216,12 @@ def main(args: argparse.Namespace) -> int:
         if not (args.output or show):
             return None
         scene = annotate_faces(frame, faces)
-        if not args.no_fps_overlay:
-            scene = fps_draw.annotate(scene, fps.fps)
         if captions:
             scene = captions.annotate(scene, faces)
-        if show:
-            cv2.imshow("ferlite", scene)
+        if args.fps_overlay:
+            scene = fps_draw.annotate(scene, fps.fps)
+        if show:  # the live window always shows the frame rate
+            cv2.imshow("ferlite", scene if args.fps_overlay else fps_draw.annotate(scene.copy(), fps.fps))
             key = cv2.waitKey(1) & 0xFF
             if key in (ord("q"), 27):
                 raise StopVideo

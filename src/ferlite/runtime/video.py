@@ -14,6 +14,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -170,37 +171,54 @@ class FrameSource:
             self._cap.release()
 
 
-# The codecs tried for each output extension, best first: H.264 where the OpenCV build has an encoder for it (pip's
-# wheels have none), else MPEG-4 part 2; VP9, else VP8, for WebM; Motion JPEG for AVI.
-CODECS_BY_SUFFIX = {".mp4": ("avc1", "mp4v"), ".m4v": ("avc1", "mp4v"), ".webm": ("VP90", "VP80"), ".avi": ("MJPG",)}
+# The codecs OpenCV tries for each output extension, best first, where PyAV (the video extra) is not installed. pip's
+# OpenCV wheels have no H.264 encoder, and asking for it printed four FFmpeg errors a run, so MP4 gets MPEG-4 Part 2
+# (browsers do not play it); WebM gets VP9, else VP8 (slow); AVI Motion JPEG.
+CODECS_BY_SUFFIX = {".mp4": ("mp4v",), ".m4v": ("mp4v",), ".webm": ("VP90", "VP80"), ".avi": ("MJPG",)}
 # Codecs this process found it cannot encode: tried once, so FFmpeg's complaint is printed once, not per file.
 _UNAVAILABLE_CODECS: set[str] = set()
 
 
 class VideoSink:
-    """Write BGR frames to a video file; a context manager. The codec follows the extension (``CODECS_BY_SUFFIX``),
-    or ``codec`` forces one. A fallback to a lesser codec is logged as a warning.
+    """Write BGR frames to a video file; a context manager.
+
+    With PyAV installed (``pip install "ferlite[video]"``), ``.mp4`` holds H.264 and ``.webm`` VP9, both of which
+    browsers play, with the audio of ``source_file`` (the input video) carried over and its bitrate as a guide
+    (:mod:`ferlite.runtime.encode`).
+    Otherwise OpenCV writes the codec its extension names in ``CODECS_BY_SUFFIX``, or ``codec`` forces one, without
+    audio; a fallback to a lesser codec is logged as a warning.
 
     Example:
-        >>> with VideoSink("out.mp4", VideoInfo(640, 480, 30, None)) as sink:  # doctest: +SKIP
+        >>> with VideoSink("out.mp4", VideoInfo(640, 480, 30, None), source_file="clip.mp4") as sink:  # doctest: +SKIP
         ...     sink.write(frame)
     """
 
-    def __init__(self, path: str | Path, info: VideoInfo, codec: str | None = None) -> None:
-        self.path, self.info = Path(path), info
+    def __init__(
+        self, path: str | Path, info: VideoInfo, codec: str | None = None, source_file: str | Path | None = None
+    ) -> None:
+        from .encode import FORMATS, pyav_available
+
+        self.path, self.info, self.source_file = Path(path), info, source_file
         suffix = self.path.suffix.lower()
         if codec is None and suffix not in CODECS_BY_SUFFIX:
             raise DataError(
                 f"{self.path}: unknown video extension {suffix or '(none)'!r}; use one of {', '.join(CODECS_BY_SUFFIX)}"
             )
+        self.use_pyav = codec is None and suffix in FORMATS and pyav_available()
         self.candidates = (codec,) if codec else CODECS_BY_SUFFIX[suffix]
         self.codec: str | None = None
-        self._writer: cv2.VideoWriter | None = None
+        self._writer: Any = None
 
     def __enter__(self) -> VideoSink:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.use_pyav:
+            from .encode import PyAVWriter
+
+            self._writer = PyAVWriter(self.path, self.info.width, self.info.height, self.info.fps, source=self.source_file)
+            self.codec = self._writer.codec
+            return self
         import logging
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         size = (self.info.width, self.info.height)
         for codec in self.candidates:
             if codec in _UNAVAILABLE_CODECS and codec != self.candidates[-1]:
@@ -227,7 +245,11 @@ class VideoSink:
         self._writer.write(frame)
 
     def __exit__(self, *exc) -> None:
-        if self._writer is not None:
+        if self._writer is None:
+            return
+        if self.use_pyav:
+            self._writer.close()
+        else:
             self._writer.release()
 
 
@@ -310,7 +332,7 @@ def process_video(
     if max_frames and total:
         total = min(total, max_frames)
     count = 0
-    writer = VideoSink(sink, frames.info) if sink is not None else None
+    writer = VideoSink(sink, frames.info, source_file=frames.source if frames.is_file else None) if sink is not None else None
     bar = tqdm(total=total, unit="frame", disable=not (progress and frames.is_file), dynamic_ncols=True)
     try:
         if writer is not None:
