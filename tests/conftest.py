@@ -133,7 +133,6 @@ _NEEDS_SHARED = {
     "test_study",
     "test_train_config",
     "test_video_output",
-    "test_image_input",
     "test_train_e2e",
     "test_model_spec",
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +157,54 @@ def test_analyze_writes_parquet_that_pandas_reads_back(inputs, tmp_path):
     assert list(df.label) == ["happy"] and df.happy.iloc[0] > 0.5 and df.x2.dtype.kind == "f"
 
 
+def test_parquet_has_integer_face_and_track_ids(tmp_path):
+    """pandas wrote face and track_id as floats (1.0, NaN); pyarrow now writes the table's own schema."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    clip = _blank_then_face_video(tmp_path / "clip.avi", 2, 3)
+    out = tmp_path / "t.parquet"
+    proc = _ferlite("analyze", clip, "-o", out, "--threads", "1", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    schema = pq.read_schema(out)
+    for name in ("frame", "face", "track_id"):
+        assert str(schema.field(name).type) == "int64", name
+    table = pq.read_table(out).to_pydict()
+    assert table["face"] == [None, None, 0, 0, 0] and table["track_id"][2:] == [1, 1, 1]
+
+
+def test_parquet_without_pyarrow_is_refused_before_the_first_frame(tmp_path):
+    """In a runtime install, `analyze ... -o t.parquet` processed everything (18 s), then said pandas was missing."""
+    clip = find_shared("media/faces_multi_hikers_ccby_640x480.mp4")
+    code = (
+        "import sys; sys.modules['pyarrow'] = None; from ferlite.cli import main; "
+        f"sys.exit(main(['analyze', {str(clip)!r}, '-o', {str(tmp_path / 't.parquet')!r}, '--no-progress']))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "t.parquet: Parquet needs pyarrow" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "t.parquet").exists()
+
+
+def test_an_interrupted_analyze_leaves_the_earlier_table_whole(tmp_path):
+    """`analyze -o T.csv` wrote in place, so kill -9 replaced an existing table with a partial one."""
+    import signal
+    import time
+
+    out = tmp_path / "emotions.csv"
+    out.write_text("the earlier table\n")
+    clip = find_shared("media/faces_multi_hikers_ccby_640x480.mp4")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferlite", "analyze", clip, "-o", out, "--threads", "1", "--no-progress"],
+        stderr=subprocess.DEVNULL,
+    )
+    partial = tmp_path / ".emotions.csv.partial"
+    deadline = time.monotonic() + 60
+    while not (partial.exists() and partial.stat().st_size > 10_000) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None and partial.exists()  # killed halfway through, with rows already written
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert out.read_text() == "the earlier table\n"
+
+
 def _short_clip(path, frames: int = 30):
     import cv2
 
@@ -180,15 +230,13 @@ def test_the_process_pool_and_ray_engines_give_the_local_rows(tmp_path):
     for name, extra in {
         "one": ["--workers", "1"],
         "pool": ["--workers", "2"],
-        "ray": ["--engine", "ray", "--workers", "2"],
+        "ray": ["--engine", "ray", "--workers", "2"],  # --engine ray wrote Parquet only
     }.items():
-        out = tmp_path / f"{name}.parquet"
+        out = tmp_path / f"{name}.csv"
         proc = _ferlite("analyze", photos, clip, "-o", out, "--no-progress", *extra)
         assert proc.returncode == 0, proc.stderr[-2000:]
-        tables[name] = pd.read_parquet(out)
+        tables[name] = pd.read_csv(out)
     one = tables["one"]
     assert len(one) > 100 and one.source.nunique() == 2 and one.track_id.notna().any()
     for name in ("pool", "ray"):
         pd.testing.assert_frame_equal(tables[name], one, check_dtype=False, obj=name)
-    bad = _ferlite("analyze", photos, "-o", tmp_path / "x.csv", "--engine", "ray")
-    assert bad.returncode == 2 and "writes Parquet" in bad.stderr and "Traceback" not in bad.stderr

@@ -65,9 +65,27 @@ def test_every_exif_orientation_is_read_upright_with_boxes_in_upright_pixels(tmp
 def encodable_formats() -> list[str]:
     """Every extension this OpenCV build both writes and reads (EXR is off unless OPENCV_IO_ENABLE_OPENEXR is set)."""
     found = []
-    for ext in (".png", ".jpg", ".bmp", ".tiff", ".webp", ".jp2", ".pgm", ".ppm", ".pbm", ".pam", ".pfm", ".sr", ".hdr", ".avif", ".gif"):
+    for ext in (
+        ".png",
+        ".jpg",
+        ".bmp",
+        ".tiff",
+        ".webp",
+        ".jp2",
+        ".pgm",
+        ".ppm",
+        ".pbm",
+        ".pam",
+        ".pfm",
+        ".sr",
+        ".hdr",
+        ".avif",
+        ".gif",
+    ):
         try:
-            ok, buf = cv2.imencode(ext, np.zeros((120, 160, 3), np.uint8) if ext not in (".pgm", ".pbm") else np.zeros((120, 160), np.uint8))
+            ok, buf = cv2.imencode(
+                ext, np.zeros((120, 160, 3), np.uint8) if ext not in (".pgm", ".pbm") else np.zeros((120, 160), np.uint8)
+            )
         except cv2.error:
             continue
         if ok and cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) is not None:

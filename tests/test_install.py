@@ -56,7 +56,18 @@ def onnxruntimes_installed_by(extras: str) -> list[str]:
     report = ROOT / ".pytest_cache" / f"dry_run_{extras.replace(',', '_')}.json"
     report.parent.mkdir(exist_ok=True)
     pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "-q", "--report", report, f"{ROOT}[{extras}]"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "-q",
+            "--report",
+            report,
+            f"{ROOT}[{extras}]",
+        ],
         capture_output=True,
         text=True,
         timeout=600,

@@ -47,7 +47,9 @@ def clip_with_audio(path: Path, frames: int = 72) -> Path:
 def streams(path: Path) -> dict[str, tuple[str, float]]:
     """Each stream's type -> (codec, duration in seconds)."""
     with av.open(str(path)) as c:
-        return {s.type: (s.codec_context.name, float(s.duration * s.time_base) if s.duration else c.duration / 1e6) for s in c.streams}
+        return {
+            s.type: (s.codec_context.name, float(s.duration * s.time_base) if s.duration else c.duration / 1e6) for s in c.streams
+        }
 
 
 def test_mp4_is_h264_near_the_input_size_without_error_lines(tmp_path):

@@ -8,7 +8,8 @@ Columns: ``source, frame, time_s, face, x1, y1, x2, y2, confidence, track_id, la
 ``model``, ``ferlite_version``. Boxes are in each file's own pixels.
 
 The output format follows the file's extension: ``.csv``, ``.jsonl`` (JSON Lines), ``.json`` (one JSON array) or
-``.parquet`` (needs pandas and pyarrow). Any other extension is an error, never a silent other format.
+``.parquet`` (pyarrow, with integer ``frame``, ``face`` and ``track_id``). Any other extension is an error, never a
+silent other format, and every output's needs are checked before the first file is read.
 
 Example::
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ from ..runtime.video import FrameSource
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m"}
 TABLE_FORMATS = (".csv", ".jsonl", ".json", ".parquet")
+# Rows gathered into one Parquet row group, or one chunk handed back by a Ray actor.
+ROWS_PER_CHUNK = 512
 FACE_COLUMNS = ("face", "x1", "y1", "x2", "y2", "confidence", "track_id", "label")
 
 
@@ -158,55 +162,119 @@ def iter_rows_parallel(
             yield from rows
 
 
-def write_table(rows: Iterable[dict[str, Any]], out: str | Path, columns: Sequence[str]) -> int:
-    """Write rows in the format ``out``'s extension names; returns the row count.
+def check_table_output(out: str | Path) -> Path:
+    """Check, before any file is read, that ``out`` names a table format that can be written here.
 
     Raises:
-        UsageError: for an extension that is not a known table format (naming the ones that are).
+        UsageError: for an extension that is not a known table format (naming the ones that are), a folder, or
+            Parquet without pyarrow.
     """
     out = Path(out)
     kind = out.suffix.lower()
     if kind not in TABLE_FORMATS:
         raise UsageError(f"{out}: unknown table format {kind or '(no extension)'!r}; use one of {', '.join(TABLE_FORMATS)}")
+    if out.is_dir():
+        raise UsageError(f"{out}: is a folder; name the table file")
+    if kind == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UsageError(f'{out}: Parquet needs pyarrow: pip install pyarrow (or "ferlite[apps]"), or write .csv') from None
+    return out
+
+
+def arrow_schema(columns: Sequence[str]):
+    """The table's Arrow schema: integer frame, face and track ids (null where a frame has no face), text names and
+    floating-point times, boxes and scores, whichever chunk a column's first value is in."""
+    import pyarrow as pa
+
+    ints = {"frame", "face", "track_id"}
+    strings = {"source", "label", "model", "ferlite_version"}
+    return pa.schema([(c, pa.int64() if c in ints else pa.string() if c in strings else pa.float64()) for c in columns])
+
+
+def write_table(rows: Iterable[dict[str, Any]], out: str | Path, columns: Sequence[str]) -> int:
+    """Stream rows into the format ``out``'s extension names; returns the row count.
+
+    The table is written beside ``out`` under a temporary name and renamed over it at the end, so that an
+    interrupted run never leaves a partial table in place of an earlier one.
+
+    Raises:
+        UsageError: see :func:`check_table_output`.
+    """
+    out = check_table_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        n = _write_rows(rows, partial, out.suffix.lower(), columns)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return n
+
+
+def _write_rows(rows: Iterable[dict[str, Any]], path: Path, kind: str, columns: Sequence[str]) -> int:
     n = 0
-    if kind == ".csv":
-        with open(out, "w", newline="") as f:
+    if kind == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = arrow_schema(columns)
+        with pq.ParquetWriter(path, schema) as writer:
+            for chunk in _chunks(rows, ROWS_PER_CHUNK):
+                writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+                n += len(chunk)
+        return n
+    with open(path, "w", newline="") as f:
+        if kind == ".csv":
             writer = csv.DictWriter(f, fieldnames=list(columns))
             writer.writeheader()
-            for row in rows:
+        elif kind == ".json":
+            f.write("[")
+        for row in rows:
+            if kind == ".csv":
                 writer.writerow({k: "" if v is None else v for k, v in row.items()})
-                n += 1
-    elif kind == ".jsonl":
-        with open(out, "w") as f:
-            for row in rows:
+            elif kind == ".jsonl":
                 f.write(json.dumps(row) + "\n")
-                n += 1
-    elif kind == ".json":
-        data = list(rows)
-        out.write_text(json.dumps(data, indent=1) + "\n")
-        n = len(data)
-    else:
-        df = _frame(list(rows), columns)
-        try:
-            df.to_parquet(out, index=False)
-        except ImportError as e:
-            raise UsageError(f"{out}: Parquet needs pyarrow: pip install pyarrow ({e})") from None
-        n = len(df)
+            else:
+                f.write(("\n" if n == 0 else ",\n") + json.dumps(row))
+            n += 1
+        if kind == ".json":
+            f.write("\n]\n")
     return n
+
+
+def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def table_columns(labels: Sequence[str]) -> list[str]:
     return ["source", "frame", "time_s", *FACE_COLUMNS, *labels, "model", "ferlite_version"]
 
 
-def _frame(rows: list[dict], columns: Sequence[str]):
+def _pandas():
     try:
         import pandas as pd
     except ImportError:
         raise UsageError('a DataFrame needs pandas: pip install "ferlite[apps]"') from None
-    df = pd.DataFrame(rows, columns=list(columns))
-    return df.astype({c: "float64" for c in ("time_s", "x1", "y1", "x2", "y2", "confidence") if c in df})
+    return pd
+
+
+def _frame(rows: list[dict], columns: Sequence[str]):
+    df = _pandas().DataFrame(rows, columns=list(columns))
+    return df.astype(
+        {
+            **{c: "float64" for c in ("time_s", "x1", "y1", "x2", "y2", "confidence")},
+            **{c: "Int64" for c in ("frame", "face", "track_id")},  # integers with room for a faceless frame's null
+        }
+    )
 
 
 def analyze(
@@ -224,6 +292,7 @@ def analyze(
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    _pandas()  # before the work, not after it
     rec = Recognizer(model, threads=threads)
     rows = list(iter_rows(paths, rec, progress, strict))
     return _frame(rows, table_columns(rec.labels))

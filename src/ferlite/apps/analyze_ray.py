@@ -3,7 +3,8 @@
 The inputs are listed on the driver and become a Ray dataset of file paths. An actor pool, one Recognizer per actor
 and one CPU each, sized to the cluster's CPUs unless told, maps each file to its rows with the local engine's own
 code (:func:`ferlite.apps.analyze.rows_of_file`), yielding them in chunks, so that a long video streams through in
-constant memory. The driver writes the chunks, in the inputs' order, into one Parquet file.
+constant memory. The driver writes the chunks' rows, in the inputs' order, into one table of any of the local
+engine's formats.
 
 A video is one unit of work and is never cut into frame ranges: its track ids and smoothed scores come from one pass
 over all of its frames, and frame-range shards would restart both at every cut (other ids, other scores from the
@@ -12,7 +13,7 @@ local engine's). Many files spread over the cluster; one long video runs on one 
 Example::
 
     ferlite analyze clips/ --engine ray -o emotions.parquet                   # Ray started on this machine
-    ferlite analyze clips/ --engine ray --address auto -o emotions.parquet    # a running cluster (ray start)
+    ferlite analyze clips/ --engine ray --address auto -o emotions.csv        # a running cluster (ray start)
 """
 
 from __future__ import annotations
@@ -23,9 +24,7 @@ from typing import Any
 
 from ..core.errors import DataError, UsageError
 from ..runtime.recognizer import Recognizer
-from .analyze import expand_inputs, rows_of_file
-
-ROWS_PER_CHUNK = 512
+from .analyze import ROWS_PER_CHUNK, expand_inputs, rows_of_file
 
 
 class AnalyzeActor:
@@ -47,15 +46,6 @@ class AnalyzeActor:
 
     def _as_columns(self, rows: list[dict[str, Any]]) -> dict[str, list]:
         return {c: [r[c] for r in rows] for c in self.columns}
-
-
-def arrow_schema(columns: Sequence[str]):
-    """The table's Arrow schema: the same column types whichever chunk a column's first value is in."""
-    import pyarrow as pa
-
-    ints = {"frame", "face", "track_id"}
-    strings = {"source", "label", "model", "ferlite_version"}
-    return pa.schema([(c, pa.int64() if c in ints else pa.string() if c in strings else pa.float64()) for c in columns])
 
 
 def iter_chunks_ray(
@@ -107,20 +97,9 @@ def iter_chunks_ray(
             ray.shutdown()
 
 
-def write_parquet_chunks(chunks: Iterable[dict[str, list]], out: str | Path, columns: Sequence[str]) -> int:
-    """Stream column chunks into one Parquet file with the table's schema; the row count."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    out = Path(out)
-    if out.suffix.lower() != ".parquet":
-        raise UsageError(f"{out}: --engine ray writes Parquet; name the table *.parquet")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    schema = arrow_schema(columns)
-    n = 0
-    with pq.ParquetWriter(out, schema) as writer:
-        for chunk in chunks:
-            table = pa.Table.from_pydict({c: chunk[c] for c in columns}, schema=schema)
-            writer.write_table(table)
-            n += table.num_rows
-    return n
+def rows_of_chunks(chunks: Iterable[dict[str, list]]) -> Iterator[dict[str, Any]]:
+    """The rows of column chunks, for :func:`ferlite.apps.analyze.write_table` (any of its formats)."""
+    for chunk in chunks:
+        names = list(chunk)
+        for values in zip(*(chunk[c] for c in names)):
+            yield dict(zip(names, values))

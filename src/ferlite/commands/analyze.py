@@ -7,7 +7,15 @@ import functools
 import os
 import sys
 
-from ..apps.analyze import TABLE_FORMATS, expand_inputs, iter_rows, iter_rows_parallel, table_columns, write_table
+from ..apps.analyze import (
+    TABLE_FORMATS,
+    check_table_output,
+    expand_inputs,
+    iter_rows,
+    iter_rows_parallel,
+    table_columns,
+    write_table,
+)
 from ..core.errors import UsageError
 from ..core.options import positive_int
 from ._common import add_runtime_args, build_recognizer
@@ -37,7 +45,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default="local",
         choices=("local", "ray"),
         help="local: this machine, a process per core for many files (default); ray: a Ray cluster through Ray Data "
-        '(pip install "ferlite[scale]"), Parquet output',
+        '(pip install "ferlite[scale]")',
     )
     p.add_argument(
         "--workers",
@@ -54,10 +62,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    if not str(args.output).lower().endswith(TABLE_FORMATS):  # before any model loads or file is read
-        raise UsageError(f"{args.output}: unknown table format; use one of {', '.join(TABLE_FORMATS)}")
-    if args.engine == "ray" and not str(args.output).lower().endswith(".parquet"):
-        raise UsageError(f"{args.output}: --engine ray writes Parquet; name the table *.parquet")
+    check_table_output(args.output)  # before any model loads or file is read
     if args.address and args.engine != "ray":
         raise UsageError("--address is for --engine ray")
     files = expand_inputs(args.paths)
@@ -68,10 +73,10 @@ def main(args: argparse.Namespace) -> int:
     # Each worker gets its own Recognizer with one thread (unless told): the workers are the parallelism.
     make_recognizer = functools.partial(build_recognizer, argparse.Namespace(**{**vars(args), "threads": args.threads or 1}))
     if args.engine == "ray":
-        from ..apps.analyze_ray import iter_chunks_ray, write_parquet_chunks
+        from ..apps.analyze_ray import iter_chunks_ray, rows_of_chunks
 
         chunks = iter_chunks_ray(files, make_recognizer, columns, args.workers, args.address, args.strict)
-        n = write_parquet_chunks(chunks, args.output, columns)
+        n = write_table(rows_of_chunks(chunks), args.output, columns)
     elif workers > 1:
         rows = iter_rows_parallel(files, make_recognizer, workers, progress, args.strict)
         n = write_table(rows, args.output, columns)
