@@ -1,6 +1,8 @@
 """The web app: the WebSocket protocol and its limits, and the real page in headless Chromium with a fake camera."""
 
 import os
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -233,13 +235,132 @@ def test_rest_predict_and_analyze_with_an_api_key(tmp_path):
         assert (body["width"], body["height"]) == (512, 512) and body["faces"][0]["label"] == "happy"
         clip = FACE1.read_bytes()  # 1.3 MB
         r = c.post("/v1/analyze", files=[("files", ("a.png", photo)), ("files", ("b.png", photo))], headers=key)
-        assert r.status_code == 200 and [row["source"] for row in r.json()] == ["a.png", "b.png"]
+        assert r.status_code == 200 and [row["source"] for row in r.json()["rows"]] == ["a.png", "b.png"]
         r = c.post("/v1/analyze", files=[("files", ("clip.mp4", FACE1.read_bytes()))], headers=key)
-        assert r.status_code == 200 and len({row["frame"] for row in r.json()}) == 472
+        assert r.status_code == 200 and len({row["frame"] for row in r.json()["rows"]}) == 472
+        # A file it cannot read was dropped without a word; now it is named beside the rows of the others.
+        r = c.post("/v1/analyze", files=[("files", ("a.png", photo)), ("files", ("bad.jpg", b"junk" * 10))], headers=key)
+        assert r.status_code == 200 and [row["source"] for row in r.json()["rows"]] == ["a.png"]
+        assert [e["file"] for e in r.json()["errors"]] == ["bad.jpg"] and "not a readable image" in r.json()["errors"][0]["error"]
         assert c.post("/v1/predict", files={"image": ("x.png", b"junk")}, headers=key).status_code == 422
         assert c.post("/v1/predict", files={"image": ("x.png", _png_bomb(30000, 30000))}, headers=key).status_code == 422
         assert c.post("/v1/analyze", files=[("files", ("big.mp4", clip * 3))], headers=key).status_code == 413
-        assert c.get("/docs").status_code == 200 and "/v1/predict" in c.get("/openapi.json").text
+        assert c.get("/docs", headers=key).status_code == 200 and "/v1/predict" in c.get("/openapi.json", headers=key).text
+
+
+def test_the_api_key_covers_everything_but_the_page_itself():
+    """With --api-key, /ws answered `hello`, and /models/*, /docs and /health gave 200, without the key."""
+    from starlette.websockets import WebSocketDisconnect
+
+    app = create_app(Recognizer(threads=1), api_key="s3cret")
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        for path in ("/", "/static/app.js", "/favicon.svg"):
+            assert c.get(path).status_code == 200, path
+        for path in ("/health", "/config.json", "/models/emotion.onnx", "/docs", "/openapi.json"):
+            assert c.get(path).status_code == 401, path
+            assert c.get(path, headers={"X-API-Key": "s3cret"}).status_code == 200, path
+            assert c.get(path + "?key=s3cret").status_code == 200, path
+            assert c.get(path + "?key=wrong").status_code == 401, path
+        with pytest.raises(WebSocketDisconnect) as e, c.websocket_connect(WS) as ws:
+            ws.receive_json()
+        assert e.value.code == 1008
+        with c.websocket_connect(WS + "?key=s3cret") as ws:  # the page passes on its own ?key=
+            assert ws.receive_json()["type"] == "hello"
+
+
+def test_rest_calls_from_another_sites_page_are_refused(client):
+    """Any web page could make a local server decode its images or tie up the one inference worker with videos."""
+    photo = (Path(__file__).parent / "fixtures" / "astronaut_nasa_512.png").read_bytes()
+    evil = client.post("/v1/predict", files={"image": ("a.png", photo)}, headers={"origin": "https://evil.example"})
+    assert evil.status_code == 403 and evil.json()["detail"] == "origin not allowed"
+    own = client.post("/v1/predict", files={"image": ("a.png", photo)}, headers={"origin": "http://127.0.0.1"})
+    assert own.status_code == 200 and own.json()["faces"][0]["label"] == "happy"
+
+
+def test_an_upload_over_the_cap_is_refused_before_it_is_read():
+    """A 200 MB upload was read whole before its 413. Declared or streamed, it now stops at the cap (a real server and
+    socket: the test client would read a streamed body whole before sending it)."""
+    import socket
+
+    app = create_app(Recognizer(threads=1), max_upload_bytes=1_000_000)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        declared = c.post("/v1/predict", content=b"\0" * 3_000_000, headers={"content-type": "multipart/form-data; boundary=x"})
+        assert declared.status_code == 413 and "over the limit of 1000000 bytes" in declared.text
+    port = free_port()
+    server = serve_page(port, "--max-upload-bytes", "1000000")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            head = (
+                "POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                "Content-Type: multipart/form-data; boundary=x\r\n\r\n"
+            )
+            part = b'--x\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
+            s.sendall(head.encode() + b"%x\r\n" % len(part) + part + b"\r\n")
+            sent, answer = 0, b""
+            s.settimeout(0.05)
+            while sent < 200 and not answer:  # up to 200 MB, 1 MB a chunk, until the server answers
+                try:
+                    s.sendall(b"%x\r\n" % 1_000_000 + b"\0" * 1_000_000 + b"\r\n")
+                    sent += 1
+                    answer = s.recv(200)
+                except (TimeoutError, BlockingIOError):
+                    continue
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+            s.settimeout(10)
+            answer = answer or s.recv(200)
+            answer += s.recv(2000)
+        assert answer.startswith(b"HTTP/1.1 413") and sent < 20, (answer, sent)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def test_idle_websockets_are_closed():
+    """Eight idle sockets held every client slot and locked the real page out."""
+    from starlette.websockets import WebSocketDisconnect
+
+    app = create_app(Recognizer(threads=1), idle_timeout=0.5)
+    with TestClient(app, base_url="http://127.0.0.1") as c, c.websocket_connect(WS) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        with pytest.raises(WebSocketDisconnect) as e:
+            ws.receive_json()
+        assert e.value.code == 1001
+
+
+def test_a_client_slower_than_the_header_timeout_is_disconnected():
+    """Headers left unfinished for 70 s kept the socket open; the server now closes it after HEADER_TIMEOUT_S."""
+    import socket
+
+    from ferlite.apps.web.guard import HEADER_TIMEOUT_S
+
+    port = free_port()
+    server = serve_page(port)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=HEADER_TIMEOUT_S + 20) as slow:
+            slow.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line
+            start = time.monotonic()
+            assert slow.recv(100) == b""  # closed by the server
+            assert time.monotonic() - start < HEADER_TIMEOUT_S + 5
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30) as ok:  # others are still served
+            assert ok.status == 200
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def test_serve_names_bad_tls_files_in_one_line(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("not a certificate")
+    key.write_text("not a key")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ferlite", "serve", "--ssl-certfile", cert, "--ssl-keyfile", key, "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "not a PEM certificate and its private key" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_serve_beyond_localhost_needs_an_api_key(capsys):

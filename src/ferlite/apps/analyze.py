@@ -93,22 +93,36 @@ def _face_rows(source: str, frame: int, time_s: float | None, faces, labels: Seq
 
 
 def iter_rows(
-    paths: Iterable[str | Path], recognizer: Recognizer | None = None, progress: bool = True, strict: bool = False
+    paths: Iterable[str | Path],
+    recognizer: Recognizer | None = None,
+    progress: bool = True,
+    strict: bool = False,
+    on_skip: Callable[[Path, DataError], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The table's rows, one input at a time (see the module docstring); unreadable inputs are skipped with a
-    warning on stderr, or raise under ``strict``."""
+    """The table's rows, one input at a time (see the module docstring); an unreadable input is handed to
+    ``on_skip`` (default: a warning on stderr) and skipped, or raises under ``strict``."""
     from tqdm import tqdm
 
     rec = recognizer or Recognizer()
     for path in tqdm(expand_inputs(paths), unit="file", disable=not progress, dynamic_ncols=True):
-        yield from rows_of_file(path, rec, progress, strict)
+        yield from rows_of_file(path, rec, progress, strict, on_skip)
 
 
-def rows_of_file(path: Path, rec: Recognizer, progress: bool = False, strict: bool = False) -> Iterator[dict[str, Any]]:
-    """The rows of one photo or video: the unit of work of every engine (a video is never split, so that its track
-    ids and smoothed scores are those of one pass over all of its frames)."""
+def warn_skipped(path: Path, error: DataError) -> None:
     import sys
 
+    print(f"ferlite analyze: skipped {error}", file=sys.stderr)
+
+
+def rows_of_file(
+    path: Path,
+    rec: Recognizer,
+    progress: bool = False,
+    strict: bool = False,
+    on_skip: Callable[[Path, DataError], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The rows of one photo or video: the unit of work of every engine (a video is never split, so that its track
+    ids and smoothed scores are those of one pass over all of its frames)."""
     from tqdm import tqdm
 
     from .. import __version__
@@ -127,7 +141,7 @@ def rows_of_file(path: Path, rec: Recognizer, progress: bool = False, strict: bo
     except DataError as e:
         if strict:
             raise
-        print(f"ferlite analyze: skipped {e}", file=sys.stderr)
+        (on_skip or warn_skipped)(path, e)
 
 
 def _rows_in_worker(path: Path) -> list[dict[str, Any]]:

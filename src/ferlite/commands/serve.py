@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..core.errors import UsageError
-from ..core.options import port_number
+from ..core.options import port_number, positive_int
 from ._common import add_runtime_args, build_recognizer
 
 
@@ -30,15 +30,29 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="ORIGIN",
-        help="also let pages of this origin (e.g. https://app.example.org) open the WebSocket; repeat for several "
-        "(default: only the server's own page)",
+        help="also let pages of this origin (e.g. https://app.example.org) call the server, REST and WebSocket; "
+        "repeat for several (default: only the server's own page)",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --host 0.0.0.0: also answer to this Host name (e.g. a DNS name of this machine); its own names and "
+        "addresses are allowed already",
+    )
+    p.add_argument(
+        "--max-upload-bytes",
+        type=positive_int,
+        default=50_000_000,
+        help="largest upload of one REST request, in all (default 50000000); larger ones get 413 at once",
     )
     p.add_argument("--max-clients", type=int, default=8, help="WebSocket clients served at once (default 8)")
     p.add_argument(
         "--api-key",
         default=os.environ.get("FERLITE_API_KEY"),
-        help="key the REST calls (/v1/predict, /v1/analyze) need in an X-API-Key header (default: $FERLITE_API_KEY); "
-        "required when --host is not this machine",
+        help="key that everything but the page's own files needs: an X-API-Key header, or ?key= in the page's address "
+        "(default: $FERLITE_API_KEY); required when --host is not this machine",
     )
     p.add_argument(
         "--static-only",
@@ -68,6 +82,7 @@ def main(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ..apps.web.app import create_app
+        from ..apps.web.guard import header_timeout_protocol
     except ModuleNotFoundError as e:
         print(f"ferlite serve: needs {e.name!r}; install the apps extra: pip install 'ferlite[apps]'", file=sys.stderr)
         return 2
@@ -80,17 +95,16 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--host {args.host} lets other machines in: set --api-key (or FERLITE_API_KEY) for the REST calls")
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         raise UsageError("--ssl-certfile and --ssl-keyfile go together")
-    for f in (args.ssl_certfile, args.ssl_keyfile):
-        if f and not os.path.isfile(f):
-            raise UsageError(f"{f}: file not found")
+    if args.ssl_certfile:
+        _check_tls_files(args.ssl_certfile, args.ssl_keyfile)
     _check_port_free(args.host, args.port)  # before the models load: one line, exit 2
     if args.threads is None:
         args.threads = 1
     from ..apps.web.app import LOCAL_HOSTS
 
-    hosts = LOCAL_HOSTS + (() if args.host in LOCAL_HOSTS or args.host in ("0.0.0.0", "::") else (args.host,))
+    hosts = LOCAL_HOSTS + (() if args.host in LOCAL_HOSTS else (args.host,))
     if args.host in ("0.0.0.0", "::"):
-        hosts = ("*",)  # every address of this machine: names cannot be listed in advance
+        hosts = LOCAL_HOSTS + machine_names() + tuple(args.allow_host)  # never "*": DNS rebinding stays refused
     app = create_app(
         build_recognizer(args),
         max_fps=args.max_fps,
@@ -100,6 +114,7 @@ def main(args: argparse.Namespace) -> int:
         allowed_origins=tuple(args.allow_origin),
         max_clients=args.max_clients,
         api_key=args.api_key,
+        max_upload_bytes=args.max_upload_bytes,
     )
     scheme = "https" if args.ssl_certfile else "http"
     print(f"ferlite serve: open {scheme}://{args.host}:{args.port}/ (REST API: /docs; Ctrl-C stops)", file=sys.stderr)
@@ -112,8 +127,35 @@ def main(args: argparse.Namespace) -> int:
         ws_max_size=max(2 * args.max_bytes, 1 << 20),
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
+        http=header_timeout_protocol(),
     )
     return 0
+
+
+def machine_names() -> tuple[str, ...]:
+    """This machine's host names and addresses, the Host headers that a server bound to every address answers to."""
+    import socket
+
+    names = {socket.gethostname(), socket.getfqdn()}
+    for name in list(names):
+        try:
+            names |= {info[4][0] for info in socket.getaddrinfo(name, None)}
+        except OSError:
+            continue
+    return tuple(sorted(n for n in names if n))
+
+
+def _check_tls_files(certfile: str, keyfile: str) -> None:
+    """Load the certificate and key as the server will, so that a wrong file is one line now, not a traceback later."""
+    import ssl
+
+    for f in (certfile, keyfile):
+        if not os.path.isfile(f):
+            raise UsageError(f"{f}: no such file (or it is a folder)")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError) as e:
+        raise UsageError(f"{certfile} / {keyfile}: not a PEM certificate and its private key ({e.strerror or e})") from None
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 # At module level: FastAPI resolves the (string) annotations of the routes in this module's globals.
-from fastapi import Depends, FastAPI, Header, HTTPException, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, HTTPException, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from ...runtime import Recognizer
 from ...runtime.personalize import StreamPersonalization
 from . import ISOLATION_HEADERS, MAX_BYTES, MAX_FPS, MAX_SIDE, check_size, decode_frame, model_files, static_dir, web_config
+from .guard import RequestGuard
 
 # Host names a local server answers to; another (a DNS-rebinding page's own name) is refused.
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 MAX_CLIENTS = 8
 MAX_UPLOAD_BYTES = 50_000_000  # one REST request: a few photos or a short clip
+# A WebSocket that sends nothing for this long is closed: idle sockets would otherwise hold the client slots.
+IDLE_TIMEOUT_S = 60.0
 
 
 def create_app(
@@ -34,6 +35,7 @@ def create_app(
     max_clients: int = MAX_CLIENTS,
     api_key: str | None = None,
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    idle_timeout: float = IDLE_TIMEOUT_S,
 ):
     """The FastAPI application: the page at ``/``, the WebSocket at ``/ws``, ``/health``; for the page's on-device
     mode, ``/config.json`` (:func:`~ferlite.apps.web.web_config`) and the models at ``/models/yunet.onnx`` and
@@ -47,17 +49,19 @@ def create_app(
         max_side: largest accepted frame side in pixels.
         allowed_hosts: the ``Host`` names served (default: this machine's); others get 400, which stops DNS
             rebinding. ``ferlite serve --host`` adds the bound address.
-        allowed_origins: web origins besides the server's own whose pages may open the WebSocket (default none:
-            another site's page cannot use the camera stream, cross-site WebSocket hijacking).
+        allowed_origins: web origins besides the server's own whose pages may call the server, REST and WebSocket
+            alike (default none: another site's page can neither use the camera stream nor the inference worker).
         max_clients: WebSocket connections served at once; more are closed with code 1013 (try again later).
-        api_key: when set, the REST calls (``/v1/...``) need it in an ``X-API-Key`` header.
+        api_key: when set, everything but the page's static files needs it (:mod:`ferlite.apps.web.guard`).
         max_upload_bytes: largest upload of the REST calls, in all.
+        idle_timeout: seconds after which a WebSocket that sent nothing is closed (code 1001).
 
     The REST calls, documented at ``/docs`` (OpenAPI):
 
     - ``POST /v1/predict`` with one image (multipart field ``image``): the faces, as ``ferlite predict`` prints them;
     - ``POST /v1/analyze`` with several images or one short video (multipart field ``files``): the table of
-      ``ferlite analyze`` as a JSON array of rows.
+      ``ferlite analyze`` as ``{"rows": [...], "errors": [{"file": ..., "error": ...}]}``, a file that could not be
+      read named in ``errors``.
     """
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -67,6 +71,7 @@ def create_app(
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferlite-infer")
     decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferlite-decode")
     app = FastAPI(title="ferlite", docs_url="/docs", redoc_url=None)
+    app.add_middleware(RequestGuard, api_key=api_key, allowed_origins=allowed_origins, max_upload_bytes=max_upload_bytes)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=[h.strip("[]") for h in allowed_hosts] + list(allowed_hosts))
     app.state.clients = 0
     app.state.connections = 0  # WebSockets accepted since start: the on-device page must open none
@@ -79,10 +84,6 @@ def create_app(
         response = await call_next(request)
         response.headers.update(ISOLATION_HEADERS)
         return response
-
-    def require_key(x_api_key: str | None = Header(default=None)) -> None:
-        if api_key and not (x_api_key and hmac.compare_digest(x_api_key, api_key)):
-            raise HTTPException(status_code=401, detail="a valid X-API-Key header is needed")
 
     async def read_upload(upload: UploadFile, budget: list[int]) -> bytes:
         data = await upload.read(budget[0] + 1)
@@ -100,7 +101,7 @@ def create_app(
         except DataError as e:
             raise HTTPException(status_code=422, detail=str(e)) from None
 
-    @app.post("/v1/predict", dependencies=[Depends(require_key)])
+    @app.post("/v1/predict")
     async def predict(image: UploadFile) -> JSONResponse:
         """The faces and emotions of one image (JPEG, PNG, ...): boxes in its own pixels, every class score."""
         data = await read_upload(image, [max_upload_bytes])
@@ -116,9 +117,10 @@ def create_app(
             }
         )
 
-    @app.post("/v1/analyze", dependencies=[Depends(require_key)])
+    @app.post("/v1/analyze")
     async def analyze(files: list[UploadFile]) -> JSONResponse:
-        """The table of ``ferlite analyze`` for several images or one short video, as a JSON array of rows."""
+        """The table of ``ferlite analyze`` for several images or one short video: ``rows``, and ``errors`` naming each
+        file that could not be read."""
         import tempfile
         from pathlib import Path
 
@@ -138,12 +140,17 @@ def create_app(
             if sum(p.suffix in VIDEO_SUFFIXES for p in paths) > 1:
                 raise HTTPException(status_code=422, detail="send one video at a time")
             names = {str(p): f.filename for p, f in zip(paths, files)}
+            errors: list[dict[str, str]] = []
+
+            def skipped(path: Path, error) -> None:
+                errors.append({"file": names[str(path)], "error": str(error).replace(str(path), names[str(path)])})
 
             def table() -> list[dict]:
-                return [{**row, "source": names[row["source"]]} for row in iter_rows(paths, base, progress=False)]
+                rows = iter_rows(paths, base, progress=False, on_skip=skipped)
+                return [{**row, "source": names[row["source"]]} for row in rows]
 
             rows = await loop_of().run_in_executor(worker, table)
-        return JSONResponse(rows)
+        return JSONResponse({"rows": rows, "errors": errors})
 
     def loop_of():
         return asyncio.get_running_loop()
@@ -176,11 +183,6 @@ def create_app(
 
     @app.websocket("/ws")
     async def stream(ws: WebSocket) -> None:
-        origin = ws.headers.get("origin")
-        # Browsers always send Origin; a page of another site is refused unless allowed by name.
-        if origin is not None and urlsplit(origin).netloc != ws.headers.get("host") and origin not in allowed_origins:
-            await ws.close(code=1008, reason="origin not allowed")
-            return
         if app.state.clients >= max_clients:
             await ws.close(code=1013, reason=f"server busy: at most {max_clients} clients")
             return
@@ -196,7 +198,11 @@ def create_app(
         loop = asyncio.get_running_loop()
         try:
             while True:
-                message = await ws.receive()
+                try:
+                    message = await asyncio.wait_for(ws.receive(), idle_timeout)
+                except TimeoutError:
+                    await ws.close(code=1001, reason=f"idle for {idle_timeout:g} s")
+                    break
                 if message["type"] == "websocket.disconnect":
                     break
                 data = message.get("bytes")

@@ -21,6 +21,8 @@ const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 
 // The page's options in its address: ?mode=server|device, ?threads=N (WebAssembly), ?pace=max (benchmarks).
 const PARAMS = new URLSearchParams(location.search);
 const PACE_MAX = PARAMS.get("pace") === "max";
+// A server started with --api-key serves only its page without the key: the page passes on its own ?key=.
+const withKey = (url) => PARAMS.get("key") ? `${url}${url.includes("?") ? "&" : "?"}key=${encodeURIComponent(PARAMS.get("key"))}` : url;
 const $ = (id) => document.getElementById(id);
 const video = $("video"), view = $("view"), ctx = view.getContext("2d");
 const grab = document.createElement("canvas");
@@ -34,7 +36,10 @@ function setStatus(text) { $("status").textContent = text; }
 
 async function init() {
   try {
-    state.config = await (await fetch("config.json")).json();
+    const answer = await fetch(withKey("config.json"));
+    if (answer.status === 401) throw new Error("this server needs its API key: open the page as /?key=YOUR_KEY");
+    state.config = await answer.json();
+    for (const part of [state.config.detector, state.config.classifier]) if (part?.model_url) part.model_url = withKey(part.model_url);
   } catch (err) {
     setStatus("Cannot read the page's settings (config.json): " + err.message);
     return;
@@ -153,7 +158,7 @@ function showFaces(msg, status) {
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+  const ws = new WebSocket(withKey(`${scheme}://${location.host}/ws`));
   ws.binaryType = "arraybuffer";
   ws.onopen = () => setStatus("Connected.");
   ws.onclose = () => { state.ws = null; state.busy = false; if (state.stream) setStatus("Disconnected from the server."); };
