@@ -41,7 +41,9 @@ def test_page_and_health(client):
     page = client.get("/")
     assert page.status_code == 200 and "getUserMedia" not in page.text and 'src="static/app.js"' in page.text
     assert "getUserMedia" in client.get("/static/app.js").text
-    assert client.get("/health").json()["labels"] == list(Recognizer().labels)
+    health = client.get("/health").json()
+    assert health["labels"] == list(Recognizer().labels) and health["model"] == "emotion_default.int8.onnx"
+    assert health["terms"].startswith("non-commercial research use only")  # nobody uses it without being told
 
 
 def test_websocket_answers_real_frames_with_emotions(client):

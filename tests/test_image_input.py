@@ -162,3 +162,42 @@ def test_video_sources_name_their_real_problem(tmp_path):
     proc = run_ferlite("watch", "97", "--show", "no", timeout=60)
     assert proc.returncode != 0 and "camera 97: no camera answers at this index" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_annotated_jpeg_stays_a_jpeg(tmp_path):
+    """A 1.6 MB JPEG's annotated copy was a 10.3 MB PNG."""
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(cv2.imencode(".jpg", cv2.imread(str(FIXTURE)), [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes())
+    proc = run_ferlite("predict", photo, FIXTURE, "--annotate", tmp_path / "out", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["astronaut_ferlite.jpg", "astronaut_nasa_512_ferlite.png"]
+    annotated = tmp_path / "out" / "astronaut_ferlite.jpg"
+    assert annotated.read_bytes()[:2] == b"\xff\xd8" and annotated.stat().st_size < 2 * photo.stat().st_size
+
+
+def test_pil_images_are_read_as_rgb_and_upright():
+    """`predict` refused PIL images; PIL's pixels are RGB where ferlite's arrays are BGR."""
+    from PIL import Image
+
+    from ferlite.runtime import Recognizer
+
+    upright = cv2.imread(str(FIXTURE))[:, 40:440]
+    pil = Image.fromarray(cv2.cvtColor(upright, cv2.COLOR_BGR2RGB))
+    faces = Recognizer(threads=1).predict(pil)
+    assert len(faces) == 1 and faces.label[0] == "happy"
+    sideways = Image.open(__import__("io").BytesIO(exif_jpeg(stored_as(upright, 6), 6)))
+    turned = Recognizer(threads=1).predict(sideways)
+    assert turned.label[0] == "happy" and np.abs(turned.xyxy[0] - faces.xyxy[0]).max() < 8
+
+
+def test_version_names_the_terms_of_every_bundled_model():
+    proc = run_ferlite("--version", timeout=60)
+    assert proc.returncode == 0
+    assert "model default: non-commercial research use only" in proc.stdout
+    assert "model accurate: non-commercial research use only" in proc.stdout and "model fer2013: research use" in proc.stdout
+
+
+def test_help_lists_the_runtime_commands_before_training():
+    out = run_ferlite("--help", timeout=60).stdout
+    commands = [line.split()[0] for line in out.splitlines() if line.startswith("    ") and not line.startswith("     ")]
+    assert commands.index("predict") == 0 and commands.index("watch") < commands.index("train") < commands.index("federate")

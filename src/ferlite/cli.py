@@ -13,37 +13,37 @@ import os
 import sys
 from importlib import import_module
 
-# name -> module with get_args_parser() and main(args); imported lazily so that
-# ``ferlite --help`` does not pay for torch.
+# name -> module with get_args_parser() and main(args); imported lazily so that ``ferlite --help`` does not pay for
+# torch. The runtime's commands come first, then those that make models.
 SUBCOMMANDS = {
-    "train": ("ferlite.commands.train", "train an emotion classifier (Adam, cross-entropy, resumable)"),
-    "evaluate": ("ferlite.commands.evaluate", "evaluate a checkpoint: accuracy, P/R/F1, confusion matrix, JSON report"),
-    "study": ("ferlite.commands.study", "reproduce the reference MobileNetV2-vs-CNN study on FER2013 and write the table"),
-    "export": ("ferlite.commands.export", "export a checkpoint to ONNX (fp32 and int8), verified on real faces"),
-    "prune": ("ferlite.commands.prune", "structured channel pruning of MobileNetV2, then fine-tuning"),
-    "from-onnx": ("ferlite.commands.from_onnx", "rebuild a trainable checkpoint from an exported (e.g. bundled) ONNX model"),
-    "calibrate": (
-        "ferlite.commands.calibrate",
-        "fit a per-class logit bias and temperature on the validation domains, into the model file",
-    ),
-    "personalize": (
-        "ferlite.commands.personalize",
-        "on-device personalization: a personal head from a few labelled faces of one person or camera",
-    ),
-    "federate": (
-        "ferlite.commands.federate",
-        "federated learning with Flower (FedAvg, FedProx, differential privacy, SecAgg+), simulated here",
-    ),
     "predict": ("ferlite.commands.predict", "faces and emotions in images, as JSON (and annotated copies)"),
     "analyze": (
         "ferlite.commands.analyze",
         "photos, folders and videos into one table of faces and emotions (CSV, JSONL, JSON, Parquet)",
     ),
     "watch": ("ferlite.commands.watch", "emotions in a video, webcam or stream: annotated video, JSONL/CSV"),
-    "bench": ("ferlite.commands.bench", "measure classifier latency/throughput (fp32, int8) and end-to-end FPS"),
-    "mood": ("ferlite.commands.mood", "mood monitoring: log emotions over time to SQLite, then plot and summarise"),
     "serve": ("ferlite.commands.serve", "the emotion-aware web app (webcam in the browser, WebSocket, localhost)"),
+    "mood": ("ferlite.commands.mood", "mood monitoring: log emotions over time to SQLite, then plot and summarise"),
     "drive": ("ferlite.commands.drive", "driver monitoring: eye closure, PERCLOS, microsleeps, head-pose distraction"),
+    "personalize": (
+        "ferlite.commands.personalize",
+        "on-device personalization: a personal head from a few labelled faces of one person or camera",
+    ),
+    "bench": ("ferlite.commands.bench", "measure classifier latency/throughput (fp32, int8) and end-to-end FPS"),
+    "train": ("ferlite.commands.train", "train an emotion classifier (Adam, cross-entropy, resumable)"),
+    "evaluate": ("ferlite.commands.evaluate", "evaluate a checkpoint: accuracy, P/R/F1, confusion matrix, JSON report"),
+    "calibrate": (
+        "ferlite.commands.calibrate",
+        "fit a per-class logit bias and temperature on the validation domains, into the model file",
+    ),
+    "export": ("ferlite.commands.export", "export a checkpoint to ONNX (fp32 and int8), verified on real faces"),
+    "prune": ("ferlite.commands.prune", "structured channel pruning of MobileNetV2, then fine-tuning"),
+    "from-onnx": ("ferlite.commands.from_onnx", "rebuild a trainable checkpoint from an exported (e.g. bundled) ONNX model"),
+    "study": ("ferlite.commands.study", "reproduce the reference MobileNetV2-vs-CNN study on FER2013 and write the table"),
+    "federate": (
+        "ferlite.commands.federate",
+        "federated learning with Flower (FedAvg, FedProx, differential privacy, SecAgg+), simulated here",
+    ),
 }
 
 # glibc returns freed memory to the OS eagerly; PyTorch's large, short-lived CPU tensors
@@ -65,17 +65,27 @@ def _ensure_malloc_env(argv: list[str]) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ferlite",
-        description="ferlite: lightweight, offline facial emotion recognition. Train, evaluate and benchmark "
-        "MobileNetV2 and CNN emotion classifiers on FER2013, FERPlus or image folders.",
+        description="ferlite: lightweight, offline facial emotion recognition. Find faces and read their emotions in "
+        "photos, videos, webcams and a web page; train, evaluate and export the models.",
     )
-    from . import __version__
-
-    parser.add_argument("--version", action="version", version=f"ferlite {__version__}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and the bundled models' terms")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_module, help_text) in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """ferlite's version, and the terms each bundled model inherits from its training data."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+        from .runtime.recognizer import BUNDLED_MODELS, MODEL_TERMS
+
+        lines = [f"ferlite {__version__}"] + [f"  model {name}: {MODEL_TERMS[file]}" for name, file in BUNDLED_MODELS.items()]
+        print("\n".join(lines))
+        parser.exit()
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):

@@ -75,9 +75,9 @@ def main(args: argparse.Namespace) -> int:
             )
             ok += 1
             if args.annotate:
-                dest = _unused_name(Path(args.annotate), Path(path).stem, written)
+                dest = _unused_name(Path(args.annotate), Path(path), written)
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(dest), annotate_faces(image.copy(), faces))
+                cv2.imwrite(str(dest), annotate_faces(image.copy(), faces), [cv2.IMWRITE_JPEG_QUALITY, 92])
     finally:
         if args.output:
             out.close()
@@ -86,12 +86,18 @@ def main(args: argparse.Namespace) -> int:
     return 1 if ok == 0 else 0
 
 
-def _unused_name(folder: Path, stem: str, written: set[Path]) -> Path:
-    """``folder/STEM_ferlite.png``, or ``STEM_ferlite_2.png`` and on when that exists or this run wrote it: two
-    inputs named ``photo.png`` (from two folders) give two outputs, and nothing already there is overwritten."""
-    dest, n = folder / f"{stem}_ferlite.png", 1
+# Annotated copies keep their input's format (a 1.6 MB JPEG became a 10.3 MB PNG); others become PNG.
+ANNOTATED_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def _unused_name(folder: Path, source: Path, written: set[Path]) -> Path:
+    """``folder/STEM_ferlite.EXT`` (EXT the input's, where it is in ``ANNOTATED_SUFFIXES``), or ``STEM_ferlite_2.EXT``
+    and on when that exists or this run wrote it: two inputs named ``photo.jpg`` (from two folders) give two outputs,
+    and nothing already there is overwritten."""
+    suffix = source.suffix.lower() if source.suffix.lower() in ANNOTATED_SUFFIXES else ".png"
+    dest, n = folder / f"{source.stem}_ferlite{suffix}", 1
     while dest in written or dest.exists():
         n += 1
-        dest = folder / f"{stem}_ferlite_{n}.png"
+        dest = folder / f"{source.stem}_ferlite_{n}{suffix}"
     written.add(dest)
     return dest

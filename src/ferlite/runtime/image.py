@@ -257,8 +257,28 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+def from_pil(image: object) -> np.ndarray | None:
+    """A PIL image as 8-bit BGR, upright by its EXIF orientation (PIL's pixels are RGB, ferlite's arrays BGR); None
+    for anything else. PIL is the caller's: the runtime does not import it otherwise.
+
+    Example:
+        >>> from PIL import Image  # doctest: +SKIP
+        >>> from_pil(Image.new("RGB", (4, 2), (255, 0, 0)))[0, 0]  # doctest: +SKIP
+        array([  0,   0, 255], dtype=uint8)
+    """
+    if isinstance(image, np.ndarray) or not all(hasattr(image, a) for a in ("convert", "mode", "getexif")):
+        return None
+    from PIL import ImageOps
+
+    rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))  # type: ignore[arg-type]
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
 def to_bgr8(image: np.ndarray) -> np.ndarray:
-    """8-bit BGR from gray, BGR or BGRA of 8 or 16 bits."""
+    """8-bit BGR from gray, BGR or BGRA of 8 or 16 bits, or from a PIL image."""
+    pil = from_pil(image)
+    if pil is not None:
+        return pil
     image = to_uint8(image)
     if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
         return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
@@ -270,8 +290,9 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
 
 
 def to_gray8(image: np.ndarray) -> np.ndarray:
-    """8-bit gray from gray, BGR or BGRA of 8 or 16 bits."""
-    image = to_uint8(image)
+    """8-bit gray from gray, BGR or BGRA of 8 or 16 bits, or from a PIL image."""
+    pil = from_pil(image)
+    image = to_uint8(image if pil is None else pil)
     if image.ndim == 2:
         return image
     if image.ndim == 3 and image.shape[2] == 1:

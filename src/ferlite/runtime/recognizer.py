@@ -26,10 +26,6 @@ from .tracker import FaceTracker, ScoreSmoother, box_iou
 from .video import FrameSource
 
 DEFAULT_MODEL = "emotion_default.int8.onnx"
-# The bundled emotion models by name (MODEL_CARD.md): the 112 px default trained on faces from three sources, the
-# 224 px FERPlus model, most accurate on FER2013-like crops at about 2.7 times the cost per face, and the 224 px
-# model with FER2013's original 7 classes (no contempt), for work that must match FER2013's labels; its file
-# declares the ten-view TTA it was chosen with.
 # The detection size of still photos: a 3072x2048 group photo's 110 px faces are about 46 px at 1280, where YuNet
 # finds them; at video's 320 they are 11 px and most are lost.
 PHOTO_DET_SIZE = 1280
@@ -48,11 +44,34 @@ LOW_CONFIDENCE = 0.4
 # decoding, in each of 6 paired rounds on the 2-core VM (docs/BENCHMARKS.md, benchmarks/threads.py).
 VIDEO_THREADS = 1
 
+# The bundled emotion models by name (MODEL_CARD.md): the 112 px default trained on faces from three sources; accurate,
+# a 112 px and a 160 px network averaged in one file, better on every test domain at about 3x the cost per face; and
+# the 224 px model with FER2013's original 7 classes (no contempt), for work that must match FER2013's labels, whose
+# file declares the ten-view TTA it was chosen with.
 BUNDLED_MODELS = {
     "default": DEFAULT_MODEL,
     "accurate": "emotion_accurate.int8.onnx",
     "fer2013": "emotion_fer2013.int8.onnx",
 }
+# The terms each bundled model inherits from its training data, shown wherever a model is in use (ferlite --version,
+# the server's /health), so that nobody uses a non-commercial model without being told.
+NON_COMMERCIAL = "non-commercial research use only: trained on RAF-DB and AffectNet, released for non-commercial research"
+MODEL_TERMS = {
+    DEFAULT_MODEL: NON_COMMERCIAL,
+    "emotion_accurate.int8.onnx": NON_COMMERCIAL,
+    "emotion_fer2013.int8.onnx": "research use: trained on FER2013 (ICML 2013 challenge data, research terms)",
+}
+
+
+def model_terms(model_path: str | Path) -> str:
+    """The terms of use of an emotion model file: a bundled model's, from its training data; for any other file, a
+    reminder that its terms are those of the data it was trained on.
+
+    Example:
+        >>> model_terms(resolve_model_path("default")).startswith("non-commercial research use only")
+        True
+    """
+    return MODEL_TERMS.get(Path(model_path).name, "not a bundled model: its terms are those of the data it was trained on")
 
 
 DEVICES = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
@@ -198,8 +217,8 @@ class Recognizer:
     def predict(self, image: np.ndarray | str | Path) -> Faces:
         """Faces in one image with their emotion probabilities (no tracking).
 
-        Accepts an image file's path, or a BGR, BGRA or grayscale array, 8- or 16-bit. Boxes and landmarks are in
-        the image's own pixels, whatever its size.
+        Accepts an image file's path, a BGR, BGRA or grayscale array, 8- or 16-bit, or a PIL image. Boxes and
+        landmarks are in the upright image's own pixels, whatever its size.
 
         Example:
             >>> Recognizer().predict("tests/fixtures/astronaut_nasa_512.png").label  # doctest: +SKIP

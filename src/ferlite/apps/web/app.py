@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ...runtime import Recognizer
 from ...runtime.personalize import StreamPersonalization
+from ...runtime.recognizer import model_terms
 from . import ISOLATION_HEADERS, MAX_BYTES, MAX_FPS, MAX_SIDE, check_size, decode_frame, model_files, static_dir, web_config
 from .guard import RequestGuard
 
@@ -178,7 +179,14 @@ def create_app(
     @app.get("/health")
     def health() -> JSONResponse:
         return JSONResponse(
-            {"status": "ok", "labels": list(base.labels), "clients": app.state.clients, "connections": app.state.connections}
+            {
+                "status": "ok",
+                "model": base.classifier.model_path.name,
+                "terms": model_terms(base.classifier.model_path),
+                "labels": list(base.labels),
+                "clients": app.state.clients,
+                "connections": app.state.connections,
+            }
         )
 
     @app.websocket("/ws")
