@@ -155,3 +155,53 @@ def test_watch_learns_corrections_typed_on_the_terminal_and_saves_them(tmp_path)
     assert happy_share(log) >= 55 > 30 >= happy_share(watch())
     assert set(Personalization.load(saved).classes_seen) == {"happy", "neutral"}
     assert happy_share(watch("--personalization", str(saved))) >= 70
+
+
+def test_hostile_and_damaged_personalization_files_are_one_clear_error(tmp_path):
+    """A 1.9 MB file declaring 2 GB grew to 13.8 GB; NaN, 2-D targets and 3-D embeddings were tracebacks; negative
+    class indices were accepted."""
+    import io
+    import re
+    import tracemalloc
+    import zipfile
+
+    from ferlite.runtime.personalize import FORMAT
+
+    labels = ("neutral", "happy")
+
+    def personalization(**arrays) -> Path:
+        base = {
+            "format": np.array(FORMAT),
+            "labels": np.array(labels),
+            "model_sha256": np.array("0" * 64),
+            "blend": np.array(0.5),
+            "l2": np.array(0.01),
+            "embeddings": np.ones((4, 8), np.float32),
+            "targets": np.array([0, 1, 0, 1]),
+        }
+        path = tmp_path / f"p{len(list(tmp_path.iterdir()))}.npz"
+        np.savez_compressed(path, **{**base, **arrays})
+        return path
+
+    assert Personalization.load(personalization()).labels == labels  # the well-formed file loads
+    cases = {
+        "NaN": (personalization(embeddings=np.full((4, 8), np.nan, np.float32)), "NaN or infinity"),
+        "2-D targets": (personalization(targets=np.zeros((4, 2), np.int64)), "targets of shape (4, 2)"),
+        "3-D embeddings": (personalization(embeddings=np.ones((4, 2, 4), np.float32)), "embeddings of shape (4, 2, 4)"),
+        "negative class": (personalization(targets=np.array([0, -1, 0, 1])), "class indices outside 0-1"),
+    }
+    # A bomb: an .npy header declaring 2 GB over a few bytes of data, in a small zip.
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (500_000_000,)})
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("embeddings.npy", header.getvalue() + b"\0" * 64)
+    cases["declared 2 GB"] = (bomb, "declares 2,000,000,000 bytes of data")
+    tracemalloc.start()
+    for name, (path, message) in cases.items():
+        with pytest.raises(CheckpointError, match=re.escape(message)):
+            Personalization.load(path)
+        assert tracemalloc.get_traced_memory()[1] < 50_000_000, name
+    tracemalloc.stop()
+    proc = run_ferlite("predict", Path(__file__).parent / "fixtures" / "astronaut_nasa_512.png", "--personalization", bomb)
+    assert proc.returncode == 2 and "declares 2,000,000,000 bytes" in proc.stderr and "Traceback" not in proc.stderr

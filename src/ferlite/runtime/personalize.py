@@ -162,6 +162,7 @@ class Personalization:
         """Read a file written by :meth:`save` and refit it; a foreign or damaged file is a CheckpointError."""
         path = Path(path)
         try:
+            check_npz_sizes(path, MAX_PERSONALIZATION_BYTES)
             with np.load(path, allow_pickle=False) as z:
                 if str(z["format"]) != FORMAT:
                     raise ValueError(f"format {z['format']}")
@@ -177,8 +178,9 @@ class Personalization:
             raise CheckpointError(f"{path}: personalization file not found") from None
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise CheckpointError(f"{path}: not a ferlite personalization file ({e})") from None
-        if not 0 <= p.blend <= 1 or len(p.targets) != len(p.embeddings) or (len(p.targets) and p.targets.max() >= len(p.labels)):
-            raise CheckpointError(f"{path}: inconsistent personalization file")
+        problem = _inconsistency(p)
+        if problem:
+            raise CheckpointError(f"{path}: inconsistent personalization file: {problem}")
         return p.fit() if len(np.unique(p.targets)) >= 2 else p
 
     def check_model(self, labels: tuple[str, ...], model_sha256: str, width: int, source: str) -> None:
@@ -195,6 +197,46 @@ class Personalization:
             raise CheckpointError(
                 f"{source}: the personalization's embeddings have {self.embeddings.shape[1]} values, the model's {width}"
             )
+
+
+# A personalization holds a few faces' embeddings: a few MB. A file that declares more is refused before it is read
+# (a 1.9 MB file declaring 2 GB grew to 13.8 GB in memory).
+MAX_PERSONALIZATION_BYTES = 256 * 1024 * 1024
+
+
+def check_npz_sizes(path: Path, max_bytes: int) -> None:
+    """Refuse an ``.npz`` whose arrays would take more than ``max_bytes``, or whose array headers declare more data
+    than their members hold, from the zip directory and each ``.npy`` header, before any array is allocated."""
+    from numpy.lib import format as npy
+
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        if sum(m.file_size for m in members) > max_bytes:
+            raise ValueError(f"its arrays declare {sum(m.file_size for m in members):,} bytes, over {max_bytes:,}")
+        for m in members:
+            with archive.open(m) as f:
+                reader = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(npy.read_magic(f))
+                if reader is None:
+                    raise ValueError(f"{m.filename}: an .npy version this reader does not take")
+                shape, _, dtype = reader(f)
+                needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if needed > m.file_size:
+                    raise ValueError(f"{m.filename} declares {needed:,} bytes of data in {m.file_size:,}")
+
+
+def _inconsistency(p: Personalization) -> str | None:
+    """What is wrong with a loaded personalization's arrays, or None."""
+    if not 0 <= p.blend <= 1 or not np.isfinite(p.l2):
+        return f"blend {p.blend} or l2 {p.l2} out of range"
+    if p.embeddings.ndim != 2 or p.targets.ndim != 1:
+        return f"embeddings of shape {p.embeddings.shape} and targets of shape {p.targets.shape} (want (N, D) and (N,))"
+    if len(p.targets) != len(p.embeddings):
+        return f"{len(p.embeddings)} embeddings but {len(p.targets)} targets"
+    if not np.isfinite(p.embeddings).all():
+        return "embeddings hold NaN or infinity"
+    if len(p.targets) and (p.targets.min() < 0 or p.targets.max() >= len(p.labels)):
+        return f"class indices outside 0-{len(p.labels) - 1}"
+    return None
 
 
 def fit_personalization(
