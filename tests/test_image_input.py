@@ -201,3 +201,22 @@ def test_help_lists_the_runtime_commands_before_training():
     out = run_ferlite("--help", timeout=60).stdout
     commands = [line.split()[0] for line in out.splitlines() if line.startswith("    ") and not line.startswith("     ")]
     assert commands.index("predict") == 0 and commands.index("watch") < commands.index("train") < commands.index("federate")
+
+
+def test_output_folders_that_are_files_are_one_line(tmp_path):
+    """`serve --static-only` onto a file or a link to one, and `personalize --out EXISTING_FILE`, were tracebacks."""
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    os.symlink(target, tmp_path / "link")
+    faces = tmp_path / "me" / "happy"
+    faces.mkdir(parents=True)
+    cv2.imwrite(str(faces / "a.png"), cv2.imread(str(FIXTURE)))
+    for args in (
+        ("serve", "--static-only", target),
+        ("serve", "--static-only", tmp_path / "link"),
+        ("personalize", "--faces", tmp_path / "me", "--out", target),
+    ):
+        proc = run_ferlite(*args, timeout=120)
+        assert proc.returncode == 2 and "is a file, not a folder to write into" in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    assert target.read_text() == "x"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
 from ..core.options import add_data_args, positive_int
+from ..core.paths import output_folder
 from ..runtime import EmotionClassifier, fit_personalization, preprocess_faces, resolve_model_path
 from ..runtime.personalize import holdout_split, read_labelled_faces
 
@@ -38,6 +38,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    out = output_folder(args.out)  # before the work: a file there is one line, not a traceback after it
     clf = EmotionClassifier(resolve_model_path(args.model), threads=args.threads)
     crops, targets, skipped = read_labelled_faces(args.faces, clf.labels, args.strict)
     clf.check_embedding()
@@ -53,7 +54,6 @@ def main(args: argparse.Namespace) -> int:
         report["holdout"] = {"faces": len(held), "accuracy_before": before, "accuracy_after": after}
         print(f"held-out faces ({len(held)}): accuracy {before:.3f} with the shipped model, {after:.3f} personalized")
     p = fit_personalization(embeddings, targets, clf.labels, clf.sha256(), args.blend)
-    out = Path(args.out)
     path = p.save(out / "personalization.npz")
     (out / "personalization.json").write_text(json.dumps(report, indent=2) + "\n")
     counts = ", ".join(f"{k} {v}" for k, v in report["per_class"].items())

@@ -86,3 +86,27 @@ def readable_file(path: str | Path, what: str = "file") -> Path:
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file, not {noun}")
     return path
+
+
+def output_folder(path: str | Path, empty: bool = False) -> Path:
+    """``path`` as a folder to write into, made when missing; a UsageError naming it when it is a file (or a link to
+    one), when ``empty`` and it holds something, or when it cannot be made.
+
+    Example:
+        >>> output_folder("/etc/hostname")
+        Traceback (most recent call last):
+        ...
+        ferlite.core.errors.UsageError: /etc/hostname: is a file, not a folder to write into
+    """
+    from .errors import UsageError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path}: is a file, not a folder to write into")
+    if empty and path.is_dir() and any(path.iterdir()):
+        raise UsageError(f"{path}: folder is not empty; choose a new one")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{path}: cannot make the folder ({e.strerror or e})") from None
+    return path

@@ -165,14 +165,12 @@ def write_static_site(out: str | Path, recognizer: Any) -> Path:
         >>> write_static_site("site", Recognizer())  # doctest: +SKIP
     """
     from ...core.errors import UsageError
-    from ...core.paths import asset_path
+    from ...core.paths import asset_path, output_folder
 
     blocker = on_device_blocker(recognizer)
     if blocker:
         raise UsageError(f"cannot write a static page: {blocker}")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise UsageError(f"{out}: folder is not empty; choose a new one")
+    out = output_folder(out, empty=True)
     shutil.copytree(static_dir(), out / "static", ignore=shutil.ignore_patterns("index.html", "__pycache__"))
     shutil.copy(static_dir() / "index.html", out / "index.html")
     for url, path in model_files(recognizer).items():
