@@ -133,6 +133,8 @@ def test_two_round_flower_simulation_trains_a_global_model(tmp_path):
     config.write_text(TINY.format(out=out))
     r = run_ferlite("federate", "--config", config, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
+    # Each of Flower's lines was printed twice: in colour by its own handler, and plain by the root's.
+    assert not [line for line in r.stderr.splitlines() if line.startswith(("INFO flwr:", "WARNING flwr:"))]
     rounds = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [x["round"] for x in rounds] == [0, 1, 2]
     summary = _summary(out)

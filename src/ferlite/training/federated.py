@@ -490,6 +490,8 @@ def run_federated(fed: FederateConfig, train: TrainConfig) -> dict[str, Any]:
         return run_centralized(fed, train)
     from flwr.simulation import run_simulation
 
+    # Flower's logger has a console handler of its own; passed on to the root's as well, each line printed twice.
+    logging.getLogger("flwr").propagate = False
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     state: dict[str, Any] = {}
     cpus = os.cpu_count() or 1
