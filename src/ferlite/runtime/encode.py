@@ -76,7 +76,10 @@ class PyAVWriter:
         import av
 
         self.path = Path(path)
-        self._audio_in, self._audio_packets, self._audio_out, self._reencode = None, None, None, False
+        self._audio_in: Any = None  # the source's container, while its audio is carried over
+        self._audio_packets: Any = None
+        self._audio_out: Any = None
+        self._reencode = False
         self._pending: Any = None  # the next input audio packet, read ahead of the video's clock
         if source is not None:
             try:
@@ -90,7 +93,8 @@ class PyAVWriter:
         rate = Fraction(fps).limit_denominator(1001)
         try:
             self._out = av.open(str(self.path), "w", format=spec["container"], options=spec["container_options"])
-            options = {**spec["options"], **bitrate_cap(spec["codec"], self._audio_in and self._audio_in.bit_rate)}
+            source_bit_rate = self._audio_in.bit_rate if self._audio_in is not None else None
+            options = {**spec["options"], **bitrate_cap(spec["codec"], source_bit_rate)}
             self._video = self._out.add_stream(spec["codec"], rate=rate, options=options)
         except av.error.FFmpegError as e:
             raise DataError(f"{self.path}: cannot open for writing video ({e})") from None

@@ -270,7 +270,7 @@ def from_pil(image: object) -> np.ndarray | None:
         return None
     from PIL import ImageOps
 
-    rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))  # type: ignore[arg-type]
+    rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))  # type: ignore[call-overload]
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
