@@ -152,6 +152,7 @@ _SLOW_TESTS: set[str] = {
     "test_runtime_only_install_predicts_without_torch",
     "test_every_extra_installs_exactly_one_onnxruntime",
     "test_mp4_is_h264_near_the_input_size_without_error_lines",
+    "test_a_wheel_built_from_a_clean_checkout_carries_the_on_device_page",
     "test_region_detection_between_full_scans_keeps_the_faces",
     "test_export_writes_fp32_and_int8_and_checks_them",
     "test_cli_export_writes_models_and_report",

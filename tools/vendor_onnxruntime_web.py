@@ -1,4 +1,5 @@
-"""Vendor onnxruntime-web into the web app's static files (``make web-vendor``; ``make test`` runs it).
+"""Vendor onnxruntime-web into the web app's static files (``make web-vendor``; ``make test`` and every wheel build,
+through setup.py, run it).
 
 The page's on-device mode runs the models with onnxruntime-web, served by ferlite itself: never a CDN at run time.
 This fetches the pinned package from the npm registry with ``npm pack``, checks its registry integrity hash, and
@@ -67,11 +68,17 @@ def is_vendored() -> bool:
 def vendor() -> None:
     npm = shutil.which("npm")
     if npm is None:
-        sys.exit("vendor_onnxruntime_web: npm not found; install Node.js and npm (make system-deps)")
+        sys.exit(
+            "vendor_onnxruntime_web: npm not found: the on-device page needs onnxruntime-web, fetched with npm; install "
+            "Node.js and npm (make system-deps), or build without the page: FERLITE_WITHOUT_WEB=1"
+        )
     with tempfile.TemporaryDirectory(prefix="ferlite-ortweb-") as tmp:
         proc = subprocess.run([npm, "pack", f"onnxruntime-web@{VERSION}", "--silent"], cwd=tmp, capture_output=True, text=True)
         if proc.returncode != 0:
-            sys.exit(f"vendor_onnxruntime_web: npm pack failed: {proc.stderr.strip()[-500:]}")
+            sys.exit(
+                f"vendor_onnxruntime_web: npm could not fetch onnxruntime-web {VERSION} (offline?): "
+                f"{proc.stderr.strip()[-300:]}; build without the on-device page with FERLITE_WITHOUT_WEB=1"
+            )
         tgz = Path(tmp) / f"onnxruntime-web-{VERSION}.tgz"
         digest = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
         if digest != INTEGRITY:

@@ -52,7 +52,8 @@ ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-
 
 
 def onnxruntime_web_vendored() -> bool:
-    """Whether onnxruntime-web's files are in the package (``make web-vendor`` fetches them from npm; ``make test`` runs it)."""
+    """Whether onnxruntime-web's files are in the package (every wheel build fetches them, see setup.py; in a checkout,
+    ``make web-vendor``)."""
     return (static_dir() / ONNXRUNTIME_WEB / "ort.wasm.min.mjs").is_file()
 
 
@@ -63,7 +64,10 @@ def on_device_blocker(recognizer: Any) -> str | None:
 
     clf = recognizer.classifier
     if not onnxruntime_web_vendored():
-        return "onnxruntime-web is not installed with ferlite (run: make web-vendor)"
+        return (
+            "onnxruntime-web is not in this install (built with FERLITE_WITHOUT_WEB; reinstall ferlite where npm can "
+            "fetch it, or in a checkout run: make web-vendor)"
+        )
     if not isinstance(recognizer.detector, YuNetDetector):
         return "the browser runs YuNet only; this server uses another detector"
     if clf.tta not in ("none", "flip"):
