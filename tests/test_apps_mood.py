@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -210,3 +211,30 @@ def test_unwritable_places_and_empty_files_are_one_clear_error(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2 and "empty file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_docs_mood_figure_says_what_its_commands_give(tmp_path):
+    """docs/APPS.md said "sad dominates the first 8 s" where the model reads disgust: its caption's claims, checked on
+    the output of the very command it names."""
+    caption = " ".join((Path(__file__).parents[1] / "docs" / "APPS.md").read_text().split())
+    assert "79 samples; disgust and sad share the first 8 s" in caption
+    assert "fear and surprise lead around 6-9 s (she looks up), happy from about 10 s" in caption
+    db = tmp_path / "doc.db"
+    rec = subprocess.run(
+        [sys.executable, "-m", "ferlite", "mood", "record", str(FACE1), "--db", str(db), "--rate", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rec.returncode == 0, rec.stderr
+    s = load_samples(db)
+    t = s.t - s.t.min()
+
+    def leaders(mask, n: int = 2) -> set[str]:
+        means = np.nanmean(s.probs[mask], axis=0)
+        return {EMOTIONS[i] for i in np.argsort(means)[::-1][:n]}
+
+    assert len(s) == 79
+    assert leaders(t < 8) == {"disgust", "sad"}
+    assert leaders((t >= 6) & (t < 9)) == {"fear", "surprise"}
+    assert leaders(t >= 10, 1) == {"happy"} and np.nanmean(s.probs[t >= 10, EMOTIONS.index("happy")]) > 0.8

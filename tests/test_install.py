@@ -98,3 +98,25 @@ def test_make_demo_installs_the_runtime_without_torch_ray_or_flower(tmp_path):
     installs = [line for line in plan.stdout.splitlines() if "pip install" in line]
     assert installs and all(w not in line for line in installs for w in ("torch", "train", "scale", "federated")), installs
     assert any('".[cpu,video]"' in line for line in installs)
+
+
+def test_the_readmes_python_snippet_prints_what_its_comments_say(tmp_path):
+    """The snippet's comment showed results that the verbatim run did not print. It runs here as written, on the
+    bundled photo (photo.jpg), a crop of it (face.png) and the demo clip (clip.mp4), and every ``print(...)  # X``
+    line's comment must be what it printed."""
+    import re
+    import shutil
+
+    import cv2
+
+    text = (ROOT / "README.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    photo = cv2.imread(str(ROOT / "tests" / "fixtures" / "astronaut_nasa_512.png"))
+    cv2.imwrite(str(tmp_path / "photo.jpg"), photo)
+    cv2.imwrite(str(tmp_path / "face.png"), photo[100:400, 150:400])
+    shutil.copy(find_shared("media/face1_emotions_pexels_640x480.mp4"), tmp_path / "clip.mp4")
+    (tmp_path / "snippet.py").write_text(snippet)
+    run = subprocess.run([sys.executable, "snippet.py"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    said = [line.split("#", 1)[1].split("   (")[0].strip() for line in snippet.splitlines() if line.startswith("print(")]
+    assert said and run.stdout.splitlines() == said, (run.stdout, said)
