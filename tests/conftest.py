@@ -133,6 +133,7 @@ _NEEDS_SHARED = {
     "test_study",
     "test_train_config",
     "test_video_output",
+    "test_vocabulary",
     "test_train_e2e",
     "test_model_spec",
 }

@@ -47,7 +47,7 @@ def test_analyze_writes_a_row_per_face_and_keeps_faceless_inputs(inputs, tmp_pat
     assert abs(sum(float(astronaut[c]) for c in labels) - 1) < 1e-3
     video = [r for r in rows if r["source"].endswith(".mp4")]
     assert {int(r["frame"]) for r in video} == set(range(90))  # every frame has at least one row
-    assert all(r["track_id"] != "" for r in video if r["face"] != "")
+    assert all(r["tracker_id"] != "" for r in video if r["face"] != "")
     assert float(video[-1]["time_s"]) == pytest.approx(89 / 29.97, abs=0.01)
 
 
@@ -157,18 +157,18 @@ def test_analyze_writes_parquet_that_pandas_reads_back(inputs, tmp_path):
     assert list(df.label) == ["happy"] and df.happy.iloc[0] > 0.5 and df.x2.dtype.kind == "f"
 
 
-def test_parquet_has_integer_face_and_track_ids(tmp_path):
-    """pandas wrote face and track_id as floats (1.0, NaN); pyarrow now writes the table's own schema."""
+def test_parquet_has_integer_face_and_tracker_ids(tmp_path):
+    """pandas wrote face and tracker_id as floats (1.0, NaN); pyarrow now writes the table's own schema."""
     pq = pytest.importorskip("pyarrow.parquet")
     clip = _blank_then_face_video(tmp_path / "clip.avi", 2, 3)
     out = tmp_path / "t.parquet"
     proc = _ferlite("analyze", clip, "-o", out, "--threads", "1", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     schema = pq.read_schema(out)
-    for name in ("frame", "face", "track_id"):
+    for name in ("frame", "face", "tracker_id"):
         assert str(schema.field(name).type) == "int64", name
     table = pq.read_table(out).to_pydict()
-    assert table["face"] == [None, None, 0, 0, 0] and table["track_id"][2:] == [1, 1, 1]
+    assert table["face"] == [None, None, 0, 0, 0] and table["tracker_id"][2:] == [1, 1, 1]
 
 
 def test_parquet_without_pyarrow_is_refused_before_the_first_frame(tmp_path):
@@ -237,6 +237,6 @@ def test_the_process_pool_and_ray_engines_give_the_local_rows(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         tables[name] = pd.read_csv(out)
     one = tables["one"]
-    assert len(one) > 100 and one.source.nunique() == 2 and one.track_id.notna().any()
+    assert len(one) > 100 and one.source.nunique() == 2 and one.tracker_id.notna().any()
     for name in ("pool", "ray"):
         pd.testing.assert_frame_equal(tables[name], one, check_dtype=False, obj=name)

@@ -53,7 +53,7 @@ def test_websocket_answers_real_frames_with_emotions(client):
         ws.send_bytes(_frame_at(13.0))
         reply = ws.receive_json()
         assert reply["type"] == "faces" and len(reply["faces"]) == 1
-        assert reply["faces"][0]["label"] == "happy" and reply["faces"][0]["track_id"] >= 1
+        assert reply["faces"][0]["label"] == "happy" and reply["faces"][0]["tracker_id"] >= 1
 
 
 def test_a_viewers_corrections_personalize_only_their_own_stream(client):
@@ -229,12 +229,13 @@ def test_rest_predict_and_analyze_with_an_api_key(tmp_path):
     photo = (Path(__file__).parent / "fixtures" / "astronaut_nasa_512.png").read_bytes()
     app = create_app(Recognizer(threads=1), api_key="s3cret", max_upload_bytes=3_000_000)
     with TestClient(app, base_url="http://127.0.0.1") as c:
-        assert c.post("/v1/predict", files={"image": ("a.png", photo)}).status_code == 401
+        assert c.post("/v1/predict", files={"files": ("a.png", photo)}).status_code == 401
         key = {"X-API-Key": "s3cret"}
-        r = c.post("/v1/predict", files={"image": ("a.png", photo)}, headers=key)
+        r = c.post("/v1/predict", files={"files": ("a.png", photo)}, headers=key)
         assert r.status_code == 200, r.text
-        body = r.json()
+        (body,) = r.json()["images"]
         assert (body["width"], body["height"]) == (512, 512) and body["faces"][0]["label"] == "happy"
+        assert body["source"] == "a.png" and r.json()["model"] == "emotion_default.int8.onnx"
         clip = FACE1.read_bytes()  # 1.3 MB
         r = c.post("/v1/analyze", files=[("files", ("a.png", photo)), ("files", ("b.png", photo))], headers=key)
         assert r.status_code == 200 and [row["source"] for row in r.json()["rows"]] == ["a.png", "b.png"]
@@ -244,8 +245,8 @@ def test_rest_predict_and_analyze_with_an_api_key(tmp_path):
         r = c.post("/v1/analyze", files=[("files", ("a.png", photo)), ("files", ("bad.jpg", b"junk" * 10))], headers=key)
         assert r.status_code == 200 and [row["source"] for row in r.json()["rows"]] == ["a.png"]
         assert [e["file"] for e in r.json()["errors"]] == ["bad.jpg"] and "not a readable image" in r.json()["errors"][0]["error"]
-        assert c.post("/v1/predict", files={"image": ("x.png", b"junk")}, headers=key).status_code == 422
-        assert c.post("/v1/predict", files={"image": ("x.png", _png_bomb(30000, 30000))}, headers=key).status_code == 422
+        assert c.post("/v1/predict", files={"files": ("x.png", b"junk")}, headers=key).status_code == 422
+        assert c.post("/v1/predict", files={"files": ("x.png", _png_bomb(30000, 30000))}, headers=key).status_code == 422
         assert c.post("/v1/analyze", files=[("files", ("big.mp4", clip * 3))], headers=key).status_code == 413
         assert c.get("/docs", headers=key).status_code == 200 and "/v1/predict" in c.get("/openapi.json", headers=key).text
 
@@ -273,10 +274,10 @@ def test_the_api_key_covers_everything_but_the_page_itself():
 def test_rest_calls_from_another_sites_page_are_refused(client):
     """Any web page could make a local server decode its images or tie up the one inference worker with videos."""
     photo = (Path(__file__).parent / "fixtures" / "astronaut_nasa_512.png").read_bytes()
-    evil = client.post("/v1/predict", files={"image": ("a.png", photo)}, headers={"origin": "https://evil.example"})
+    evil = client.post("/v1/predict", files={"files": ("a.png", photo)}, headers={"origin": "https://evil.example"})
     assert evil.status_code == 403 and evil.json()["detail"] == "origin not allowed"
-    own = client.post("/v1/predict", files={"image": ("a.png", photo)}, headers={"origin": "http://127.0.0.1"})
-    assert own.status_code == 200 and own.json()["faces"][0]["label"] == "happy"
+    own = client.post("/v1/predict", files={"files": ("a.png", photo)}, headers={"origin": "http://127.0.0.1"})
+    assert own.status_code == 200 and own.json()["images"][0]["faces"][0]["label"] == "happy"
 
 
 def test_an_upload_over_the_cap_is_refused_before_it_is_read():
@@ -296,7 +297,7 @@ def test_an_upload_over_the_cap_is_refused_before_it_is_read():
                 "POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
                 "Content-Type: multipart/form-data; boundary=x\r\n\r\n"
             )
-            part = b'--x\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
+            part = b'--x\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n\r\n'
             s.sendall(head.encode() + b"%x\r\n" % len(part) + part + b"\r\n")
             sent, answer = 0, b""
             s.settimeout(0.05)

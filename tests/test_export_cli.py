@@ -121,7 +121,7 @@ def test_cli_watch_on_real_video(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "rec.jsonl").read_text().splitlines()]
     assert [r["frame"] for r in records] == list(range(48))
     assert all(len(r["faces"]) == 1 for r in records)
-    assert len({r["faces"][0]["track_id"] for r in records}) == 1  # one person, one ID
+    assert len({r["faces"][0]["tracker_id"] for r in records}) == 1  # one person, one ID
     fps = cv2.VideoCapture(str(VIDEO)).get(cv2.CAP_PROP_FPS)
     assert records[47]["time_s"] == pytest.approx(47 / fps, abs=1e-3)  # a file runs on its own clock, not the wall's
     cap = cv2.VideoCapture(str(tmp_path / "out.mp4"))
@@ -133,7 +133,7 @@ def test_cli_watch_csv_records(tmp_path):
     proc = _ferlite("watch", VIDEO, "--records", tmp_path / "rec.csv", "--max-frames", 10, "--detect-every", "2")
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(open(tmp_path / "rec.csv")))
-    assert len(rows) == 10 and set(rows[0]) >= {"frame", "track_id", "label", "happy"}
+    assert len(rows) == 10 and set(rows[0]) >= {"source", "frame", "tracker_id", "label", "happy"}
 
 
 @pytest.mark.parametrize("content,message", [(b"", "empty file"), (b"garbage" * 100, "not a readable video")])

@@ -349,7 +349,7 @@ def test_predict_takes_a_path_and_gives_boxes_in_the_files_own_pixels(tmp_path):
     proc = _ferlite("predict", path, "--threads", "1")
     record = json.loads(proc.stdout)
     assert (record["width"], record["height"]) == (6000, 4000)
-    assert box_iou(np.array([record["faces"][0]["box"]], np.float32), expected[None])[0, 0] > 0.5
+    assert box_iou(np.array([[record["faces"][0][k] for k in ("x1", "y1", "x2", "y2")]], np.float32), expected[None])[0, 0] > 0.5
 
 
 def test_classify_crops_labels_faces_you_already_have(tmp_path):

@@ -4,11 +4,11 @@ The job users bring first: "run it over my files and give me a spreadsheet". Inp
 recursively), glob patterns and videos; the table has one row per face, and for videos one row per face per frame,
 with frames that show no face kept as rows with empty face columns, so that time series stay complete.
 
-Columns: ``source, frame, time_s, face, x1, y1, x2, y2, confidence, track_id, label``, one column per class score,
-``model``, ``ferlite_version``. Boxes are in each file's own pixels.
+Columns (:mod:`ferlite.core.vocabulary`): ``source, frame, time_s, face, x1, y1, x2, y2, confidence, tracker_id,
+label``, one column per class score, ``model``, ``ferlite_version``. Boxes are in each file's own pixels.
 
 The output format follows the file's extension: ``.csv``, ``.jsonl`` (JSON Lines), ``.json`` (one JSON array) or
-``.parquet`` (pyarrow, with integer ``frame``, ``face`` and ``track_id``). Any other extension is an error, never a
+``.parquet`` (pyarrow, with integer ``frame``, ``face`` and ``tracker_id``). Any other extension is an error, never a
 silent other format, and every output's needs are checked before the first file is read.
 
 Example::
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import DataError, UsageError
+from ..core.vocabulary import FACE_FIELDS, WHERE_FIELDS
 from ..runtime.image import IMAGE_SUFFIXES
 from ..runtime.recognizer import Recognizer
 from ..runtime.video import FrameSource
@@ -36,7 +37,6 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 TABLE_FORMATS = (".csv", ".jsonl", ".json", ".parquet")
 # Rows gathered into one Parquet row group, or one chunk handed back by a Ray actor.
 ROWS_PER_CHUNK = 512
-FACE_COLUMNS = ("face", "x1", "y1", "x2", "y2", "confidence", "track_id", "label")
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
@@ -68,26 +68,15 @@ def _is_input(path: Path) -> bool:
     return path.is_file() or (path.is_symlink() and not path.exists())
 
 
-def _face_rows(source: str, frame: int, time_s: float | None, faces, labels: Sequence[str], meta: dict) -> list[dict]:
+def face_rows(source: str, frame: int, time_s: float | None, faces, labels: Sequence[str], meta: dict) -> list[dict]:
+    """The table rows of one image or frame: a row per face, or one row with empty face columns when there is none."""
     base = {"source": source, "frame": frame, "time_s": None if time_s is None else round(time_s, 4)}
     if len(faces) == 0:
-        return [{**base, **dict.fromkeys(FACE_COLUMNS), **dict.fromkeys(labels), **meta}]
+        return [{**base, **dict.fromkeys(FACE_FIELDS), **dict.fromkeys(labels), **meta}]
     rows = []
-    names = faces.label
-    for i in range(len(faces)):
-        x1, y1, x2, y2 = (round(float(v), 1) for v in faces.xyxy[i])
-        row = {
-            **base,
-            "face": i,
-            "x1": x1,
-            "y1": y1,
-            "x2": x2,
-            "y2": y2,
-            "confidence": round(float(faces.confidence[i]), 4),
-            "track_id": None if faces.tracker_id is None else int(faces.tracker_id[i]),
-            "label": names[i],
-        }
-        row.update({c: round(float(s), 5) for c, s in zip(labels, faces.scores[i])})
+    for d, scores in zip(faces.to_dicts(), faces.scores):
+        row = {**base, **{k: d.get(k) for k in FACE_FIELDS}}
+        row.update({c: round(float(v), 5) for c, v in zip(labels, scores)})
         rows.append({**row, **meta})
     return rows
 
@@ -134,10 +123,10 @@ def rows_of_file(
             stream = rec.new_stream()
             frames = tqdm(source, total=source.info.total_frames, unit="frame", leave=False, disable=not progress)
             for index, frame in frames:
-                yield from _face_rows(str(path), index, source.time_of(index), stream.update(frame), rec.labels, meta)
+                yield from face_rows(str(path), index, source.time_of(index), stream.update(frame), rec.labels, meta)
         else:
             # Recognizer.predict reads the file and gives boxes in its own pixels.
-            yield from _face_rows(str(path), 0, None, rec.predict(path), rec.labels, meta)
+            yield from face_rows(str(path), 0, None, rec.predict(path), rec.labels, meta)
     except DataError as e:
         if strict:
             raise
@@ -202,7 +191,7 @@ def arrow_schema(columns: Sequence[str]):
     floating-point times, boxes and scores, whichever chunk a column's first value is in."""
     import pyarrow as pa
 
-    ints = {"frame", "face", "track_id"}
+    ints = {"frame", "face", "tracker_id"}
     strings = {"source", "label", "model", "ferlite_version"}
     return pa.schema([(c, pa.int64() if c in ints else pa.string() if c in strings else pa.float64()) for c in columns])
 
@@ -270,7 +259,7 @@ def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str
 
 
 def table_columns(labels: Sequence[str]) -> list[str]:
-    return ["source", "frame", "time_s", *FACE_COLUMNS, *labels, "model", "ferlite_version"]
+    return [*WHERE_FIELDS, *FACE_FIELDS, *labels, "model", "ferlite_version"]
 
 
 def _pandas():
@@ -286,7 +275,7 @@ def _frame(rows: list[dict], columns: Sequence[str]):
     return df.astype(
         {
             **{c: "float64" for c in ("time_s", "x1", "y1", "x2", "y2", "confidence")},
-            **{c: "Int64" for c in ("frame", "face", "track_id")},  # integers with room for a faceless frame's null
+            **{c: "Int64" for c in ("frame", "face", "tracker_id")},  # integers with room for a faceless frame's null
         }
     )
 

@@ -231,7 +231,7 @@ class MoodSamples:
 
     session_id: np.ndarray
     t: np.ndarray
-    track_id: np.ndarray
+    tracker_id: np.ndarray  # the vocabulary's name (the database's column is track_id)
     probs: np.ndarray  # (N, len(EMOTIONS))
     sessions: list[dict[str, Any]]
 
@@ -260,7 +260,9 @@ class MoodSamples:
         except ModuleNotFoundError:
             raise DataError("to_dataframe needs pandas: pip install pandas") from None
         va = self.valence_arousal()
-        df = pd.DataFrame({"session_id": self.session_id, "time": pd.to_datetime(self.t, unit="s"), "track_id": self.track_id})
+        df = pd.DataFrame(
+            {"session_id": self.session_id, "time": pd.to_datetime(self.t, unit="s"), "tracker_id": self.tracker_id}
+        )
         for i, e in enumerate(EMOTIONS):
             if e in self.classes:
                 df[e] = self.probs[:, i]
@@ -306,7 +308,7 @@ def _summary_row(s: MoodSamples, va: np.ndarray, mask: np.ndarray) -> dict[str, 
     t = s.t[mask]
     row = {
         "samples": int(mask.sum()),
-        "tracks": int(len(np.unique(s.track_id[mask]))),
+        "tracks": int(len(np.unique(s.tracker_id[mask]))),
         "start": datetime.fromtimestamp(t.min()).isoformat(timespec="seconds") if len(t) else "",
         "minutes": round(float(t.max() - t.min()) / 60, 2) if len(t) else 0.0,
         "dominant": EMOTIONS[int(np.argmax(mean))] if len(p) else "",
@@ -353,13 +355,13 @@ def export_csv(s: MoodSamples, path: str | Path) -> Path:
     va = s.valence_arousal()
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["session_id", "time", "track_id", *classes, "valence", "arousal"])
+        w.writerow(["session_id", "time", "tracker_id", *classes, "valence", "arousal"])
         for i in range(len(s)):
             w.writerow(
                 [
                     s.session_id[i],
                     datetime.fromtimestamp(s.t[i]).isoformat(timespec="milliseconds"),
-                    s.track_id[i],
+                    s.tracker_id[i],
                     *(round(float(s.probs[i, c]), 5) for c in cols),
                     round(float(va[i, 0]), 4),
                     round(float(va[i, 1]), 4),

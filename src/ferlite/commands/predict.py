@@ -70,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
             faces = rec.classify_crops([image]) if args.crops else rec.predict(image)
             width, height = round(image.shape[1] / scale), round(image.shape[0] / scale)
             out.write(
-                json.dumps({"image": str(path), "width": width, "height": height, "faces": faces.scaled(1 / scale).to_dicts()})
+                json.dumps({"source": str(path), "width": width, "height": height, "faces": faces.scaled(1 / scale).to_dicts()})
                 + "\n"
             )
             ok += 1

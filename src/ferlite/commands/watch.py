@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..apps.analyze import face_rows, table_columns
 from ..core.errors import UsageError
 from ..core.options import non_negative_int, unit_interval
 from ..runtime import (
@@ -85,41 +86,32 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 class RecordWriter:
-    """Per-frame records as JSON lines (a line per frame) or CSV (a row per face per frame); a frame without a face
-    is kept (an empty ``faces`` list, or a CSV row with empty face cells), and every record names the model."""
+    """Per-frame records as JSON lines (a line per frame, its faces as :meth:`Faces.to_dicts` gives them) or CSV (the
+    ``analyze`` table of the video: a row per face per frame); a frame without a face is kept (an empty ``faces``
+    list, or a row with empty face cells), and every record names the model."""
 
-    def __init__(self, path: str | Path, labels: tuple[str, ...], model: str = "") -> None:
+    def __init__(self, path: str | Path, labels: tuple[str, ...], model: str = "", source: str = "") -> None:
         self.path = Path(path)
         if self.path.suffix.lower() not in (".csv", ".jsonl"):
             raise UsageError(f"{self.path}: --records must be .csv or .jsonl")
-        self.labels, self.model = labels, model
+        self.labels, self.model, self.source = labels, model, source
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._f = open(self.path, "w", newline="")  # noqa: SIM115 (closed by close())
         self._csv = None
         if self.path.suffix.lower() == ".csv":
-            self._csv = csv.writer(self._f)
-            self._csv.writerow(["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "confidence", "label", *labels, "model"])
+            from .. import __version__
+
+            self._meta = {"model": model, "ferlite_version": __version__}
+            self._csv = csv.DictWriter(self._f, fieldnames=table_columns(labels))
+            self._csv.writeheader()
 
     def write(self, frame_index: int, time_s: float, faces) -> None:
         if self._csv is None:
             record = {"frame": frame_index, "time_s": round(time_s, 3), "faces": faces.to_dicts(), "model": self.model}
             self._f.write(json.dumps(record) + "\n")
             return
-        if len(faces) == 0:
-            self._csv.writerow([frame_index, round(time_s, 3), *[""] * (7 + len(self.labels)), self.model])
-        for d in faces.to_dicts():
-            self._csv.writerow(
-                [
-                    frame_index,
-                    round(time_s, 3),
-                    d.get("track_id", -1),
-                    *d["box"],
-                    d["confidence"],
-                    d["label"],
-                    *(d["scores"][c] for c in self.labels),
-                    self.model,
-                ]
-            )
+        for row in face_rows(self.source, frame_index, time_s, faces, self.labels, self._meta):
+            self._csv.writerow({k: "" if v is None else v for k, v in row.items()})
 
     def close(self) -> None:
         self._f.close()
@@ -163,7 +155,7 @@ def main(args: argparse.Namespace) -> int:
     show = args.show != "no" and _display_available()
     if args.show == "yes" and not show:
         print("ferlite watch: no display (or a headless OpenCV); running without a window", file=sys.stderr)
-    records = RecordWriter(args.records, rec.labels, rec.classifier.model_path.name) if args.records else None
+    records = RecordWriter(args.records, rec.labels, rec.classifier.model_path.name, str(args.source)) if args.records else None
     fps, fps_draw = FPSMonitor(), FPSAnnotator()
     captions = CaptionAnnotator() if args.captions else None
     cues = None

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.vocabulary import BOX_FIELDS
+
 
 @dataclass
 class Faces:
@@ -109,15 +111,15 @@ class Faces:
 
         Example:
             >>> Faces(np.array([[1, 2, 3, 4]]), np.ones(1)).to_json()
-            '[{"box": [1.0, 2.0, 3.0, 4.0], "confidence": 1.0}]'
+            '[{"face": 0, "x1": 1.0, "y1": 2.0, "x2": 3.0, "y2": 4.0, "confidence": 1.0}]'
         """
         import json
 
         return json.dumps(self.to_dicts())
 
     def to_pandas(self) -> Any:
-        """A pandas DataFrame, one row per face: x1, y1, x2, y2, confidence, track_id, label and a column per class
-        score (pandas is an optional extra: ``pip install "ferlite[apps]"``).
+        """A pandas DataFrame, one row per face: face, x1, y1, x2, y2, confidence, tracker_id, label and a column per
+        class score (pandas is an optional extra: ``pip install "ferlite[apps]"``).
 
         Example:
             >>> Recognizer().predict("photo.jpg").to_pandas()[["label", "happy"]]  # doctest: +SKIP
@@ -126,9 +128,10 @@ class Faces:
             import pandas as pd
         except ImportError:
             raise ImportError('Faces.to_pandas needs pandas: pip install "ferlite[apps]"') from None
-        data: dict[str, Any] = {k: self.xyxy[:, i] for i, k in enumerate(("x1", "y1", "x2", "y2"))}
+        data: dict[str, Any] = {"face": np.arange(len(self))}
+        data.update({k: self.xyxy[:, i] for i, k in enumerate(BOX_FIELDS)})
         data["confidence"] = self.confidence
-        data["track_id"] = self.tracker_id if self.tracker_id is not None else [None] * len(self)
+        data["tracker_id"] = self.tracker_id if self.tracker_id is not None else [None] * len(self)
         data["label"] = self.label
         if self.scores is not None:
             data.update({c: self.scores[:, i] for i, c in enumerate(self.labels)})
@@ -166,19 +169,20 @@ class Faces:
         return sv.Detections(xyxy=self.xyxy, confidence=self.confidence, class_id=class_id, tracker_id=self.tracker_id, data=data)
 
     def to_dicts(self) -> list[dict[str, Any]]:
-        """JSON-ready records, one per face."""
+        """JSON-ready records, one per face, in ferlite's output vocabulary (:mod:`ferlite.core.vocabulary`): ``face``
+        (its index), ``x1``, ``y1``, ``x2``, ``y2``, ``confidence``, ``tracker_id`` when tracked, ``label`` and
+        ``scores`` when classified, ``landmarks`` when detected."""
         out = []
         for i in range(len(self)):
-            d: dict[str, Any] = {
-                "box": [round(float(v), 1) for v in self.xyxy[i]],
-                "confidence": round(float(self.confidence[i]), 4),
-            }
+            d: dict[str, Any] = {"face": i}
+            d.update({k: round(float(v), 1) for k, v in zip(BOX_FIELDS, self.xyxy[i])})
+            d["confidence"] = round(float(self.confidence[i]), 4)
             if self.tracker_id is not None:
-                d["track_id"] = int(self.tracker_id[i])
-            if self.landmarks is not None:
-                d["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks[i]]
+                d["tracker_id"] = int(self.tracker_id[i])
             if self.scores is not None:
                 d["label"] = self.label[i]
                 d["scores"] = {c: round(float(s), 4) for c, s in zip(self.labels, self.scores[i])}
+            if self.landmarks is not None:
+                d["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks[i]]
             out.append(d)
         return out

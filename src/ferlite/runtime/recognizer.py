@@ -4,7 +4,7 @@ Example:
     >>> from ferlite import Recognizer
     >>> rec = Recognizer()  # bundled detector and emotion model  # doctest: +SKIP
     >>> for face in rec.predict(cv2.imread("photo.jpg")).to_dicts():  # doctest: +SKIP
-    ...     print(face["label"], face["box"])
+    ...     print(face["label"], face["x1"], face["y1"], face["x2"], face["y2"])
 """
 
 from __future__ import annotations

@@ -59,7 +59,8 @@ def create_app(
 
     The REST calls, documented at ``/docs`` (OpenAPI):
 
-    - ``POST /v1/predict`` with one image (multipart field ``image``): the faces, as ``ferlite predict`` prints them;
+    - ``POST /v1/predict`` with one or more images (multipart field ``files``): each image's faces, as ``ferlite
+      predict`` prints them, as ``{"model": ..., "images": [...], "errors": [...]}``;
     - ``POST /v1/analyze`` with several images or one short video (multipart field ``files``): the table of
       ``ferlite analyze`` as ``{"rows": [...], "errors": [{"file": ..., "error": ...}]}``, a file that could not be
       read named in ``errors``.
@@ -103,20 +104,23 @@ def create_app(
             raise HTTPException(status_code=422, detail=str(e)) from None
 
     @app.post("/v1/predict")
-    async def predict(image: UploadFile) -> JSONResponse:
-        """The faces and emotions of one image (JPEG, PNG, ...): boxes in its own pixels, every class score."""
-        data = await read_upload(image, [max_upload_bytes])
-        bgr = await loop_of().run_in_executor(decoder, decode, data, image.filename or "image")
-        faces = await loop_of().run_in_executor(worker, base.predict, bgr)
-        return JSONResponse(
-            {
-                "image": image.filename,
-                "width": bgr.shape[1],
-                "height": bgr.shape[0],
-                "model": base.classifier.model_path.name,
-                "faces": faces.to_dicts(),
-            }
-        )
+    async def predict(files: list[UploadFile]) -> JSONResponse:
+        """The faces and emotions of one or more images (JPEG, PNG, ...): boxes in each one's own pixels, every class
+        score; a file that cannot be read is named in ``errors`` (422 when none can)."""
+        budget, images, errors = [max_upload_bytes], [], []
+        for upload in files:
+            name = upload.filename or "image"
+            data = await read_upload(upload, budget)
+            try:
+                bgr = await loop_of().run_in_executor(decoder, decode, data, name)
+            except HTTPException as e:
+                errors.append({"file": name, "error": e.detail})
+                continue
+            faces = await loop_of().run_in_executor(worker, base.predict, bgr)
+            images.append({"source": name, "width": bgr.shape[1], "height": bgr.shape[0], "faces": faces.to_dicts()})
+        if not images:
+            raise HTTPException(status_code=422, detail="; ".join(e["error"] for e in errors))
+        return JSONResponse({"model": base.classifier.model_path.name, "images": images, "errors": errors})
 
     @app.post("/v1/analyze")
     async def analyze(files: list[UploadFile]) -> JSONResponse:

@@ -140,7 +140,9 @@ async function deviceFrame() {
   const faces = await state.device.update(g.getImageData(0, 0, w, h));
   const ms = performance.now() - start;
   window.ferliteStats.frames.push({ ms, faces: faces.length });
-  const msg = { width: w, height: h, faces: faces.map((f) => ({ box: f.box, track_id: f.trackId, label: f.label,
+  // The server's message, in ferlite's output vocabulary (ferlite.core.vocabulary): flat box, tracker_id.
+  const msg = { width: w, height: h, faces: faces.map((f, n) => ({ face: n, x1: f.box[0], y1: f.box[1], x2: f.box[2],
+    y2: f.box[3], tracker_id: f.trackId, label: f.label,
     scores: Object.fromEntries(state.labels.map((l, i) => [l, f.scores[i]])) })) };
   showFaces(msg, `${msg.faces.length} face(s), ${ms.toFixed(0)} ms on this device (${state.provider}).`);
   // Each new camera frame once (a phone's battery does not pay for analysing the same frame twice); ?pace=max
@@ -209,9 +211,9 @@ function draw(msg) {
   const size = Math.max(18, Math.round(msg.width / 24));
   ctx.font = `bold ${size}px system-ui, sans-serif`;
   for (const f of msg.faces) {
-    const [x1, y1, x2, y2] = f.box, color = COLORS[f.label] || "#00ff00";
+    const { x1, y1, x2, y2 } = f, color = COLORS[f.label] || "#00ff00";
     ctx.lineWidth = 4; ctx.strokeStyle = color; ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    const text = `#${f.track_id} ${f.label} ${Math.round(100 * f.scores[f.label])}%`;
+    const text = `#${f.tracker_id} ${f.label} ${Math.round(100 * f.scores[f.label])}%`;
     const tw = ctx.measureText(text).width, y = Math.max(size + 8, y1);
     ctx.fillStyle = "#000"; ctx.fillRect(x1, y - size - 8, tw + 12, size + 8);
     ctx.fillStyle = color; ctx.fillText(text, x1 + 6, y - 6);
@@ -245,12 +247,12 @@ function updateMood(faces) {
 function updateCaption(faces) {
   const caption = $("caption");
   const text = faces.length
-    ? faces.map((f) => `Person ${f.track_id}: ${f.label}`).join(" · ")
+    ? faces.map((f) => `Person ${f.tracker_id}: ${f.label}`).join(" · ")
     : "No face in view.";
   // Rewritten only when it changes: a screen reader announces each change of the aria-live caption once.
   if (caption.textContent !== text) caption.textContent = text;
   if ($("speech").checked && "speechSynthesis" in window && faces.length) {
-    const cue = faces.map((f) => `person ${f.track_id} looks ${ADJECTIVES[f.label] || f.label}`).join(", ");
+    const cue = faces.map((f) => `person ${f.tracker_id} looks ${ADJECTIVES[f.label] || f.label}`).join(", ");
     const now = performance.now();
     if (cue !== state.spoken && now - state.lastSpoke > SPEAK_MIN_INTERVAL) {
       state.spoken = cue; state.lastSpoke = now;
