@@ -184,3 +184,14 @@ def test_without_onnxruntime_the_runtime_falls_back_to_opencv():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["opencv", "['happy']"], out.stdout
+
+
+def test_the_opencv_backend_leaves_opencvs_process_wide_threads_alone():
+    """`--threads 1 --backend opencv` set OpenCV's whole pool to one thread, which slowed YuNet as well."""
+    import cv2
+
+    from ferlite.runtime import EmotionClassifier, default_model_path
+
+    before = cv2.getNumThreads()
+    EmotionClassifier(default_model_path(), threads=1, backend="opencv")
+    assert cv2.getNumThreads() == before

@@ -78,10 +78,10 @@ SSD_FILES = ("weights/opencv_face_detector_uint8.pb", "weights/opencv_face_detec
 
 
 def build_detector(name: str, ssd_model: list[str] | None = None):
-    """The detector ``--detector`` names; ``ssd`` takes ``--ssd-model PB PBTXT`` or the shared weights folder, and
-    says where to get its files when neither has them."""
-    if name is None or name == "yunet" and ssd_model is None:
-        return create_detector("yunet") if name else None
+    """The detector ``--detector`` names, or None for ``yunet``, the Recognizer's own; ``ssd`` takes ``--ssd-model PB
+    PBTXT`` or the shared weights folder, and says where to get its files when neither has them."""
+    if name == "yunet":
+        return None
     kwargs = {}
     if name == "ssd":
         try:
@@ -97,7 +97,7 @@ def build_detector(name: str, ssd_model: list[str] | None = None):
 
 
 def build_recognizer(args: argparse.Namespace) -> Recognizer:
-    detector = None if args.detector == "yunet" else build_detector(args.detector, args.ssd_model)
+    detector = build_detector(args.detector, args.ssd_model)
     return Recognizer(
         args.model,
         detector=detector,

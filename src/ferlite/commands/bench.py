@@ -139,7 +139,7 @@ def _pipeline_worker(
     full_scan_every = full_scan_every or FULL_SCAN_EVERY
     rec = Recognizer(
         model,
-        detector=None if detector == "yunet" else build_detector(detector, ssd_model),
+        detector=build_detector(detector, ssd_model),
         threads=threads,
         detect_every=detect_every,
         tta=tta,

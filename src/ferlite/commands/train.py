@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path  # noqa: F401  (the docstring example)
 
 from ..core.options import call_with_options
 from ..training.config import TrainConfig, add_train_args, read_config
@@ -34,6 +33,7 @@ def parse_args(argv: list[str] | None = None, parser: argparse.ArgumentParser | 
     command line always wins over the file, even when it equals the built-in default.
 
     Example:
+        >>> from pathlib import Path
         >>> _ = Path("recipe.toml").write_text("lr = 0.0003\\nepochs = 18\\ninput-size = 112\\n")
         >>> args = parse_args(["--config", "recipe.toml", "--lr", "1e-3", "--epochs", "2"])
         >>> args.lr, args.epochs, args.input_size

@@ -8,9 +8,9 @@ from torch import nn
 
 from . import cnn, ensemble, mobilenetv2  # noqa: F401  (registers the models)
 from ._freeze import MODES
-from ._registry import is_model, list_models, model_entrypoint, register_model
+from ._registry import list_models, model_entrypoint, register_model
 
-__all__ = ["MODES", "create_model", "is_model", "list_models", "register_model", "count_parameters"]
+__all__ = ["MODES", "create_model", "list_models", "register_model", "count_parameters"]
 
 
 def create_model(name: str, num_classes: int, pretrained: bool | str = False, **kwargs) -> nn.Module:

@@ -39,10 +39,6 @@ def list_models(pattern: str = "*") -> list[str]:
     return sorted(n for n in _model_entrypoints if fnmatch.fnmatch(n, pattern))
 
 
-def is_model(name: str) -> bool:
-    return name in _model_entrypoints
-
-
 def model_entrypoint(name: str) -> Callable:
     try:
         return _model_entrypoints[name]

@@ -122,11 +122,6 @@ class MobileNetV2(nn.Module):
         nn.init.normal_(self.classifier[1].weight, 0, 0.01)
         nn.init.zeros_(self.classifier[1].bias)
 
-    @property
-    def trunk_blocks(self) -> nn.Sequential:
-        """The backbone as an ordered list of blocks, for freezing the first ones."""
-        return self.features
-
 
 def load_imagenet_weights(model: MobileNetV2, path: str | Path) -> None:
     """Load an ImageNet state_dict with torchvision's key names, dropping the 1000-way head.

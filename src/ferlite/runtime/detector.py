@@ -27,9 +27,10 @@ GRID = 32  # YuNet's largest stride: it pads its input to a multiple of this any
 
 @runtime_checkable
 class Detector(Protocol):
-    """Anything that finds faces in a BGR uint8 image."""
+    """Anything that finds faces in a BGR uint8 image. ``max_side`` is the longer side the image is shrunk to for this
+    call (a still photo's detection size, larger than video's); a detector with a fixed input size ignores it."""
 
-    def detect(self, bgr: np.ndarray) -> Faces: ...
+    def detect(self, bgr: np.ndarray, max_side: int | None = None) -> Faces: ...
 
 
 def bundled_yunet_path() -> Path:
@@ -123,9 +124,9 @@ class HaarDetector:
             raise CheckpointError(f"{path}: not a loadable Haar cascade")
         self.scale_factor, self.min_neighbors, self.min_size, self.max_side = scale_factor, min_neighbors, min_size, max_side
 
-    def detect(self, bgr: np.ndarray) -> Faces:
+    def detect(self, bgr: np.ndarray, max_side: int | None = None) -> Faces:
         h, w = bgr.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
+        scale = min(1.0, (max_side or self.max_side) / max(h, w))
         gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
         if scale < 1:
             gray = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
@@ -157,7 +158,8 @@ class SSDDetector:
             raise CheckpointError(f"{pb_path}: not a loadable res10 SSD graph ({str(e).strip()[:200]})") from None
         self.score_threshold = score_threshold
 
-    def detect(self, bgr: np.ndarray) -> Faces:
+    def detect(self, bgr: np.ndarray, max_side: int | None = None) -> Faces:
+        """Faces in a BGR image; the network's input is 300x300 whatever ``max_side`` says."""
         h, w = bgr.shape[:2]
         blob = cv2.dnn.blobFromImage(bgr, 1.0, (300, 300), (104.0, 177.0, 123.0), swapRB=False, crop=False)
         self._net.setInput(blob)

@@ -107,10 +107,10 @@ class OpenCVSession:
     session (``run``, ``get_inputs``, ``get_outputs``, ``get_modelmeta``)."""
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        """``threads`` is taken for the session's interface and not applied: OpenCV's thread pool is process-wide, and
+        setting it for the classifier slowed the detector (YuNet, also OpenCV) too."""
         self.outline = read_onnx_outline(path)
         self.net = cv2.dnn.readNetFromONNX(str(path))
-        if threads:
-            cv2.setNumThreads(threads)  # OpenCV's pool is process-wide
         size = int(self.outline.metadata.get("ferlite.input_size", "0") or 0)
         self._inputs = [_Node(self.outline.inputs[0] if self.outline.inputs else "input", [None, 3, size, size])]
         widths = []

@@ -229,9 +229,7 @@ class Recognizer:
             image, scale = read_image_scaled(image)
         bgr = to_bgr8(image)
         size = self.det_size or min(max(bgr.shape[:2]), PHOTO_DET_SIZE)
-        faces = (
-            self.detector.detect(bgr, max_side=size) if isinstance(self.detector, YuNetDetector) else self.detector.detect(bgr)
-        )
+        faces = self.detector.detect(bgr, max_side=size)
         faces = faces[faces.confidence >= self.photo_min_confidence]
         return self.classify(bgr, faces).scaled(1.0 / scale)
 

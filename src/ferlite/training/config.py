@@ -42,7 +42,7 @@ def option(default: Any, group: str, help: str, *, choices: tuple | None = None,
 
 @dataclass
 class TrainConfig:
-    """One training run. ``ferlite.training.trainer(config)`` runs it; ``ferlite train`` builds it from argv."""
+    """One training run. ``ferlite.training.fit(config)`` runs it; ``ferlite train`` builds it from argv."""
 
     # model
     model: str = option("mobilenetv2_fer", "model", "architecture: mobilenetv2_fer or cnn_small")

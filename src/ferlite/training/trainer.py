@@ -124,9 +124,11 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> TrainResult:
 
 def _fit(config: TrainConfig, ctx: DistContext, device: torch.device, data: TrainData | None = None) -> TrainResult:
     init = load_checkpoint(config.init) if config.init else None
-    if config.input_size is None:
-        config.input_size = ModelSpec.from_dict(init["spec"]).input_size if init else 224
-    config.color_mode = resolve_color_mode(config, init)
+    # Resolved on a copy: the caller's config stays as it gave it.
+    input_size = config.input_size
+    if input_size is None:
+        input_size = ModelSpec.from_dict(init["spec"]).input_size if init else 224
+    config = replace(config, input_size=input_size, color_mode=resolve_color_mode(config, init))
     if not 24 <= config.input_size <= 224:
         raise UsageError(f"--input-size must be between 24 and 224, got {config.input_size}")
     _seed_everything(config.seed)
