@@ -3,6 +3,7 @@ headless Chromium, against the Python runtime on the same frames; the live page 
 the static folder of ``ferlite serve --static-only``."""
 
 import base64
+import contextlib
 import json
 import subprocess
 import sys
@@ -56,6 +57,35 @@ const bytes = Uint8ClampedArray.from(atob(b64), (c) => c.charCodeAt(0));
 window.ferliteDevice.analyze({ data: bytes, width, height })
   .then((faces) => done(faces.map((f) => ({ box: f.box, confidence: f.confidence, scores: f.scores }))))
   .catch((err) => done({ error: String(err) }));"""
+
+
+@contextlib.contextmanager
+def static_page_on_device(site):
+    """``site`` (a folder written by ``serve --static-only``) behind a plain static server (no ferlite behind it),
+    open in headless Chromium with the page's on-device recognizer loaded: the driver."""
+    port = free_port()
+    host = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", site],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    driver = None
+    try:
+        wait_for_port(port)
+        driver = open_chromium()
+        driver.set_script_timeout(120)
+        driver.get(f"http://127.0.0.1:{port}/")
+        assert wait_until_ready(driver) == "Ready: runs on this device."
+        loaded = driver.execute_async_script(
+            "const done = arguments[0]; loadDevice().then(() => done(state.provider), (e) => done(String(e)));"
+        )
+        assert loaded.startswith("WebAssembly"), loaded
+        yield driver
+    finally:
+        if driver:
+            driver.quit()
+        host.terminate()
+        host.wait(timeout=10)
 
 
 def test_web_config_mirrors_the_python_runtime():
@@ -145,25 +175,9 @@ def test_static_page_runs_the_pipeline_in_the_browser_as_python_does(tmp_path, m
     assert json.loads((site / "config.json").read_text())["server"] is False
     assert "non-commercial research" in (site / "models" / "README.md").read_text()  # the model's terms travel with it
     assert "Cross-Origin-Embedder-Policy: require-corp" in (site / "_headers").read_text()
-    port = free_port()
-    host = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", site],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    driver = None
-    try:
-        wait_for_port(port)
-        driver = open_chromium()
-        driver.set_script_timeout(120)
-        driver.get(f"http://127.0.0.1:{port}/")
-        assert wait_until_ready(driver) == "Ready: runs on this device."
+    with static_page_on_device(site) as driver:
         assert not driver.find_element("id", "mode-server").is_displayed()  # no server to run on
         assert "never leave it" in driver.find_element("id", "privacy").text
-        loaded = driver.execute_async_script(
-            "const done = arguments[0]; loadDevice().then(() => done(state.provider), (e) => done(String(e)));"
-        )
-        assert loaded.startswith("WebAssembly"), loaded
 
         rec = Recognizer(model, threads=1)
         labels = list(rec.labels)
@@ -197,11 +211,6 @@ def test_static_page_runs_the_pipeline_in_the_browser_as_python_does(tmp_path, m
         print(
             f"parity: {faces_total} faces, {len(unmatched)} unmatched, top label {agree / faces_total:.3f}, max score difference {max(diffs):.4f}"
         )
-    finally:
-        if driver:
-            driver.quit()
-        host.terminate()
-        host.wait(timeout=10)
 
 
 def test_live_page_runs_on_the_device_with_no_websocket(tmp_path):
@@ -297,29 +306,8 @@ def test_a_wheel_built_from_a_clean_checkout_carries_the_on_device_page(tmp_path
         [venv / "bin" / "ferlite", "serve", "--static-only", site], capture_output=True, text=True, timeout=300
     )
     assert wrote.returncode == 0, wrote.stderr
-    port = free_port()
-    host = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", site],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    driver = None
-    try:
-        wait_for_port(port)
-        driver = open_chromium()
-        driver.set_script_timeout(120)
-        driver.get(f"http://127.0.0.1:{port}/")
-        assert wait_until_ready(driver) == "Ready: runs on this device."
-        loaded = driver.execute_async_script(
-            "const done = arguments[0]; loadDevice().then(() => done(state.provider), (e) => done(String(e)));"
-        )
-        assert loaded.startswith("WebAssembly"), loaded
+    with static_page_on_device(site) as driver:
         rgba = cv2.cvtColor(cv2.imread(str(Path(__file__).parent / "fixtures" / "astronaut_nasa_512.png")), cv2.COLOR_BGR2RGBA)
         faces = driver.execute_async_script(ANALYZE, base64.b64encode(rgba.tobytes()).decode(), 512, 512)
         labels = json.loads((site / "config.json").read_text())["classifier"]["labels"]
         assert len(faces) == 1 and labels[int(np.argmax(faces[0]["scores"]))] == "happy", faces
-    finally:
-        if driver:
-            driver.quit()
-        host.terminate()
-        host.wait(timeout=10)
