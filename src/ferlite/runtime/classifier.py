@@ -7,6 +7,7 @@ No torch is imported here.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -149,17 +150,17 @@ def default_backend() -> str:
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        if not _SAID_NO_ONNXRUNTIME:
-            print(
-                'ferlite: ONNX Runtime is not installed, so the models run on OpenCV\'s DNN module (slower); pip install "ferlite[cpu]"',
-                file=sys.stderr,
-            )
-            _SAID_NO_ONNXRUNTIME.append(True)
+        _say_opencv_fallback()
         return "opencv"
     return "onnxruntime"
 
 
-_SAID_NO_ONNXRUNTIME: list[bool] = []
+@functools.cache
+def _say_opencv_fallback() -> None:
+    print(
+        'ferlite: ONNX Runtime is not installed, so the models run on OpenCV\'s DNN module (slower); pip install "ferlite[cpu]"',
+        file=sys.stderr,
+    )
 
 
 class EmotionClassifier:

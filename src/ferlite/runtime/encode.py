@@ -76,7 +76,7 @@ class PyAVWriter:
         import av
 
         self.path = Path(path)
-        self._audio_in: Any = None  # the source's container, while its audio is carried over
+        self._audio_in: Any = None  # the source's container: its bitrate, and its audio when it has some
         self._audio_packets: Any = None
         self._audio_out: Any = None
         self._reencode = False

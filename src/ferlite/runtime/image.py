@@ -210,12 +210,17 @@ _HEADER_READERS = (
 
 
 def decode_image(
-    data: bytes | np.ndarray, name: str, flags: int = UPRIGHT_ANY_DEPTH, max_pixels: int = MAX_IMAGE_PIXELS
+    data: bytes | np.ndarray,
+    name: str,
+    flags: int = UPRIGHT_ANY_DEPTH,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    max_side: int | None = None,
 ) -> np.ndarray:
     """Decode an encoded image, upright by its EXIF orientation unless ``flags`` say otherwise.
 
     The size is read from the header first, and the image is refused before any decoding when it is over
-    ``max_pixels`` or has a side under ``MIN_SIDE`` (a decompression bomb, a 1-pixel strip), or when its header is in
+    ``max_pixels``, has a side over ``max_side`` (when given) or under ``MIN_SIDE`` (a decompression bomb, a 1-pixel
+    strip), or when its header is in
     none of ``READABLE_FORMATS``: the cap then holds whatever OpenCV itself would allow. Every refusal is a DataError
     that names ``name``.
 
@@ -225,11 +230,14 @@ def decode_image(
         ...
         ferlite.core.errors.DataError: upload: not a readable image (not one of PNG, JPEG, BMP, GIF, WebP, TIFF, JPEG 2000, AVIF, PNM/PAM/PFM, Sun raster, Radiance HDR)
     """
-    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray)) else data
-    size = image_size_from_header(buf.tobytes())
+    raw = bytes(data) if isinstance(data, (bytes, bytearray)) else data.tobytes()
+    buf = np.frombuffer(raw, np.uint8)
+    size = image_size_from_header(raw)
     if size is None:
         raise DataError(f"{name}: not a readable image (not one of {READABLE_FORMATS})")
     w, h = size
+    if max_side is not None and max(w, h) > max_side:
+        raise DataError(f"{name}: image of {w}x{h} pixels is larger than {max_side} pixels on a side")
     if w * h > max_pixels:
         raise DataError(f"{name}: image of {w}x{h} pixels is over the cap of {max_pixels:,} (FERLITE_MAX_IMAGE_PIXELS)")
     if min(w, h) < MIN_SIDE:

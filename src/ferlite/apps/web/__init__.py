@@ -195,27 +195,18 @@ def check_size(data: bytes, max_bytes: int = MAX_BYTES) -> None:
 def decode_frame(data: bytes, max_bytes: int = MAX_BYTES, max_side: int = MAX_SIDE) -> np.ndarray:
     """A BGR frame from an encoded image message; ``ValueError`` with a clear reason otherwise.
 
-    The size is read from the JPEG or PNG header first: a small message that claims a huge image (an image bomb)
-    is refused before anything is decoded.
+    The size is read from the JPEG or PNG header first (by :func:`~ferlite.runtime.image.decode_image`): a small
+    message that claims a huge image (an image bomb) is refused before anything is decoded.
     """
     from ...core.errors import DataError
-    from ...runtime.image import decode_image, image_size_from_header
+    from ...runtime.image import decode_image
 
     check_size(data, max_bytes)
     if len(data) == 0:
         raise ValueError("empty frame")
     if data[:2] != b"\xff\xd8" and data[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("not a decodable JPEG or PNG image")
-    size = image_size_from_header(data)
-    if size is None:
-        raise ValueError("not a decodable JPEG or PNG image (no size in its header)")
-    if max(size) > max_side:
-        raise ValueError(f"frame of {size[0]}x{size[1]} is larger than {max_side} pixels on a side")
     try:
-        frame = decode_image(data, "frame", cv2.IMREAD_COLOR, max_pixels=max_side * max_side)
+        return decode_image(data, "frame", cv2.IMREAD_COLOR, max_pixels=max_side * max_side, max_side=max_side)
     except DataError as e:
         raise ValueError(str(e)) from None
-    h, w = frame.shape[:2]
-    if max(h, w) > max_side:
-        raise ValueError(f"frame of {w}x{h} is larger than {max_side} pixels on a side")
-    return frame
