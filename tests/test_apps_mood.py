@@ -1,6 +1,7 @@
 """Mood monitoring: the SQLite log (WAL, schema checks, crash safety) and the report, on real footage."""
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -238,3 +239,55 @@ def test_the_docs_mood_figure_says_what_its_commands_give(tmp_path):
     assert leaders(t < 8) == {"disgust", "sad"}
     assert leaders((t >= 6) & (t < 9)) == {"fear", "surprise"}
     assert leaders(t >= 10, 1) == {"happy"} and np.nanmean(s.probs[t >= 10, EMOTIONS.index("happy")]) > 0.8
+
+
+def test_a_read_only_database_is_reported_and_refused_for_recording_by_name(tmp_path):
+    """A mood log on a read-only file in a read-only folder (a copy off a read-only share): reports read it, recording
+    says it is read-only. Root ignores file modes, so as root the commands run as nobody."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="ferlite-ro-"))  # under /tmp, where nobody may enter; tmp_path is private
+    try:
+        db = folder / "mood.db"
+        with MoodRecorder(db, "test", LABELS, sample_every=0.0) as log:
+            for k in range(3):
+                log.add(float(k), _faces([[0.1, 0.6, 0.1, 0.1, 0.1]], [1]))
+        assert not Path(f"{db}-shm").exists()  # the writer has gone: a reader would have to create it
+        db.chmod(0o444)
+        folder.chmod(0o555)
+        # setpriv rather than subprocess's user=, which this VM refuses to exec the venv's python with
+        as_nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"] if os.geteuid() == 0 else []
+
+        def ferlite(*args):
+            command = [*as_nobody, sys.executable, "-m", "ferlite", "mood", *args]
+            return subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tempfile.gettempdir())
+
+        report = ferlite("report", str(db), "--out", str(Path(tempfile.gettempdir()) / f"{folder.name}-report"))
+        assert report.returncode == 0, report.stderr
+        assert "not a SQLite database" not in report.stderr
+        record = ferlite("record", str(FACE1), "--db", str(db), "--max-frames", "3")
+        assert record.returncode == 2 and "Traceback" not in record.stderr
+        assert "is read-only, so nothing can be recorded there" in record.stderr
+    finally:
+        folder.chmod(0o755)
+        import shutil
+
+        shutil.rmtree(folder)
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"{folder.name}-report", ignore_errors=True)
+
+
+def test_a_report_leaves_nothing_in_the_home_folder_or_in_tmp(tmp_path):
+    db = tmp_path / "mood.db"
+    with MoodRecorder(db, "test", LABELS, sample_every=0.0) as log:
+        for k in range(3):
+            log.add(float(k), _faces([[0.1, 0.6, 0.1, 0.1, 0.1]], [1]))
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir(), tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MPL"))} | {"HOME": str(home), "TMPDIR": str(tmp)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ferlite", "mood", "report", str(db), "--out", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=180, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "r" / "mood.png").stat().st_size > 1000
+    assert list(home.rglob("*")) == [] and list(tmp.rglob("*")) == []

@@ -25,6 +25,7 @@ import csv
 import html
 import io
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import DataError, UsageError
+from ..core.errors import DataError
+from ..core.figures import pyplot
 from ..core.taxonomy import EMOTIONS
 from ..runtime.faces import Faces
 
@@ -79,8 +81,28 @@ VALENCE_AROUSAL = {
 
 
 def _read_only(path: Path) -> sqlite3.Connection:
-    """A read-only connection; the path goes into the URI percent-encoded, so that ``#`` or ``?`` in it are names."""
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    """A read-only connection; the path goes into the URI percent-encoded, so that ``#`` or ``?`` in it are names.
+
+    A WAL database opened read-only still needs its ``-shm`` file, which SQLite must create when the writer has gone:
+    on a read-only file or folder that fails with "attempt to write a readonly database". Then the file is opened as
+    immutable, which reads it without the shared memory (nobody can be writing to a file nobody may write).
+    """
+    uri = path.resolve().as_uri()
+    con = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+    try:
+        con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.OperationalError as e:
+        con.close()
+        if "readonly" not in str(e) and "unable to open" not in str(e):
+            raise
+        con = sqlite3.connect(f"{uri}?immutable=1", uri=True)
+    return con
+
+
+def _writable(path: Path) -> bool:
+    """Whether SQLite can write the file and, for its journal and WAL files, the folder it is in."""
+    folder = path.parent if path.parent != Path("") else Path(".")
+    return (not path.exists() or os.access(path, os.W_OK)) and os.access(folder, os.W_OK | os.X_OK)
 
 
 def _check_database(path: Path) -> None:
@@ -122,6 +144,9 @@ def open_database(path: str | Path, create: bool = True) -> sqlite3.Connection:
     if not create and not path.is_file():
         raise DataError(f"{path}: mood database not found")
     _check_database(path)
+    if path.parent.is_dir() and not _writable(path):
+        what = "the database or its folder" if path.exists() else "the folder"
+        raise DataError(f"{path}: {what} is read-only, so nothing can be recorded there (mood report can still read it)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(path, timeout=10)
@@ -372,12 +397,7 @@ def export_csv(s: MoodSamples, path: str | Path) -> Path:
 
 def plot_report(s: MoodSamples, smooth_s: float = 10.0):
     """A matplotlib figure: smoothed probabilities over time, the distribution, valence/arousal over time."""
-    try:
-        import matplotlib
-    except ModuleNotFoundError:
-        raise UsageError("mood reports need matplotlib: pip install 'ferlite[apps]'") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("apps")
 
     from ..runtime.annotate import EMOTION_COLORS
 
@@ -444,9 +464,7 @@ def write_report(db_path: str | Path, out_dir: str | Path, session: int | None =
     fig.savefig(png, dpi=100)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    pyplot("apps").close(fig)
     image = base64.b64encode(buf.getvalue()).decode("ascii")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ferlite mood report</title>

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
+from ..core.figures import pyplot
+
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) -> dict[str, Any]:
     """Accuracy, per-class and macro/weighted precision, recall, F1, and the confusion matrix.
@@ -105,11 +107,7 @@ def format_metrics(m: dict[str, Any]) -> str:
 
 def plot_confusion_matrix(m: dict[str, Any], path: str | Path, title: str = "") -> None:
     """Save the row-normalised confusion matrix, with counts, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot("train")
     cm = np.asarray(m["confusion_matrix"], dtype=float)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     classes = m["classes"]
