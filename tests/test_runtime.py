@@ -163,6 +163,31 @@ def test_streams_of_one_recognizer_keep_their_own_tracks():
     assert a.tracker is not b.tracker and a.recognizer.classifier is b.recognizer.classifier
 
 
+def test_a_stream_run_ahead_gives_what_update_gives_frame_by_frame():
+    """FaceStream.run locates frame t+1 on a worker while frame t is classified: the boxes, IDs and smoothed scores
+    must be those of update, frame for frame, on the hikers clip (several faces, region detection, tracks that end)."""
+    from itertools import islice
+
+    from ferlite.runtime import FrameSource, Recognizer, process_video
+
+    video = find_shared("media/faces_multi_hikers_ccby_640x480.mp4")
+    rec = Recognizer(threads=1)
+    stream = rec.new_stream()
+    expected = [stream.update(frame) for _, frame in islice(FrameSource(video), 150)]
+    stream.reset()
+    ran = list(stream.run(islice(FrameSource(video), 150)))
+    assert [i for i, _, _ in ran] == list(range(150)) and sum(len(f) for f in expected) > 300
+    for want, (_, _, got) in zip(expected, ran, strict=True):
+        np.testing.assert_array_equal(got.xyxy, want.xyxy)
+        np.testing.assert_array_equal(got.tracker_id, want.tracker_id)
+        np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
+    stream.reset()
+    seen = []
+    count = process_video(video, lambda i, frame, faces: seen.append((i, faces)), max_frames=40, progress=False, pipeline=stream)
+    assert count == 40 and [i for i, _ in seen] == list(range(40))
+    assert all(np.array_equal(f.tracker_id, w.tracker_id) for (_, f), w in zip(seen, expected))
+
+
 def test_label_tally_counts_shares_and_runs_of_seconds():
     tally = LabelTally()
     box = np.zeros((2, 4), np.float32)
@@ -237,12 +262,12 @@ def test_corrupt_frames_mid_video_are_skipped_and_counted(tmp_path):
 
 
 def test_read_ahead_gives_the_same_frames_and_stops_when_the_reader_does():
-    """A file's frames are decoded ahead on a thread (one FFmpeg thread at 640x480): the same frames in the same order
-    as reading in step; a reader that stops early leaves no decoding thread and no open capture behind."""
+    """A file's frames are decoded ahead on a thread: the same frames in the same order as reading in step (both on one
+    FFmpeg thread at 640x480); a reader that stops early leaves no decoding thread and no open capture behind."""
     video = find_shared("media/face1_emotions_pexels_640x480.mp4")
     ahead, in_step = FrameSource(video), FrameSource(video, read_ahead=False)
     assert ahead.read_ahead > 0 and in_step.read_ahead == 0
-    assert ahead._cap.get(cv2.CAP_PROP_N_THREADS) == 1 and in_step._cap.get(cv2.CAP_PROP_N_THREADS) != 1
+    assert ahead._cap.get(cv2.CAP_PROP_N_THREADS) == 1 and in_step._cap.get(cv2.CAP_PROP_N_THREADS) == 1
     pairs = list(zip(ahead, in_step))
     assert len(pairs) == 472 and all(a[0] == b[0] and np.array_equal(a[1], b[1]) for a, b in pairs)
     early = FrameSource(video)

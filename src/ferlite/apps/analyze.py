@@ -121,9 +121,10 @@ def rows_of_file(
         if path.suffix.lower() in VIDEO_SUFFIXES:
             source = FrameSource(path)
             stream = rec.new_stream()
-            frames = tqdm(source, total=source.info.total_frames, unit="frame", leave=False, disable=not progress)
-            for index, frame in frames:
-                yield from face_rows(str(path), index, source.time_of(index), stream.update(frame), rec.labels, meta)
+            with tqdm(total=source.info.total_frames, unit="frame", leave=False, disable=not progress) as bar:
+                for index, _, faces in stream.run(source):
+                    bar.update(1)
+                    yield from face_rows(str(path), index, source.time_of(index), faces, rec.labels, meta)
         else:
             # Recognizer.predict reads the file and gives boxes in its own pixels.
             yield from face_rows(str(path), 0, None, rec.predict(path), rec.labels, meta)

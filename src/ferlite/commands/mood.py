@@ -58,11 +58,11 @@ def _record(args: argparse.Namespace) -> int:
         args.db, source=args.source, labels=rec.labels, model=str(rec.classifier.model_path.name), sample_every=1.0 / args.rate
     ) as log:
 
-        def on_frame(index, frame) -> None:
+        def on_frame(index, frame, faces) -> None:
             # Unix time: the run's start plus the file's own clock, or plus wall-clock seconds for live sources.
-            log.add(wall_start + source.time_of(index), stream.update(frame))
+            log.add(wall_start + source.time_of(index), faces)
 
-        frames = process_video(source, on_frame, max_frames=args.max_frames)
+        frames = process_video(source, on_frame, max_frames=args.max_frames, pipeline=stream)
     print(
         f"ferlite mood record: {frames} frames, {log.rows} samples in session {log.session_id} of {args.db}; "
         f"{source.skipped} corrupt frames skipped",

@@ -24,6 +24,7 @@ from ..core.errors import UsageError
 from ..core.options import non_negative_int, unit_interval
 from ..runtime import (
     CaptionAnnotator,
+    Faces,
     FPSAnnotator,
     FPSMonitor,
     FrameSource,
@@ -189,8 +190,7 @@ def main(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
 
-    def on_frame(index: int, frame: np.ndarray) -> np.ndarray | None:
-        faces = stream.update(frame)
+    def on_frame(index: int, frame: np.ndarray, faces: Faces) -> np.ndarray | None:
         if personal:
             faces = personal.apply(frame, faces)
             while typed is not None and not typed.empty():
@@ -222,7 +222,7 @@ def main(args: argparse.Namespace) -> int:
         return scene
 
     try:
-        frames = process_video(source, on_frame, sink=args.output, max_frames=args.max_frames)
+        frames = process_video(source, on_frame, sink=args.output, max_frames=args.max_frames, pipeline=stream)
     finally:
         if records:
             records.close()

@@ -10,11 +10,11 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -29,8 +29,8 @@ _MAX_CONSECUTIVE_FAILURES = 25
 # read in step, so that a slow pipeline never works on a stale queue of live frames.
 READ_AHEAD = 4
 # Up to this many pixels a frame, FFmpeg decodes a file on one thread: its frame threads cost more CPU than they save
-# at these sizes, and the pipeline needs the other core (``python benchmarks/decode_ahead.py``). Larger frames keep
-# FFmpeg's own choice.
+# at these sizes, and the pipeline needs the other core, whether frames are read ahead or in step by
+# FaceStream.run (``python benchmarks/decode_ahead.py``). Larger frames keep FFmpeg's own choice.
 ONE_DECODER_THREAD_PIXELS = 1280 * 720
 _END = object()  # the read-ahead thread's last item
 
@@ -78,7 +78,7 @@ class FrameSource:
             raise DataError(self._why_not_opened())
         self.info = VideoInfo.from_capture(self._cap)
         self.read_ahead = READ_AHEAD if self.is_file and read_ahead else 0
-        if self.read_ahead and self.info.width * self.info.height <= ONE_DECODER_THREAD_PIXELS:
+        if self.is_file and self.info.width * self.info.height <= ONE_DECODER_THREAD_PIXELS:
             self._use_one_decoder_thread()
         self.skipped = 0
         self.frames_read = 0
@@ -108,10 +108,20 @@ class FrameSource:
             self._cap = cap
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        self._check_unread()
+        return self._read_ahead() if self.read_ahead else self._read()
+
+    def in_step(self) -> Iterator[tuple[int, np.ndarray]]:
+        """The frames decoded on the caller's thread, whatever ``read_ahead`` says: for a consumer that keeps the other
+        core busy itself (:meth:`~ferlite.runtime.recognizer.FaceStream.run`), where a third thread decoding ahead
+        only competes with its two for the two cores."""
+        self._check_unread()
+        return self._read()
+
+    def _check_unread(self) -> None:
         if not self._cap.isOpened():
             # Iterated before (the capture is released at the end): its frames are gone, none of them corrupt.
             raise DataError(f"{self.source}: this FrameSource has been read to its end; open a new one to read it again")
-        return self._read_ahead() if self.read_ahead else self._read()
 
     def _read_ahead(self) -> Iterator[tuple[int, np.ndarray]]:
         frames: queue.Queue = queue.Queue(self.read_ahead)
@@ -305,25 +315,34 @@ class StopVideo(Exception):
     """Raised by a :func:`process_video` callback to end the video early (a key press in a window)."""
 
 
+class FramePipeline(Protocol):
+    """What :func:`process_video` runs ahead of its callback: a :class:`~ferlite.runtime.recognizer.FaceStream`."""
+
+    def run(self, frames: Iterable[tuple[int, np.ndarray]]) -> Generator[tuple[int, np.ndarray, Any], None, None]: ...
+
+
 def process_video(
     source: str | int | Path | FrameSource,
-    callback: Callable[[int, np.ndarray], np.ndarray | None],
+    callback: Callable[..., np.ndarray | None],
     sink: str | Path | None = None,
     max_frames: int | None = None,
     progress: bool = True,
+    pipeline: FramePipeline | None = None,
 ) -> int:
     """Call ``callback(index, frame)`` on every frame of a video, camera or stream (supervision's ``process_video``).
 
     What the callback returns (an annotated frame) is written to ``sink``, a video file with the source's size and
     frame rate (nothing is written when it returns None). The callback ends the video early by raising
     :class:`StopVideo`; Ctrl-C ends it the same way, so a webcam session stops cleanly. Files get a progress bar.
+    With ``pipeline`` (a face stream), the callback is ``callback(index, frame, faces)``, with the faces the stream's
+    :meth:`~ferlite.runtime.recognizer.FaceStream.run` found, its two stages overlapped.
 
     Returns:
         The number of frames the callback saw.
 
     Example:
         >>> stream = Recognizer().new_stream()  # doctest: +SKIP
-        >>> process_video("clip.mp4", lambda i, frame: annotate_faces(frame, stream.update(frame)), sink="out.mp4")  # doctest: +SKIP
+        >>> process_video("clip.mp4", lambda i, frame, faces: annotate_faces(frame, faces), "out.mp4", pipeline=stream)  # doctest: +SKIP
     """
     from tqdm import tqdm
 
@@ -334,11 +353,13 @@ def process_video(
     count = 0
     writer = VideoSink(sink, frames.info, source_file=frames.source if frames.is_file else None) if sink is not None else None
     bar = tqdm(total=total, unit="frame", disable=not (progress and frames.is_file), dynamic_ncols=True)
+    ahead = None if pipeline is None else pipeline.run(frames)
+    items: Iterable[tuple[Any, ...]] = frames if ahead is None else ahead
     try:
         if writer is not None:
             writer.__enter__()
-        for index, frame in frames:
-            out = callback(index, frame)
+        for item in items:
+            out = callback(*item)
             count += 1
             bar.update(1)
             if writer is not None and out is not None:
@@ -348,6 +369,8 @@ def process_video(
     except (StopVideo, KeyboardInterrupt):
         pass
     finally:
+        if ahead is not None:
+            ahead.close()  # ends the pipeline's worker thread now, not when the generator is collected
         bar.close()
         if writer is not None:
             writer.__exit__(None, None, None)
