@@ -1,9 +1,11 @@
-"""A video's two stages one after the other (``FaceStream.update``) or overlapped (``FaceStream.run``), paired.
+"""The video pipeline before and after its two speed-ups, paired: a frame's stages one after the other
+(``FaceStream.update``) or overlapped (``FaceStream.run``), and YuNet on OpenCV's DNN module or on ONNX Runtime.
 
 The default video pipeline (YuNet with region detection, alignment, the default int8 model, tracking, smoothing), a
 box from detection on every frame, each frame decoded from the file inside the timing as a user's video is. Every
-round times both ways one after the other on each clip, so that drift of the machine's speed falls on both alike;
-the medians and the per-round ratios are printed, with the CPU time a frame took (both cores together):
+round times each way one after the other on each clip, so that drift of the machine's speed falls on all alike;
+the medians and the per-round ratios against the first way are printed, with the CPU time a frame took (both cores
+together):
 
     python benchmarks/pipeline.py [--rounds 7] [--frames 400] [--write docs/BENCHMARKS.md]
 """
@@ -20,16 +22,20 @@ from ferlite.core.paths import find_shared
 from ferlite.core.system import cpu_model
 from ferlite.evaluation.reporting import write_block
 from ferlite.runtime import FrameSource, Recognizer
+from ferlite.runtime.detector import YuNetDetector
+from ferlite.runtime.recognizer import LOW_CONFIDENCE
 
 CLIPS = ("face1_emotions_pexels_640x480.mp4", "faces_multi_hikers_ccby_640x480.mp4")
+# (stages, YuNet's engine): before, between, now
+WAYS = (("update", "opencv"), ("run", "opencv"), ("run", "onnxruntime"))
 
 
-def timed(way: str, rec: Recognizer, clip: str, frames: int) -> tuple[float, float]:
+def timed(stages: str, rec: Recognizer, clip: str, frames: int) -> tuple[float, float]:
     """Frames a second and CPU milliseconds a frame of one pass over the clip's first ``frames`` frames."""
     stream = rec.new_stream()
     source = FrameSource(find_shared(f"media/{clip}"))
     cpu, start, n = os.times(), time.perf_counter(), 0
-    if way == "update":
+    if stages == "update":
         for _, frame in islice(source, frames):
             stream.update(frame)
             n += 1
@@ -48,36 +54,46 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=400)
     p.add_argument("--write", default=None, metavar="MD", help="write the table into this Markdown file's 'pipeline' block")
     args = p.parse_args()
-    rec = Recognizer()
+    recognizers = {
+        engine: Recognizer(detector=YuNetDetector(score_threshold=LOW_CONFIDENCE, backend=engine))
+        for engine in ("opencv", "onnxruntime")
+    }
     for clip in CLIPS:  # warm-up: sessions, YuNet's networks for each input size
-        timed("run", rec, clip, 30)
-    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for rec in recognizers.values():
+            timed("run", rec, clip, 30)
+    results: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
     for r in range(args.rounds):
         for clip in CLIPS:
-            for way in ("update", "run"):
-                results.setdefault((clip, way), []).append(timed(way, rec, clip, args.frames))
-            ratio = results[(clip, "run")][-1][0] / results[(clip, "update")][-1][0]
-            print(f"round {r} {clip}: run/update {ratio:.2f}", flush=True)
+            for stages, engine in WAYS:
+                results.setdefault((clip, stages, engine), []).append(timed(stages, recognizers[engine], clip, args.frames))
+            now = results[(clip, *WAYS[-1])][-1][0] / results[(clip, *WAYS[0])][-1][0]
+            print(f"round {r} {clip}: now/before {now:.2f}", flush=True)
     rows = []
     for clip in CLIPS:
-        ratios = [b[0] / a[0] for a, b in zip(results[(clip, "update")], results[(clip, "run")])]
-        for way in ("update", "run"):
-            runs = results[(clip, way)]
+        before = results[(clip, *WAYS[0])]
+        for stages, engine in WAYS:
+            runs = results[(clip, stages, engine)]
+            ratios = [b[0] / a[0] for a, b in zip(before, runs)]
             rows.append(
-                f"| {clip} | `FaceStream.{way}` | {statistics.median(x[0] for x in runs):.1f} | "
-                f"{statistics.median(x[1] for x in runs):.2f} | "
-                + (f"{statistics.median(ratios):.2f}x ({', '.join(f'{x:.2f}' for x in ratios)}) |" if way == "run" else "1 |")
+                f"| {clip} | `FaceStream.{stages}` | {'ONNX Runtime' if engine == 'onnxruntime' else 'OpenCV DNN'} | "
+                f"{statistics.median(x[0] for x in runs):.1f} | {statistics.median(x[1] for x in runs):.2f} | "
+                + (
+                    f"{statistics.median(ratios):.2f}x ({', '.join(f'{x:.2f}' for x in ratios)}) |"
+                    if runs is not before
+                    else "1 |"
+                )
             )
     lines = [
-        "## Detection and classification overlapped",
+        "## Video speed: overlapped stages, YuNet on ONNX Runtime",
         "",
         f"Generated by `python benchmarks/pipeline.py --rounds {args.rounds} --frames {args.frames} --write {args.write}` "
         f"on {cpu_model()}, {os.cpu_count()} cores; do not edit this block by hand. The default video pipeline, a box "
         f"from detection on every frame, the first {args.frames} frames decoded from the file inside the timing; "
-        f"medians of {args.rounds} paired rounds.",
+        f"medians of {args.rounds} paired rounds. `update` runs a frame's stages one after the other; `run` locates "
+        "frame t+1 while frame t is classified.",
         "",
-        "| clip | stages | FPS | CPU ms a frame | FPS against `update` (per round) |",
-        "|---|---|---|---|---|",
+        "| clip | stages | YuNet on | FPS | CPU ms a frame | FPS against the first row (per round) |",
+        "|---|---|---|---|---|---|",
         *rows,
     ]
     print("\n".join(lines))

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from ferlite.models import create_model
-from ferlite.training.checkpoint import CheckpointError, load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
+from ferlite.models.checkpoint import CheckpointError, load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
 
 
 def test_round_trip_rebuilds_model_and_preprocessing(tmp_path):

@@ -21,8 +21,8 @@ from ferlite.data.mixture import build_mixture, parse_mixture
 from ferlite.data.transforms import ClassificationPresetEval, ClassificationPresetTrain
 from ferlite.runtime import EmotionClassifier
 from ferlite.runtime.align import align_crops
-from ferlite.runtime.classifier import preprocess_faces
 from ferlite.runtime.faces import Faces
+from ferlite.runtime.model_io import preprocess_faces
 
 
 def test_rafdb_keeps_its_colour_when_asked_and_the_gray_faces_are_its_luminance():
@@ -114,7 +114,7 @@ def test_a_gray_teacher_sees_a_colour_students_faces_gray_and_a_colour_teacher_n
     import torch
 
     from ferlite.models import create_model
-    from ferlite.training.checkpoint import make_checkpoint, save_checkpoint
+    from ferlite.models.checkpoint import make_checkpoint, save_checkpoint
     from ferlite.training.config import TrainConfig
     from ferlite.training.trainer import build_distiller
 
@@ -146,7 +146,7 @@ def test_a_model_built_from_a_colour_checkpoint_stays_colour_unless_told(tmp_pat
     import torch
 
     from ferlite.models import create_model
-    from ferlite.training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+    from ferlite.models.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
     from ferlite.training.config import TrainConfig
     from ferlite.training.trainer import build_model
 

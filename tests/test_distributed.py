@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ferlite.training.checkpoint import load_checkpoint
+from ferlite.models.checkpoint import load_checkpoint
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 

@@ -19,8 +19,8 @@ from ferlite.data import load_dataset
 from ferlite.evaluation.evaluate import onnx_metrics
 from ferlite.export.onnx import export_onnx, parity, quantize_int8
 from ferlite.models import create_model
+from ferlite.models.checkpoint import model_from_checkpoint
 from ferlite.runtime import EmotionClassifier
-from ferlite.training.checkpoint import model_from_checkpoint
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VIDEO = find_shared("media/face1_emotions_pexels_640x480.mp4")
@@ -234,7 +234,7 @@ def test_runtime_preprocessing_matches_the_training_eval_preset(fer2013_npz):
     """Two implementations of one preprocessing (albumentations for training, OpenCV at run time) must agree."""
     from ferlite.core.spec import ModelSpec
     from ferlite.data.transforms import ClassificationPresetEval
-    from ferlite.runtime.classifier import preprocess_faces
+    from ferlite.runtime.model_io import preprocess_faces
 
     cfg = ModelSpec(input_size=96, labels=("a",))
     faces = load_dataset("fer2013", "val", fer2013_npz).images[:32]

@@ -11,8 +11,8 @@ from ferlite.data import load_dataset
 from ferlite.export.from_onnx import checkpoint_from_onnx, onnx_parameters
 from ferlite.export.onnx import export_onnx, quantize_int8
 from ferlite.models import create_model
-from ferlite.runtime.classifier import preprocess_faces
-from ferlite.training.checkpoint import model_from_checkpoint, save_checkpoint
+from ferlite.models.checkpoint import model_from_checkpoint, save_checkpoint
+from ferlite.runtime.model_io import preprocess_faces
 
 CLASSES = ("angry", "happy", "neutral", "sad", "surprise")
 

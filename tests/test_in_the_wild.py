@@ -286,7 +286,7 @@ def test_the_gpu_carry_gives_the_readers_the_same_faces(tmp_path, name, split):
 def test_teacher_targets_score_each_source_with_its_own_teacher_and_blend_by_id(tmp_path):
     from ferlite.evaluation.evaluate import onnx_logits
     from ferlite.runtime import resolve_model_path
-    from ferlite.runtime.classifier import softmax
+    from ferlite.runtime.model_io import softmax
     from ferlite.training.teacher_targets import blend_teacher_targets, teacher_probabilities, write_teacher_targets
 
     faces = load_dataset("rafdb", "test").sample(6, seed=0)

@@ -85,7 +85,7 @@ def test_an_ensemble_checkpoint_averages_its_members_and_exports_with_one_classi
     from ferlite.core.errors import CheckpointError
     from ferlite.export.from_onnx import checkpoint_from_onnx
     from ferlite.export.onnx import add_embedding_output, export_onnx
-    from ferlite.training.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
+    from ferlite.models.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     x = torch.rand(3, 3, 64, 64)
@@ -128,7 +128,7 @@ def test_an_ensemble_of_a_colour_and_a_gray_member_needs_gray(tmp_path):
     import sys
     from dataclasses import replace
 
-    from ferlite.training.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
+    from ferlite.models.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 
     for name, mode in (("colour", "rgb"), ("gray", "gray2rgb")):
         m = create_model("mobilenetv2_fer", num_classes=3, pretrained=False, input_size=48)

@@ -81,7 +81,7 @@ def test_a_correction_moves_that_face_to_the_corrected_class_and_the_file_round_
 def test_the_fit_reaches_its_optimum_and_more_corrections_never_weaken_it(fitted_on_ferplus_faces):
     """Real embeddings are strongly correlated (the largest eigenvalue of z'z/n near 200 for 80 faces), where a fixed
     step of 0.5 overshot: the fit oscillated, and a correction given four times could count less than three."""
-    from ferlite.runtime.classifier import softmax
+    from ferlite.runtime.model_io import softmax
 
     clf, logits, emb, targets, face = fitted_on_ferplus_faces
     p = fit_personalization(emb, targets, clf.labels, clf.sha256(), blend=0.8)

@@ -2,9 +2,9 @@ import torch
 from conftest import run_training
 
 from ferlite.commands import train
-from ferlite.export.prune import prune_checkpoint, prune_mobilenetv2
 from ferlite.models import count_parameters, create_model
-from ferlite.training.checkpoint import model_from_checkpoint
+from ferlite.models.checkpoint import model_from_checkpoint
+from ferlite.training.prune import prune_checkpoint, prune_mobilenetv2
 
 
 def test_ratio_zero_is_identity_and_pruning_shrinks_real_convs():

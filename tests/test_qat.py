@@ -11,8 +11,8 @@ from ferlite.commands import train
 from ferlite.core.paths import asset_path
 from ferlite.export.from_onnx import onnx_parameters
 from ferlite.models import create_model
-from ferlite.training.checkpoint import load_checkpoint, model_from_checkpoint
-from ferlite.training.qat import Int8Weights, Uint8Activations, simulate_int8
+from ferlite.models.checkpoint import load_checkpoint, model_from_checkpoint
+from ferlite.models.qat import Int8Weights, Uint8Activations, simulate_int8
 
 
 def test_the_weight_rounding_is_the_int8_exports():

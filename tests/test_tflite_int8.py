@@ -12,7 +12,7 @@ from ferlite.core.taxonomy import subset_columns
 from ferlite.data.sources import load_dataset
 from ferlite.export.tflite import EDGE_TPU_OPS, run_full_integer, tflite_ops
 from ferlite.runtime import EmotionClassifier, resolve_model_path
-from ferlite.runtime.classifier import preprocess_faces
+from ferlite.runtime.model_io import preprocess_faces
 
 MODELS = Path(__file__).parents[1] / "models"
 CASES = [

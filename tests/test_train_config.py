@@ -12,8 +12,8 @@ from ferlite.core.errors import UsageError
 from ferlite.core.taxonomy import PRESETS
 from ferlite.data import DataError
 from ferlite.models import create_model
+from ferlite.models.checkpoint import keep_classes, load_checkpoint, make_checkpoint, save_checkpoint
 from ferlite.models.mobilenetv2 import load_imagenet_weights
-from ferlite.training.checkpoint import keep_classes, load_checkpoint, make_checkpoint, save_checkpoint
 from ferlite.training.engine import Distiller
 
 

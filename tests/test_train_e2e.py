@@ -13,7 +13,7 @@ from ferlite.cli import main as cli_main
 from ferlite.commands import train
 from ferlite.data import load_dataset
 from ferlite.evaluation.evaluate import evaluate_model, predict_logits
-from ferlite.training.checkpoint import model_from_checkpoint
+from ferlite.models.checkpoint import model_from_checkpoint
 
 
 def _train_args(out, data, *extra):

@@ -11,8 +11,8 @@ import argparse
 
 import torch
 
-from ferlite.training.checkpoint import load_checkpoint, save_checkpoint
-from ferlite.training.qat import plain_name
+from ferlite.models.checkpoint import load_checkpoint, save_checkpoint
+from ferlite.models.qat import plain_name
 
 
 def weights(checkpoint: dict) -> dict[str, torch.Tensor]:

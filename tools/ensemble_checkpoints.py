@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from ferlite.models.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 from ferlite.models.ensemble import ensemble_of
-from ferlite.training.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 
 
 def main() -> None:

@@ -140,7 +140,10 @@ def main() -> None:
         help="fer's padding around a given face rectangle; 0 0 for FER2013's already cropped faces (fer's default 10 10 is for detector boxes)",
     )
     p.add_argument("--write", default=None, metavar="MD", help="write the results into this Markdown file's 'peers' block")
+    p.add_argument("--speed-only", action="store_true", help="only the end-to-end rounds (no accuracy; nothing written)")
     args = p.parse_args()
+    if args.speed_only and args.write:
+        p.error("--speed-only writes nothing; leave out --write")
 
     import cv2
     import fer as fer_package
@@ -161,6 +164,27 @@ def main() -> None:
 
     models = [Path(m) for m in args.model] if args.model else [default_model_path()]
     model = models[0]
+    video = shared("media/face1_emotions_pexels_640x480.mp4")
+    rec = Recognizer(model, threads=args.threads)  # its default pipeline: whole frame every few, regions between
+    fer_video = FER()  # its defaults: Haar cascade, TFLite model, offsets (10, 10)
+    # Paired rounds: drift of the machine's speed falls on both tools alike; the medians are reported.
+    ferlite_runs, fer_runs = [], []
+    for r in range(args.rounds):
+        ferlite_runs.append(time_stream(rec, video, args.frames))
+        fer_runs.append(time_video(lambda f: len(fer_video.detect_emotions(f)), video, args.frames))
+        print(f"round {r}: ferlite {ferlite_runs[-1][0]:.1f} FPS, fer {fer_runs[-1][0]:.1f} FPS", flush=True)
+    ferlite_fps, ferlite_faces = float(np.median([x[0] for x in ferlite_runs])), ferlite_runs[-1][1]
+    fer_fps, fer_faces = float(np.median([x[0] for x in fer_runs])), fer_runs[-1][1]
+    ratios = [a[0] / b[0] for a, b in zip(ferlite_runs, fer_runs)]
+    print(
+        f"end to end on {video.name}: ferlite {ferlite_fps:.1f} FPS ({ferlite_faces:.2f} faces/frame), "
+        f"fer {fer_fps:.1f} FPS ({fer_faces:.2f} faces/frame); ferlite/fer per round {', '.join(f'{x:.1f}' for x in ratios)}",
+        flush=True,
+    )
+
+    if args.speed_only:
+        return
+
     images, labels, relabelled = load_private_test(shared("data/fer2013.npz"))
     fer_crops = FER(offsets=tuple(args.fer_offsets))
 
@@ -189,24 +213,6 @@ def main() -> None:
     acc, f1 = scores(raf_labels, fer_predictions(raf_crops, fer_crops))
     raf_rows.append(("fer 25.10.3", "mini-Xception TFLite (7 classes)", len(raf_labels), acc, f1))
     print(f"fer: RAF-DB test accuracy {acc:.4f}, macro-F1 {f1:.4f} on {len(raf_labels)} faces", flush=True)
-
-    video = shared("media/face1_emotions_pexels_640x480.mp4")
-    rec = Recognizer(model, threads=args.threads)  # its default pipeline: whole frame every few, regions between
-    fer_video = FER()  # its defaults: Haar cascade, TFLite model, offsets (10, 10)
-    # Paired rounds: drift of the machine's speed falls on both tools alike; the medians are reported.
-    ferlite_runs, fer_runs = [], []
-    for r in range(args.rounds):
-        ferlite_runs.append(time_stream(rec, video, args.frames))
-        fer_runs.append(time_video(lambda f: len(fer_video.detect_emotions(f)), video, args.frames))
-        print(f"round {r}: ferlite {ferlite_runs[-1][0]:.1f} FPS, fer {fer_runs[-1][0]:.1f} FPS", flush=True)
-    ferlite_fps, ferlite_faces = float(np.median([x[0] for x in ferlite_runs])), ferlite_runs[-1][1]
-    fer_fps, fer_faces = float(np.median([x[0] for x in fer_runs])), fer_runs[-1][1]
-    ratios = [a[0] / b[0] for a, b in zip(ferlite_runs, fer_runs)]
-    print(
-        f"end to end on {video.name}: ferlite {ferlite_fps:.1f} FPS ({ferlite_faces:.2f} faces/frame), "
-        f"fer {fer_fps:.1f} FPS ({fer_faces:.2f} faces/frame); ferlite/fer per round {', '.join(f'{x:.1f}' for x in ratios)}",
-        flush=True,
-    )
 
     fer_dir = Path(fer_package.__file__).parent / "data"
     sizes = {

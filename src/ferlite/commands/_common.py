@@ -8,7 +8,7 @@ from ..core.errors import UsageError
 from ..core.options import non_negative_float, positive_int
 from ..core.paths import find_shared
 from ..runtime import TTA_MODES, Recognizer, create_detector
-from ..runtime.classifier import BACKENDS
+from ..runtime.engines import BACKENDS
 
 
 def add_runtime_args(p: argparse.ArgumentParser) -> None:

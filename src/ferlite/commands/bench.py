@@ -24,7 +24,7 @@ from ..core.paths import find_shared
 from ..core.spec import TTA_MODES
 from ..core.system import machine_summary
 from ..evaluation.reporting import write_block
-from ..runtime.classifier import BACKENDS
+from ..runtime.engines import BACKENDS
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

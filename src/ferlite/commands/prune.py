@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..export.prune import prune_checkpoint
+from ..training.prune import prune_checkpoint
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

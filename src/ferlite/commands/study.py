@@ -1,11 +1,11 @@
-"""``ferlite study``: the reference study's options, into :func:`ferlite.evaluation.study.run_study`."""
+"""``ferlite study``: the reference study's options, into :func:`ferlite.training.study.run_study`."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..core.options import add_data_args, call_with_options, positive_int
-from ..evaluation.study import ORDER, StudyConfig, run_study
+from ..training.study import ORDER, StudyConfig, run_study
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

@@ -24,8 +24,9 @@ from ..data import DataError, FaceDataset, load_dataset
 from ..data.loader import make_loader
 from ..data.transforms import ClassificationPresetEval
 from ..evaluation.metrics import format_metrics, plot_confusion_matrix
-from ..runtime.classifier import EmotionClassifier, tta_views
-from ..training.checkpoint import model_from_checkpoint
+from ..models.checkpoint import model_from_checkpoint
+from ..runtime.classifier import EmotionClassifier
+from ..runtime.model_io import tta_views
 from .metrics import classification_metrics
 
 _logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ DOMAIN_SETS = {"val": VAL_DOMAINS, "test": TEST_DOMAINS}
 def onnx_logits(clf: EmotionClassifier, ds: FaceDataset, calibrated: bool = True, batch_size: int = 256) -> np.ndarray:
     """Logits (N, model classes) of an ONNX classifier for every face of ``ds``, with its runtime preprocessing;
     ``calibrated=False`` leaves out the file's logit calibration."""
-    from ..runtime.classifier import preprocess_faces
+    from ..runtime.model_io import preprocess_faces
 
     out = [
         clf.predict_logits(preprocess_faces([ds.images[i] for i in range(s, min(len(ds), s + batch_size))], clf.spec), calibrated)
@@ -135,7 +136,7 @@ def domain_metrics(logits: np.ndarray, ds: FaceDataset, model_classes: tuple[str
     The prediction is the best of the dataset's classes (see :func:`evaluate_model`), and so are the
     probabilities the ECE reads.
     """
-    from ..runtime.classifier import softmax
+    from ..runtime.model_io import softmax
     from .metrics import expected_calibration_error, prediction_shares
 
     z = logits[:, subset_columns(model_classes, ds.classes)]

@@ -27,7 +27,8 @@ import numpy as np
 from ..core.errors import UsageError
 from ..core.taxonomy import subset_columns
 from ..evaluation.evaluate import DOMAIN_SETS, VAL_DOMAINS, domain_metrics, load_domains, onnx_logits
-from ..runtime.classifier import EmotionClassifier, LogitCalibration
+from ..runtime.classifier import EmotionClassifier
+from ..runtime.model_io import LogitCalibration
 
 # A small pull of the biases towards 0: the cross-entropy only fixes bias differences within each domain's classes.
 BIAS_L2 = 1e-3

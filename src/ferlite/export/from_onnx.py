@@ -34,8 +34,8 @@ from ..core.spec import META_PREFIX
 from ..data import FaceDataset, load_dataset
 from ..evaluation.evaluate import evaluate_model, onnx_metrics
 from ..models import create_model
+from ..models.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 from ..runtime.classifier import EmotionClassifier
-from ..training.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 from .onnx import FaceCalibrationReader
 
 
@@ -152,7 +152,7 @@ def unfold_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> None:
 
 
 def checkpoint_from_onnx(path: str | Path, calibration: FaceDataset, batch_size: int = 64) -> dict[str, Any]:
-    """A ferlite checkpoint (see :mod:`ferlite.training.checkpoint`) rebuilt from an exported model.
+    """A ferlite checkpoint (see :mod:`ferlite.models.checkpoint`) rebuilt from an exported model.
 
     ``calibration``: real faces (the training split) for the BatchNorm statistics.
 

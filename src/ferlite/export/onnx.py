@@ -26,8 +26,9 @@ from ..core.errors import UsageError
 from ..core.spec import EMBEDDING_OUTPUT, META_PREFIX, ModelSpec
 from ..data import FaceDataset, load_dataset
 from ..evaluation.evaluate import VAL_DOMAINS, load_domains, onnx_metrics
-from ..runtime.classifier import EmotionClassifier, preprocess_faces, time_inference
-from ..training.checkpoint import model_from_checkpoint
+from ..models.checkpoint import model_from_checkpoint
+from ..runtime.classifier import EmotionClassifier, time_inference
+from ..runtime.model_io import preprocess_faces
 
 _logger = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ import numpy as np
 
 from ..core.paths import find_shared
 from ..data.readers import read_fer2013_npz  # numpy + OpenCV only
-from ..runtime.classifier import EmotionClassifier, preprocess_faces
+from ..runtime.classifier import EmotionClassifier
+from ..runtime.model_io import preprocess_faces
 
 
 def convert_to_tflite(onnx_path: str | Path, out: str | Path, faces: int = 256) -> dict[str, Any]:

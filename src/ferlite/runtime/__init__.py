@@ -2,10 +2,11 @@
 
 from ..core.spec import TTA_MODES, ModelSpec
 from .annotate import BoxAnnotator, CaptionAnnotator, FPSAnnotator, LabelAnnotator, annotate_faces
-from .classifier import EmotionClassifier, LogitCalibration, preprocess_faces, tta_views
+from .classifier import EmotionClassifier
 from .detector import Detector, HaarDetector, SSDDetector, YuNetDetector, create_detector
 from .faces import Faces
 from .image import read_image
+from .model_io import LogitCalibration, preprocess_faces, tta_views
 from .personalize import Personalization, fit_personalization
 from .recognizer import BUNDLED_MODELS, FaceStream, Recognizer, default_model_path, resolve_model_path
 from .tally import LabelTally

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import CheckpointError, UsageError
-from .classifier import preprocess_faces, softmax
 from .image import IMAGE_SUFFIXES
+from .model_io import preprocess_faces, softmax
 
 FORMAT = "ferlite-personalization-1"
 

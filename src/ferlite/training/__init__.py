@@ -16,7 +16,7 @@ __all__ = ["TrainConfig", "TrainResult", "fit", "load_config", "read_config"]
 
 
 def __getattr__(name: str) -> Any:
-    # The trainer imports the evaluators, which import training.checkpoint: it loads on first use, not with the package.
+    # The trainer brings torch and the evaluators: it loads on first use, so that reading a config stays light.
     if name in ("fit", "TrainResult"):
         from . import trainer
 

@@ -130,7 +130,7 @@ def load_federate_config(path: str | Path | None = None, **overrides: Any) -> tu
     train_config = TrainConfig(**train)
     if train_config.color_mode is None and train_config.init:
         # Resolved once, as fit resolves it, so that clients' data, the server's validation and the model agree.
-        from .checkpoint import load_checkpoint
+        from ..models.checkpoint import load_checkpoint
         from .trainer import resolve_color_mode
 
         train_config.color_mode = resolve_color_mode(train_config, load_checkpoint(train_config.init))
@@ -165,7 +165,7 @@ def _global_model(train: TrainConfig, classes: tuple[str, ...]) -> Any:
     """The model every client and the server agree on: ``train.init``'s, else from ImageNet weights."""
     import torch
 
-    from .checkpoint import load_checkpoint
+    from ..models.checkpoint import load_checkpoint
     from .trainer import build_model
 
     init = load_checkpoint(train.init) if train.init else None
@@ -175,7 +175,7 @@ def _global_model(train: TrainConfig, classes: tuple[str, ...]) -> Any:
 
 
 def _save_global(model: Any, train: TrainConfig, path: Path, **meta: Any) -> Path:
-    from .checkpoint import make_checkpoint, save_checkpoint
+    from ..models.checkpoint import make_checkpoint, save_checkpoint
 
     path.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(path, make_checkpoint(model, train.model, model.model_kwargs, **meta))
@@ -217,7 +217,7 @@ def local_fit(
 ) -> tuple[list[np.ndarray], int, dict[str, float]]:
     """One client's round: ``fit`` from the global weights on its own faces; its new weights, its face count (the
     FedAvg weight) and its training accuracy."""
-    from .checkpoint import load_checkpoint
+    from ..models.checkpoint import load_checkpoint
     from .trainer import fit
 
     data = client_data(fed, train, partition_id)
@@ -461,7 +461,7 @@ def _summary(fed: FederateConfig, train: TrainConfig, m: dict[str, Any], final: 
 def run_centralized(fed: FederateConfig, train: TrainConfig) -> dict[str, Any]:
     """The baseline on the same budget: every face in one place, rounds x sampled clients x local epochs epochs."""
     from ..evaluation.evaluate import evaluate_domains
-    from .checkpoint import model_from_checkpoint
+    from ..models.checkpoint import model_from_checkpoint
     from .trainer import fit
 
     started = time.perf_counter()

@@ -52,7 +52,8 @@ def teacher_probabilities(
     """float32 (N, classes): each item's probabilities from its source's teacher (an ONNX file on the same classes),
     its logits without the file's calibration, divided by ``temperature``. Every source needs a teacher."""
     from ..evaluation.evaluate import onnx_logits
-    from ..runtime.classifier import EmotionClassifier, softmax
+    from ..runtime.classifier import EmotionClassifier
+    from ..runtime.model_io import softmax
 
     names = [s.dataset for s in mixed.sources]
     missing = [n for n in names if n not in teachers]

@@ -38,7 +38,8 @@ from ..data.mixture import build_mixture, parse_mixture
 from ..data.transforms import ClassificationPresetEval, ClassificationPresetTrain
 from ..evaluation.evaluate import VAL_DOMAINS, evaluate_domains, load_domains
 from ..models import count_parameters, create_model
-from .checkpoint import keep_classes, load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
+from ..models.checkpoint import keep_classes, load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
+from ..models.qat import activation_ranges, load_activation_ranges, load_plain_state_dict, simulate_int8
 from .config import TrainConfig
 from .distributed import (
     DistContext,
@@ -48,7 +49,6 @@ from .distributed import (
     shutdown_distributed,
 )
 from .engine import Distiller, build_optimizer, build_scheduler, train_one_epoch
-from .qat import activation_ranges, load_activation_ranges, load_plain_state_dict, simulate_int8
 from .teacher_targets import blend_teacher_targets
 
 _logger = logging.getLogger(__name__)

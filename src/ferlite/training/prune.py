@@ -28,9 +28,9 @@ import torch
 from torch import nn
 
 from ..core.errors import UsageError
+from ..models.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 from ..models.mobilenetv2 import InvertedResidual, MobileNetV2
 from ..training import TrainConfig, fit
-from ..training.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 
 
 def _keep_count(hidden: int, ratio: float) -> int:

@@ -21,7 +21,7 @@ from torch import nn
 from ..core.errors import CheckpointError
 from ..core.spec import ModelSpec
 from ..core.taxonomy import subset_columns
-from ..models import create_model
+from . import create_model
 from .qat import plain_state_dict
 
 # 2: the model spec under "spec" (format 1 stored it as "cfg", with label_names; still read).
