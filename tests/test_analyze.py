@@ -70,10 +70,10 @@ def test_analyze_refuses_an_unknown_format_and_a_missing_input(inputs, tmp_path)
 
 def test_python_analyze_and_faces_to_pandas_agree(inputs):
     pd = pytest.importorskip("pandas")
-    import ferlite
+    from ferlite.apps.analyze import analyze
     from ferlite.runtime import Recognizer
 
-    df = ferlite.analyze(inputs / "photos" / "astronaut.png", threads=1)
+    df = analyze(inputs / "photos" / "astronaut.png", threads=1)
     assert isinstance(df, pd.DataFrame) and list(df.label) == ["happy"]
     faces = Recognizer(threads=1).predict(inputs / "photos" / "astronaut.png")
     table = faces.to_pandas()
@@ -218,6 +218,7 @@ def _short_clip(path, frames: int = 30):
     return path
 
 
+@pytest.mark.slow
 def test_the_process_pool_and_ray_engines_give_the_local_rows(tmp_path):
     """The same inputs through one process, a pool of two, and Ray Data (started here, two actors): equal tables."""
     import pandas as pd

@@ -5,10 +5,13 @@ import sys
 import wave
 
 import numpy as np
+import pytest
 
 from ferlite.apps.speech import SpokenCues
 from ferlite.core.paths import find_shared
 from ferlite.runtime import CaptionAnnotator, Faces
+
+pytestmark = pytest.mark.needs_shared
 
 LABELS = ("angry", "happy", "sad")
 

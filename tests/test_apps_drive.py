@@ -6,6 +6,7 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 
 from ferlite.apps.alarm import Hysteresis
 from ferlite.apps.drive import DriveConfig, DriverMonitor, bundled_eye_model_path
@@ -14,6 +15,8 @@ from ferlite.data import load_dataset
 from ferlite.runtime import EmotionClassifier, FrameSource, YuNetDetector
 from ferlite.runtime.align import eye_crops
 from ferlite.runtime.headpose import head_pose
+
+pytestmark = pytest.mark.needs_shared
 
 FACE1 = find_shared("media/face1_emotions_pexels_640x480.mp4")
 HIKERS = find_shared("media/faces_multi_hikers_ccby_640x480.mp4")

@@ -18,6 +18,8 @@ from ferlite.core.paths import find_shared
 from ferlite.core.taxonomy import EMOTIONS
 from ferlite.runtime import Faces
 
+pytestmark = pytest.mark.needs_shared
+
 FACE1 = find_shared("media/face1_emotions_pexels_640x480.mp4")
 LABELS = ("angry", "happy", "neutral", "sad", "surprise")
 
@@ -130,6 +132,7 @@ def test_smooth_is_a_centred_moving_average():
     assert smooth(t, v, 2.0)[0, 0] == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_record_and_report_on_real_footage(tmp_path):
     db, out = tmp_path / "mood.db", tmp_path / "report"
     rec = subprocess.run(

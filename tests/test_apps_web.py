@@ -19,6 +19,8 @@ from ferlite.core.paths import find_shared
 from ferlite.runtime import FrameSource, Recognizer
 from ferlite.runtime.video import video_to_y4m
 
+pytestmark = [pytest.mark.needs_shared, pytest.mark.browser]
+
 FACE1 = find_shared("media/face1_emotions_pexels_640x480.mp4")
 WS = "ws://127.0.0.1/ws"  # the TestClient names its own host for WebSockets; the server answers to local names only
 

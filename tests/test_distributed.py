@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from ferlite.models.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.needs_shared
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 
@@ -19,6 +22,7 @@ def _train(prefix: list[str], *argv) -> subprocess.CompletedProcess:
     return proc
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_make_the_same_updates_as_one_and_resume(tmp_path, synthetic_faces):
     """Two processes with half of each global batch reach the weights one process reaches with the whole batch; the
     two-process run is interrupted after its first epoch and resumed."""

@@ -22,6 +22,8 @@ from ferlite.models import create_model
 from ferlite.models.checkpoint import model_from_checkpoint
 from ferlite.runtime import EmotionClassifier
 
+pytestmark = pytest.mark.needs_shared
+
 FIXTURES = Path(__file__).parent / "fixtures"
 VIDEO = find_shared("media/face1_emotions_pexels_640x480.mp4")
 
@@ -89,6 +91,7 @@ def test_int8_keeps_accuracy_on_real_faces(tmp_path, trained_head):
     assert EmotionClassifier(int8).labels == ("happy", "surprise")  # metadata survives quantization
 
 
+@pytest.mark.slow
 def test_cli_export_writes_models_and_report(tmp_path, trained_head):
     proc = _ferlite("export", trained_head, "--out", tmp_path, "--int8", "--calib-size", "64")
     assert proc.returncode == 0, proc.stderr
@@ -154,6 +157,7 @@ def test_cli_bench_runs_and_writes_markdown(tmp_path):
     assert "| emotion_default.int8.onnx (shift-flip TTA) | 112px |" in text and "| shift-flip |" in text
 
 
+@pytest.mark.slow
 def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):
     """The shipped int8 model (8 classes, trained on three sources) on FERPlus PublicTest, through ferlite evaluate."""
     from ferlite.runtime import default_model_path
@@ -164,6 +168,7 @@ def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):
     assert report["n"] == 3553 and report["accuracy"] > 0.79  # measured 0.804 (ferlite calibrate's report, MODEL_CARD.md)
 
 
+@pytest.mark.slow
 def test_bundled_accurate_model_by_name(tmp_path):
     """`--model accurate` is the bundled in-the-wild ensemble (the 160 px network and the default's 112 px network,
     averaged in one file), resolved by name and scored on FERPlus PublicTest."""
@@ -195,6 +200,7 @@ def _subset_accuracy(model, classes=None, tta="shift-flip", n=600) -> float:
     return onnx_metrics(EmotionClassifier(model, threads=2, tta=tta), ds)["accuracy"]
 
 
+@pytest.mark.slow
 def test_bundled_fer2013_model_reproduces_its_publictest_score():
     """`--model fer2013`: FER2013's own 7 classes, with the ten-view TTA PublicTest chose for it (whole split: 72.5%)."""
     from ferlite.runtime import Recognizer, resolve_model_path
@@ -205,6 +211,7 @@ def test_bundled_fer2013_model_reproduces_its_publictest_score():
     assert abs(_subset_accuracy(model) - 0.7267) <= 0.015  # recorded on the subset
 
 
+@pytest.mark.slow
 def test_watch_follows_the_real_sad_to_happy_change(tmp_path):
     """The clip's README: crying until about 9 s, smiling and laughing from 10 s on."""
     proc = _ferlite("watch", VIDEO, "--records", tmp_path / "rec.csv", "--threads", 2)
@@ -243,6 +250,7 @@ def test_runtime_preprocessing_matches_the_training_eval_preset(fer2013_npz):
     )
 
 
+@pytest.mark.slow
 def test_kept_five_class_model_reproduces_its_publictest_score():
     """models/ref5_224.int8.onnx, the 5-class result of record, with the ten-view TTA PublicTest chose for it (whole
     split: 78.8%)."""

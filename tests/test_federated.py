@@ -21,6 +21,8 @@ from ferlite.core.paths import find_shared
 from ferlite.data.partition import partition_indices
 from ferlite.training.federated import load_federate_config
 
+pytestmark = pytest.mark.needs_shared
+
 # A tiny federation on the real mixture: 48 px, 128 faces per local epoch, 60 validation faces per domain per round.
 TINY = """
 clients = 3
@@ -125,6 +127,7 @@ def _summary(out: Path) -> dict:
     return json.loads((out / "summary.json").read_text())
 
 
+@pytest.mark.slow
 def test_two_round_flower_simulation_trains_a_global_model(tmp_path):
     """ferlite federate: three clients (FER2013/FERPlus, RAF-DB, AffectNet), two FedAvg rounds on Ray, the global
     model validated every round and written at the end."""
@@ -147,6 +150,7 @@ def test_two_round_flower_simulation_trains_a_global_model(tmp_path):
     assert any(not torch.equal(final["model"][k], start[k]) for k in start if start[k].is_floating_point())
 
 
+@pytest.mark.slow
 def test_fedprox_with_secure_aggregation_and_differential_privacy(tmp_path):
     """One round with Flower's SecAgg+ workflow and client-side clipping with noise: the masking protocol runs,
     the updates are clipped, noise is added, and epsilon is reported."""
@@ -176,6 +180,7 @@ def test_fedprox_with_secure_aggregation_and_differential_privacy(tmp_path):
     assert summary["federation"]["strategy"] == "fedprox"
 
 
+@pytest.mark.slow
 def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path):
     """For real: a SuperLink and two SuperNodes as separate processes on localhost, the run submitted with
     ``flwr run`` from the bundled Flower App; each SuperNode trains its own IID half of RAF-DB."""

@@ -14,6 +14,8 @@ from ferlite.models import create_model
 from ferlite.models.checkpoint import model_from_checkpoint, save_checkpoint
 from ferlite.runtime.model_io import preprocess_faces
 
+pytestmark = [pytest.mark.needs_shared, pytest.mark.slow]
+
 CLASSES = ("angry", "happy", "neutral", "sad", "surprise")
 
 

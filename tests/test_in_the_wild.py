@@ -17,6 +17,8 @@ from ferlite.data.mixture import MixedFaces, MixtureSource, build_mixture, parse
 from ferlite.data.readers import FaceDataset
 from ferlite.runtime import EmotionClassifier
 
+pytestmark = pytest.mark.needs_shared
+
 # shared/data/README.md's tables, in EMOTIONS order (angry ... neutral, contempt).
 RAFDB_COUNTS = {"train": [705, 717, 281, 4772, 1982, 1290, 2524], "test": [162, 160, 74, 1185, 478, 329, 680]}
 AFFECTNET_COUNTS = {

@@ -4,11 +4,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ferlite.core.paths import find_shared
+
+pytestmark = pytest.mark.needs_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_runtime_only_install_predicts_without_torch(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -77,6 +82,7 @@ def onnxruntimes_installed_by(extras: str) -> list[str]:
     return sorted(n for n in names if n.startswith("onnxruntime"))
 
 
+@pytest.mark.slow
 def test_every_extra_installs_exactly_one_onnxruntime():
     """`pip install --dry-run ".[gpu]"` listed both onnxruntime and onnxruntime-gpu, which write the same module."""
     assert onnxruntimes_installed_by("gpu") == ["onnxruntime-gpu"]

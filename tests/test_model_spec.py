@@ -13,6 +13,8 @@ from ferlite.core.paths import asset_path
 from ferlite.export.onnx import set_metadata
 from ferlite.runtime import EmotionClassifier, Recognizer
 
+pytestmark = pytest.mark.needs_shared
+
 
 @pytest.fixture()
 def copy_of_default(tmp_path):
@@ -135,6 +137,7 @@ def test_faces_from_supervision_style_detections():
     assert faces.label == ["happy"] and faces.tracker_id.tolist() == [4] and faces.xyxy.tolist() == [[1, 2, 30, 40]]
 
 
+@pytest.mark.slow
 def test_bundled_models_give_the_recorded_outputs_on_fixed_real_faces():
     """The restructure (ModelSpec in place of ModelCfg and Preprocessing) changes no bundled model's output."""
     from ferlite.data import load_dataset

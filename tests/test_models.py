@@ -5,6 +5,8 @@ from ferlite.core.paths import find_shared
 from ferlite.models import count_parameters, create_model, list_models
 from ferlite.models.mobilenetv2 import MobileNetV2, load_imagenet_weights
 
+pytestmark = pytest.mark.needs_shared
+
 
 def test_registry_lists_and_rejects():
     assert {"mobilenetv2_fer", "cnn_small"} <= set(list_models())
@@ -74,6 +76,7 @@ def test_reference_cnn_shape():
         create_model("cnn_small", num_classes=5, pretrained=True)
 
 
+@pytest.mark.slow
 def test_an_ensemble_checkpoint_averages_its_members_and_exports_with_one_classifier(tmp_path):
     """tools/ensemble_checkpoints.py joins two checkpoints at different input sizes; the rebuilt network, its ONNX
     file and the file's embedding output all behave as one model whose logits are the mean of the members'."""

@@ -14,6 +14,8 @@ from ferlite.core.taxonomy import subset_columns
 from ferlite.data import load_dataset
 from ferlite.runtime import EmotionClassifier, Personalization, Recognizer, fit_personalization, preprocess_faces
 
+pytestmark = pytest.mark.needs_shared
+
 
 def _scores(clf, images):
     return clf.logits_and_embeddings(preprocess_faces(list(images), clf.spec), calibrated=True)
@@ -41,6 +43,7 @@ def test_bundled_emotion_models_expose_their_embedding():
         assert emb.shape == (2, width) and np.isfinite(emb).all()
 
 
+@pytest.mark.slow
 def test_ten_faces_per_class_of_a_new_camera_lift_accuracy_there():
     """A FERPlus-only model (the accurate model until 2026-12-03, kept in models/) meets RAF-DB as a new camera: ten labelled RAF-DB training faces per class
     fit the personal head; a fixed 600-face subset of RAF-DB test gets better (benchmarks/personalization.py: 71.3%

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from conftest import run_training
 
@@ -5,6 +6,8 @@ from ferlite.commands import train
 from ferlite.models import count_parameters, create_model
 from ferlite.models.checkpoint import model_from_checkpoint
 from ferlite.training.prune import prune_checkpoint, prune_mobilenetv2
+
+pytestmark = pytest.mark.slow
 
 
 def test_ratio_zero_is_identity_and_pruning_shrinks_real_convs():

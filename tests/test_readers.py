@@ -14,6 +14,8 @@ from ferlite.data import (
 )
 from ferlite.data.readers import read_ferplus_votes_csv
 
+pytestmark = pytest.mark.needs_shared
+
 # Published FER2013 counts (angry, disgust, fear, happy, sad, surprise, neutral).
 PUBLISHED = {
     "train": [3995, 436, 4097, 7215, 4830, 3171, 4965],

@@ -26,6 +26,8 @@ from ferlite.runtime import (
 )
 from ferlite.runtime.tracker import box_iou
 
+pytestmark = pytest.mark.needs_shared
+
 FIXTURES = Path(__file__).parent / "fixtures"
 ASTRONAUT_FACE = np.array([177, 66, 177 + 95, 66 + 95], np.float32)  # Haar's box, README of shared/media
 
@@ -437,6 +439,7 @@ def test_annotate_never_overwrites(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["photo_ferlite.png", "photo_ferlite_2.png", "photo_ferlite_3.png"]
 
 
+@pytest.mark.slow
 def test_two_stage_tracker_keeps_the_hikers_on_fewer_tracks_than_plain_iou():
     """benchmarks/tracking.py's hikers row: the IoU tracker splits the walkers into 24 IDs, the two-stage one 16."""
     sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
@@ -494,6 +497,7 @@ def test_bench_has_a_clip_of_its_own_for_a_plain_install(tmp_path):
     assert len(found) == 30 and found.count(1) >= 28
 
 
+@pytest.mark.slow
 def test_region_detection_between_full_scans_keeps_the_faces(tmp_path):
     """Between whole-frame scans only the regions around tracked faces are searched: no face of the one-face and
     hikers clips may be lost for it (the regions, searched at a finer scale, may even find more)."""

@@ -5,7 +5,9 @@ import pytest
 
 from ferlite.commands import study as study_command
 from ferlite.core.errors import UsageError
-from ferlite.evaluation import study
+from ferlite.training import study
+
+pytestmark = [pytest.mark.needs_shared, pytest.mark.slow]
 
 
 def test_study_runs_every_configuration_and_writes_the_report(tmp_path, synthetic_faces):

@@ -14,6 +14,8 @@ from ferlite.export.tflite import EDGE_TPU_OPS, run_full_integer, tflite_ops
 from ferlite.runtime import EmotionClassifier, resolve_model_path
 from ferlite.runtime.model_io import preprocess_faces
 
+pytestmark = pytest.mark.needs_shared
+
 MODELS = Path(__file__).parents[1] / "models"
 CASES = [
     # (TFLite file, its ONNX int8 model, test domain, faces)

@@ -16,6 +16,8 @@ from ferlite.models.checkpoint import keep_classes, load_checkpoint, make_checkp
 from ferlite.models.mobilenetv2 import load_imagenet_weights
 from ferlite.training.engine import Distiller
 
+pytestmark = pytest.mark.needs_shared
+
 
 def _args(*argv):
     return train.get_args_parser().parse_args([str(a) for a in argv])
@@ -221,6 +223,7 @@ def test_an_ensemble_teacher_averages_its_teachers_probabilities_each_at_its_own
         Distiller([small, large], [24], alpha=1.0, temperature=t)
 
 
+@pytest.mark.slow
 def test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused(tmp_path):
     common = [
         "--dataset",

@@ -15,6 +15,8 @@ from ferlite.data import load_dataset
 from ferlite.evaluation.evaluate import evaluate_model, predict_logits
 from ferlite.models.checkpoint import model_from_checkpoint
 
+pytestmark = [pytest.mark.needs_shared, pytest.mark.slow]
+
 
 def _train_args(out, data, *extra):
     return train.get_args_parser().parse_args(

@@ -12,6 +12,8 @@ from conftest import run_ferlite
 
 from ferlite.core.paths import find_shared
 
+pytestmark = pytest.mark.needs_shared
+
 av = pytest.importorskip("av")
 
 
@@ -52,6 +54,7 @@ def streams(path: Path) -> dict[str, tuple[str, float]]:
         }
 
 
+@pytest.mark.slow
 def test_mp4_is_h264_near_the_input_size_without_error_lines(tmp_path):
     """`-o x.mp4` ended in MPEG-4 Part 2 at 10x the input (15.5 MB from 1.5 MB) after four `[ERROR] h264_v4l2m2m`."""
     clip = find_shared("media/faces_multi_hikers_ccby_640x480.mp4")

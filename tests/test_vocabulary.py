@@ -13,6 +13,8 @@ from conftest import run_ferlite
 
 from ferlite.core.vocabulary import BOX_FIELDS, FACE_FIELDS, UPLOAD_FIELD, WHERE_FIELDS
 
+pytestmark = pytest.mark.needs_shared
+
 PHOTO = Path(__file__).parent / "fixtures" / "astronaut_nasa_512.png"
 # Names no output may use any more.
 RETIRED = {"track_id", "box", "image"}

@@ -22,6 +22,8 @@ from ferlite.runtime import FrameSource, Recognizer
 from ferlite.runtime.tracker import box_iou
 from ferlite.runtime.video import video_to_y4m
 
+pytestmark = [pytest.mark.needs_shared, pytest.mark.browser]
+
 FACE1 = find_shared("media/face1_emotions_pexels_640x480.mp4")
 # Frames for parity: one face through six expressions, then the two group clips (several faces, small and turned).
 PARITY_CLIPS = {
@@ -266,6 +268,7 @@ def test_live_page_runs_on_the_device_with_no_websocket(tmp_path):
         server.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_a_wheel_built_from_a_clean_checkout_carries_the_on_device_page(tmp_path):
     """`pip install .` had no on-device page: `serve --static-only` said to run `make web-vendor`, which a pip user
     does not have, and the wheel was 9.7 or 20.7 MB depending on whether that had run. The build now fetches the

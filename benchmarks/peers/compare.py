@@ -265,7 +265,7 @@ def main() -> None:
             "",
             "| tool | pipeline | FPS | faces/frame | classifier size | detector size |",
             "|---|---|---|---|---|---|",
-            f"| ferlite | YuNet (whole frame every {rec.full_scan_every} frames, regions around the tracked faces between) + align + {model.name} (the first model above) + tracker, detection of frame t+1 overlapping classification of frame t (`Recognizer.stream`) | {ferlite_fps:.1f} | {ferlite_faces:.2f} | "
+            f"| ferlite | YuNet on ONNX Runtime (whole frame every {rec.full_scan_every} frames, regions around the tracked faces between) + align + {model.name} (the first model above) + tracker, detection of frame t+1 overlapping classification of frame t (`Recognizer.stream`) | {ferlite_fps:.1f} | {ferlite_faces:.2f} | "
             f"{sizes['ferlite'][0] / 1e6:.2f} MB | {sizes['ferlite'][1] / 1e6:.2f} MB |",
             f"| fer 25.10.3 | Haar cascade + TFLite mini-Xception | {fer_fps:.1f} | {fer_faces:.2f} | "
             f"{sizes['fer'][0] / 1e6:.2f} MB | {sizes['fer'][1] / 1e6:.2f} MB |",

@@ -25,8 +25,4 @@ def __getattr__(name):
         from . import runtime
 
         return getattr(runtime, name)
-    if name == "analyze":
-        from .apps.analyze import analyze
-
-        return analyze
     raise AttributeError(name)

@@ -14,7 +14,8 @@ silent other format, and every output's needs are checked before the first file 
 Example::
 
     ferlite analyze photos/ clips/*.mp4 -o emotions.csv
-    df = ferlite.analyze(["photos/", "clip.mp4"])        # a pandas DataFrame (pandas: pip install "ferlite[apps]")
+    from ferlite.apps.analyze import analyze
+    df = analyze(["photos/", "clip.mp4"])        # a pandas DataFrame (pandas: pip install "ferlite[apps]")
 """
 
 from __future__ import annotations

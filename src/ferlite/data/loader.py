@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, WeightedRandomSampler
 
 from .readers import FaceDataset
+from .sampler import RankShardSampler
 
 
 class TorchFaceDataset(Dataset):
@@ -61,7 +62,7 @@ def make_loader(
     from the same seeded generator as the shuffle.
 
     With ``world_size`` > 1 (DistributedDataParallel), ``batch_size`` is the global batch and this loader yields rank
-    ``rank``'s slice of each global batch (:class:`ferlite.training.distributed.RankShardSampler`).
+    ``rank``'s slice of each global batch (:class:`ferlite.data.sampler.RankShardSampler`).
 
     Example:
         >>> loader = make_loader(train, ClassificationPresetTrain(cfg), 64, True, workers=1)  # doctest: +SKIP
@@ -79,8 +80,6 @@ def make_loader(
         )
         shuffle = False
     if world_size > 1:
-        from ..training.distributed import RankShardSampler
-
         if sampler is None:
             sampler = RandomSampler(ds, generator=generator) if shuffle else SequentialSampler(ds)
         sampler = RankShardSampler(sampler, batch_size, rank, world_size)

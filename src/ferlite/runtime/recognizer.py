@@ -394,11 +394,12 @@ class FaceStream:
 
     def run(self, frames: Iterable[tuple[int, np.ndarray]]) -> Generator[tuple[int, np.ndarray, Faces], None, None]:
         """``(index, frame, faces)`` for each of ``frames``, the same as :meth:`update` gives, with the two stages
-        overlapped: a worker thread locates frame t+1 while the caller's thread classifies frame t.
+        overlapped: a worker thread reads and locates frame t+1 while the caller's thread classifies frame t.
 
-        A frame's detection and its classification each leave a core idle while the other runs (OpenCV and ONNX
-        Runtime release the GIL); overlapped, the one-face clip ran at 1.2x the frame rate of ``update`` on the
-        2-core VM (benchmarks/pipeline.py). A frame's faces come one frame later than from ``update``, which
+        A frame's detection and its classification each leave a core idle while the other runs (ONNX Runtime and
+        OpenCV release the GIL); overlapped, the one-face clip ran at 1.18x and the hikers clip at 1.30x the frame rate
+        of ``update`` on the 2-core VM, and 1.45x and 1.93x with YuNet on ONNX Runtime too (benchmarks/pipeline.py,
+        docs/BENCHMARKS.md). A frame's faces come one frame later than from ``update``, which
         suits files; a camera or a live stream (a :class:`FrameSource` that is not a file) is run frame by frame,
         since running ahead would hold each frame's faces until the next frame arrives.
 

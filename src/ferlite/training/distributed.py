@@ -14,14 +14,11 @@ process normalises over its own share; ``--mode head`` freezes them).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import Sampler
 
 from ..core.errors import UsageError
 
@@ -82,29 +79,3 @@ def broadcast_from_main(value: Any, ctx: DistContext) -> Any:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
-
-
-class RankShardSampler(Sampler[int]):
-    """This rank's slice of every global batch of ``base``: from each ``global_batch`` indices the base sampler
-    yields, the ``rank``-th of ``world_size`` equal slices; a last, incomplete global batch is dropped.
-
-    Example:
-        >>> base = list(range(10))
-        >>> list(RankShardSampler(base, global_batch=4, rank=1, world_size=2))
-        [2, 3, 6, 7]
-    """
-
-    def __init__(self, base, global_batch: int, rank: int, world_size: int) -> None:
-        self.base, self.global_batch, self.rank, self.world_size = base, global_batch, rank, world_size
-        self.share = global_batch // world_size
-
-    def __iter__(self) -> Iterator[int]:
-        it = iter(self.base)
-        while True:
-            chunk = list(islice(it, self.global_batch))
-            if len(chunk) < self.global_batch:
-                return
-            yield from chunk[self.rank * self.share : (self.rank + 1) * self.share]
-
-    def __len__(self) -> int:
-        return (len(self.base) // self.global_batch) * self.share

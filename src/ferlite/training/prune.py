@@ -30,7 +30,7 @@ from torch import nn
 from ..core.errors import UsageError
 from ..models.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 from ..models.mobilenetv2 import InvertedResidual, MobileNetV2
-from ..training import TrainConfig, fit
+from . import TrainConfig, fit
 
 
 def _keep_count(hidden: int, ratio: float) -> int:
