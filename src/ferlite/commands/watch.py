@@ -143,11 +143,6 @@ def _terminal_corrections() -> queue.Queue:
     return lines
 
 
-def _correction_label(text: str, labels: tuple[str, ...]) -> str:
-    """A class name, or its number in the model's list from 1; anything else is passed on, for correct() to refuse."""
-    return labels[int(text) - 1] if text.isdigit() and 1 <= int(text) <= len(labels) else text.lower()
-
-
 def main(args: argparse.Namespace) -> int:
     import cv2
 
@@ -194,7 +189,7 @@ def main(args: argparse.Namespace) -> int:
         if personal:
             faces = personal.apply(frame, faces)
             while typed is not None and not typed.empty():
-                correct(_correction_label(typed.get(), rec.labels))
+                correct(typed.get())
         fps.tick()
         # One clock for records and cues: the file's own for videos, the wall clock for cameras and streams.
         t = source.time_of(index)

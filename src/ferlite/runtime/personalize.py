@@ -333,8 +333,11 @@ class StreamPersonalization:
         return faces.with_(scores=softmax(self.head.apply(logits, emb)).astype(np.float32))
 
     def correct(self, label: str) -> dict:
-        """The largest face of the last frame is ``label``: a reply for the viewer (``type`` personalized or error)."""
+        """The largest face of the last frame is ``label``, a class name (any case) or its number in the model's
+        classes from 1 (a key or a typed digit): a reply for the viewer (``type`` personalized or error)."""
         rec = self.recognizer
+        label = label.strip()
+        label = rec.labels[int(label) - 1] if label.isdigit() and 1 <= int(label) <= len(rec.labels) else label.lower()
         if label not in rec.labels:
             return {"type": "error", "message": f"unknown class {label!r}; the model's classes: {', '.join(rec.labels)}"}
         if self._last is None or len(self._last[1]) == 0:

@@ -31,11 +31,11 @@ from ..core.errors import UsageError
 from ..core.system import machine_summary
 from ..core.taxonomy import parse_classes
 from ..data import load_dataset
+from ..evaluation.evaluate import evaluate_model
 from ..models import count_parameters
 from ..models.checkpoint import model_from_checkpoint
 from . import TrainConfig, fit
 from .config import check_options
-from ..evaluation.evaluate import evaluate_model
 
 # The reference's published accuracies (5 classes, its own 224x224 dataset).
 REFERENCE = {"cnn_small": 0.51, "mobilenetv2_head": 0.49, "mobilenetv2_top": 0.48}

@@ -220,7 +220,7 @@ def create_app(
                 data = message.get("bytes")
                 if data is None:
                     reply = {"type": "error", "message": "expected a binary message with one JPEG or PNG frame"}
-                    correction = _correction_label(message.get("text"))
+                    correction = _label_of_correction_message(message.get("text"))
                     if correction is not None:  # {"type": "correct", "label": "happy"}: the viewer's correction
                         reply = await loop.run_in_executor(worker, personal.correct, correction)
                     await ws.send_json(reply)
@@ -262,7 +262,7 @@ def create_app(
     return app
 
 
-def _correction_label(text: str | None) -> str | None:
+def _label_of_correction_message(text: str | None) -> str | None:
     """The label of a ``{"type": "correct", "label": ...}`` text message, else None (any other text is refused)."""
     if not text or len(text) > 200:
         return None
