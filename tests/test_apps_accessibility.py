@@ -49,6 +49,7 @@ def test_caption_band_is_large_and_high_contrast():
     assert rows.max() - rows.min() >= 20  # text at least 20 px tall on a 480-line frame
 
 
+@pytest.mark.slow
 def test_watch_with_captions_and_spoken_cues_on_real_footage(tmp_path):
     out = subprocess.run(
         [

@@ -88,6 +88,7 @@ def test_drive_monitor_on_real_footage_shut_eyes_then_smiling():
     assert all(s.box is not None for s in smiling)
 
 
+@pytest.mark.slow
 def test_drive_cli_flags_distraction_when_no_driver_is_visible(tmp_path):
     events, records, video = tmp_path / "events.jsonl", tmp_path / "frames.csv", tmp_path / "drive.mp4"
     out = subprocess.run(

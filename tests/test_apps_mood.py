@@ -57,6 +57,7 @@ def test_commits_within_a_second_so_a_crash_loses_at_most_that(tmp_path):
     log.close()
 
 
+@pytest.mark.slow
 def test_killed_recorder_leaves_a_sound_database(tmp_path):
     from ferlite.runtime import FrameSource, VideoSink
 

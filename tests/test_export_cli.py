@@ -78,6 +78,7 @@ def trained_head(tmp_path_factory):
     return Path(run_training(args)["best_path"])
 
 
+@pytest.mark.slow
 def test_int8_keeps_accuracy_on_real_faces(tmp_path, trained_head):
     model, cfg, state = model_from_checkpoint(trained_head)
     fp32 = export_onnx(model, cfg, tmp_path / "m.onnx")
@@ -147,6 +148,7 @@ def test_cli_watch_bad_video(tmp_path, content, message):
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_cli_bench_runs_and_writes_markdown(tmp_path):
     proc = _ferlite(
         "bench", "--frames", 20, "--runs", 5, "--batch", 8, "--threads", 1, "--tta", "shift-flip", "--write", tmp_path / "B.md"

@@ -38,6 +38,7 @@ def test_packed_readers_count_every_split_and_class_as_the_data_readme(name, cou
         assert ds.skipped == 0 and ds.images.dtype == np.uint8 and ds.images.ndim == 3
 
 
+@pytest.mark.slow
 def test_affectnet_match_filter_drops_the_433_fer2013_photos_and_train_leaves_them_out():
     path = find_shared("data/affectnet_yolo96_gray.npz")
     everything = read_packed_jpeg_npz(path)
@@ -266,6 +267,7 @@ def test_ferplus_annotators_miss_the_fer2013_share_rule_on_the_same_faces():
     assert max(gaps, key=gaps.get) == "neutral" and 0.15 < gaps["neutral"] < 0.17
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, split", [("rafdb_basic", "train"), ("affectnet_yolo96_gray", "val")])
 def test_the_gpu_carry_gives_the_readers_the_same_faces(tmp_path, name, split):
     """benchmarks/gpu/carry.py's pack-wild / unpack-wild (the in-the-wild data for a lent GPU): the unpacked file is
@@ -322,6 +324,7 @@ def test_teacher_targets_score_each_source_with_its_own_teacher_and_blend_by_id(
         blend_teacher_targets(data, tmp_path / "bad.npz", 0.5)
 
 
+@pytest.mark.slow
 def test_train_with_teacher_targets_blends_them_and_names_a_bad_file(tmp_path):
     from ferlite.data import load_dataset as load
     from ferlite.training.teacher_targets import write_teacher_targets

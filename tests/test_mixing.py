@@ -50,6 +50,7 @@ def test_reseeding_repeats_the_same_mixing():
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))
 
 
+@pytest.mark.slow
 def test_training_with_cutmix_and_mixup_still_learns(tmp_path):
     argv = [
         "--dataset",

@@ -151,6 +151,7 @@ def test_bundled_models_give_the_recorded_outputs_on_fixed_real_faces():
         np.testing.assert_allclose(got, recorded[name], atol=1e-5, err_msg=name)
 
 
+@pytest.mark.slow
 def test_opencv_backend_reads_the_files_outline_and_agrees_with_onnx_runtime():
     """Where onnxruntime has no wheel: OpenCV's DNN module runs the bundled models, with the same metadata (read by
     ferlite's own protobuf reader), the same top label and nearly the same embedding."""

@@ -125,6 +125,7 @@ def test_an_ensemble_checkpoint_averages_its_members_and_exports_with_one_classi
         checkpoint_from_onnx(onnx_path, None)
 
 
+@pytest.mark.slow
 def test_an_ensemble_of_a_colour_and_a_gray_member_needs_gray(tmp_path):
     """Members of different colour modes are one clear line; --gray feeds every member gray faces."""
     import subprocess

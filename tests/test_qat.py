@@ -71,6 +71,7 @@ def _qat_args(out, data, *extra):
     return train.get_args_parser().parse_args([*_qat_argv(out, data), *extra])
 
 
+@pytest.mark.slow
 def test_a_qat_run_writes_plain_checkpoints_that_load_and_resume(tmp_path, synthetic_faces):
     out = tmp_path / "run"
     run_training(_qat_args(out, synthetic_faces, "--qat", "--epochs", "2", "--stop-after", "1"))
@@ -99,6 +100,7 @@ def test_a_qat_run_writes_plain_checkpoints_that_load_and_resume(tmp_path, synth
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_qat_of_another_architecture_is_one_clear_line():
     proc = subprocess.run(
         [sys.executable, "-m", "ferlite", "train", "--qat", "--model", "cnn_small", "--dataset", "folder", "--data-path", "."],

@@ -148,6 +148,7 @@ def test_init_with_classes_it_does_not_have_is_refused_by_name(tmp_path):
         run_training(args)
 
 
+@pytest.mark.slow
 def test_eye_state_model_trains_on_cew_with_ema_and_resumes(tmp_path):
     out = tmp_path / "eyes"
     common = [

@@ -47,6 +47,7 @@ def test_python_faces(clip):
     assert list(faces.to_pandas().columns[:8]) == list(FACE_FIELDS)
 
 
+@pytest.mark.slow
 def test_command_line_outputs(clip, tmp_path):
     proc = run_ferlite("predict", PHOTO, timeout=120)
     record = json.loads(proc.stdout)
