@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.errors import CheckpointError
 from ..core.spec import EMBEDDING_OUTPUT, ModelSpec
-from .engines import BACKENDS, default_backend
+from .engines import BACKENDS, default_backend, onnxruntime_options
 from .model_io import LogitCalibration, check_tta, preprocess_faces, softmax, tta_views
 from .opencv_backend import OpenCVSession
 from .personalize import Personalization, file_sha256
@@ -75,14 +75,7 @@ class EmotionClassifier:
     def _start_onnxruntime(self, threads: int | None, providers: Sequence[str] | None) -> None:
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        # No spin-waiting: after each call ONNX Runtime's idle threads would spin on the cores that OpenCV's YuNet
-        # needs next, and a video frame alternates between the two. On the 2-core VM paired runs did not settle it
-        # either way (docs/BENCHMARKS.md, benchmarks/threads.py); the video pipeline's one thread has no pool to spin.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
+        opts = onnxruntime_options(threads)
         providers = list(providers or ["CPUExecutionProvider"])
         available = ort.get_available_providers()
         missing = [p for p in providers if p not in available]

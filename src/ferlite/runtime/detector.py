@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.errors import CheckpointError, UsageError
 from ..core.paths import asset_path
-from .engines import BACKENDS, default_backend
+from .engines import BACKENDS, default_backend, onnxruntime_options
 from .faces import Faces
 
 YUNET_FILE = "face_detection_yunet_2026may.onnx"
@@ -40,12 +40,14 @@ def bundled_yunet_path() -> Path:
 
 class YuNetOnOnnxRuntime:
     """YuNet's network on ONNX Runtime, and its output decoded here: what ``cv2.FaceDetectorYN`` gives (rows of a box
-    x, y, w, h, five landmarks and a score, best first), at under half its cost. On the 2-core VM one thread ran a
-    128x96 input in 0.32 ms against OpenCV's 0.82, and 320x256 in 1.74 against 4.94 (benchmarks/yunet_engines.py).
+    x, y, w, h, five landmarks and a score, best first), for less. On the 2-core VM, one thread each, a detection of a
+    region at 128 px took 0.70 ms against OpenCV's 1.18, and of a whole frame at 320 px 2.37 against 5.17
+    (``python benchmarks/yunet_engines.py``, medians of 5 rounds).
 
     YuNet predicts, at each cell of three grids (strides 8, 16 and 32), a face's class and objectness scores, its box
     centre as an offset from the cell and its size as a log of strides, and five landmarks as offsets; the score is the
-    geometric mean of the two scores. The input is padded to a multiple of the largest stride, as OpenCV pads it.
+    geometric mean of the two scores. The input is padded to a multiple of the largest stride (``GRID``), as OpenCV
+    pads it.
     """
 
     STRIDES = (8, 16, 32)
@@ -53,11 +55,8 @@ class YuNetOnOnnxRuntime:
     def __init__(self, path: Path, score_threshold: float, nms_threshold: float, threads: int = 1) -> None:
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), onnxruntime_options(threads), providers=["CPUExecutionProvider"])
         except Exception as e:  # ONNX Runtime raises its own exception types for a file it cannot load
             raise CheckpointError(f"{path}: not a YuNet ONNX model ({str(e).strip()[:200]})") from None
         outputs = [o.name for o in self.session.get_outputs()]
@@ -84,10 +83,7 @@ class YuNetOnOnnxRuntime:
 
     def detect(self, bgr: np.ndarray) -> np.ndarray:
         """Rows of x, y, w, h, five (x, y) landmarks and the score, in ``bgr``'s pixels, best first."""
-        grid = self.STRIDES[-1]
-        pad_h, pad_w = -bgr.shape[0] % grid, -bgr.shape[1] % grid
-        if pad_h or pad_w:
-            bgr = cv2.copyMakeBorder(bgr, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
+        bgr = padded_to_grid(bgr)
         blob = bgr.transpose(2, 0, 1)[None].astype(np.float32)  # BGR, 0-255: YuNet takes the pixels as they are
         out = dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: blob})))
         rows = []
@@ -186,9 +182,7 @@ class YuNetDetector:
         else:  # the whole frame exactly as the browser page's pipeline shrinks it (static/ferlite.js)
             img = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
         if pad_to_grid:
-            pad_h, pad_w = -img.shape[0] % GRID, -img.shape[1] % GRID
-            if pad_h or pad_w:
-                img = cv2.copyMakeBorder(img, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
+            img = padded_to_grid(img)
         if self._onnxruntime is not None:
             rows = self._onnxruntime.detect(img)
         else:
@@ -290,6 +284,19 @@ def shrink_by_halves(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (image.shape[1], image.shape[0]) == (w, h):
         return image
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def padded_to_grid(image: np.ndarray) -> np.ndarray:
+    """``image`` zero-padded on the right and bottom to sides that are multiples of ``GRID``, as YuNet takes it.
+
+    Example:
+        >>> padded_to_grid(np.zeros((96, 100, 3), np.uint8)).shape
+        (96, 128, 3)
+    """
+    pad_h, pad_w = -image.shape[0] % GRID, -image.shape[1] % GRID
+    if not (pad_h or pad_w):
+        return image
+    return cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
 
 
 def _clip(xyxy: np.ndarray, w: int, h: int) -> np.ndarray:

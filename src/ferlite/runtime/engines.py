@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from typing import Any
 
 BACKENDS = ("onnxruntime", "opencv")
 
@@ -26,3 +27,19 @@ def _say_opencv_fallback() -> None:
         'ferlite: ONNX Runtime is not installed, so the models run on OpenCV\'s DNN module (slower); pip install "ferlite[cpu]"',
         file=sys.stderr,
     )
+
+
+def onnxruntime_options(threads: int | None) -> Any:
+    """ONNX Runtime session options for the runtime's models: ``threads`` intra-op threads (None: ONNX Runtime's
+    choice) and no spin-waiting. After each call ONNX Runtime's idle threads would spin on the cores that the other
+    model of the frame needs next, and a video frame alternates between the two; on the 2-core VM paired runs did not
+    settle it either way (docs/BENCHMARKS.md, benchmarks/threads.py), and the video pipeline's one thread has no pool
+    to spin."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    return opts
