@@ -32,7 +32,7 @@ PARITY_CLIPS = {
     "faces_multi_event_ccby_640x480.mp4": 5,
 }
 # Stated tolerances (docs/EDGE.md). The two pipelines crop bit-exactly from the same boxes; the boxes differ in their
-# last digits only because YuNet runs on another engine (ONNX Runtime in the page, OpenCV's DNN module in Python), and
+# last digits only because YuNet runs on another build of ONNX Runtime (onnxruntime-web in the page), and
 # the int8 emotion model turns that into small score differences.
 MIN_TOP_LABEL_AGREEMENT = 0.98
 MAX_SCORE_DIFFERENCE = 0.1

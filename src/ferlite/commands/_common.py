@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.errors import UsageError
 from ..core.options import non_negative_float, positive_int
-from ..core.paths import find_shared
-from ..runtime import TTA_MODES, Recognizer, create_detector
+from ..runtime import TTA_MODES, Recognizer
+from ..runtime.detector import build_detector
 from ..runtime.engines import BACKENDS
 
 
@@ -72,28 +71,6 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
         default=1,
         help="video: detect faces on every n-th frame and track in between (default 1: every frame)",
     )
-
-
-SSD_FILES = ("weights/opencv_face_detector_uint8.pb", "weights/opencv_face_detector.pbtxt")
-
-
-def build_detector(name: str, ssd_model: list[str] | None = None):
-    """The detector ``--detector`` names, or None for ``yunet``, the Recognizer's own; ``ssd`` takes ``--ssd-model PB
-    PBTXT`` or the shared weights folder, and says where to get its files when neither has them."""
-    if name == "yunet":
-        return None
-    kwargs = {}
-    if name == "ssd":
-        try:
-            pb, pbtxt = ssd_model or tuple(find_shared(f) for f in SSD_FILES)
-        except FileNotFoundError:
-            raise UsageError(
-                "--detector ssd needs OpenCV's res10 SSD face detector: opencv_face_detector_uint8.pb and "
-                "opencv_face_detector.pbtxt (from OpenCV's samples/dnn/face_detector, download_weights.py); pass them "
-                "with --ssd-model PB PBTXT"
-            ) from None
-        kwargs = {"pb_path": pb, "pbtxt_path": pbtxt}
-    return create_detector(name, **kwargs)
 
 
 def build_recognizer(args: argparse.Namespace) -> Recognizer:

@@ -6,16 +6,10 @@ A heuristic aid, not a certified safety system (see ferlite.apps.drive).
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
-from pathlib import Path
 
-import numpy as np
-
-from ..apps.drive import DriveAnnotator, DriveConfig, DriverMonitor
+from ..apps.drive import DriveConfig, DriverMonitor, monitor_driver
 from ..core.options import non_negative_int, positive_int
-from ..runtime import FPSMonitor, FrameSource, process_video
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -62,44 +56,12 @@ def main(args: argparse.Namespace) -> int:
         distraction_s=args.distraction,
     )
     monitor = DriverMonitor(eye_model=args.eye_model, config=config, threads=args.threads)
-    source = FrameSource(args.source)
-    events_file = open(Path(args.events), "w") if args.events else None  # noqa: SIM115 (closed below)
-    records_file = open(Path(args.records), "w", newline="") if args.records else None  # noqa: SIM115
-    records = None
-    annotator, fps = DriveAnnotator(), FPSMonitor()
-    n_events = 0
-
-    def on_frame(index: int, frame: np.ndarray) -> np.ndarray | None:
-        nonlocal records, n_events
-        state = monitor.update(frame, source.time_of(index))
-        fps.tick()
-        for event in state.events:
-            n_events += 1
-            line = json.dumps(event)
-            if events_file:
-                events_file.write(line + "\n")
-                events_file.flush()
-            else:
-                print(line, flush=True)
-        if records_file:
-            row = state.to_dict()
-            if records is None:
-                records = csv.DictWriter(records_file, fieldnames=list(row))
-                records.writeheader()
-            records.writerow(row)
-        return annotator.annotate(frame, state) if args.output else None
-
-    try:
-        frames = process_video(source, on_frame, sink=args.output, max_frames=args.max_frames)
-    finally:
-        for f in (events_file, records_file):
-            if f:
-                f.close()
+    run = monitor_driver(monitor, args.source, args.events, args.records, args.output, args.max_frames)
     print(
-        f"ferlite drive: {frames} frames, {n_events} events, {source.skipped} corrupt frames skipped, {fps.fps:.1f} FPS",
+        f"ferlite drive: {run.frames} frames, {run.events} events, {run.skipped} corrupt frames skipped, {run.fps:.1f} FPS",
         file=sys.stderr,
     )
-    if frames == 0:
+    if run.frames == 0:
         print(f"ferlite drive: {args.source}: no frame could be decoded", file=sys.stderr)
         return 1
     return 0

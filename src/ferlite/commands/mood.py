@@ -58,7 +58,7 @@ def _record(args: argparse.Namespace) -> int:
         args.db, source=args.source, labels=rec.labels, model=str(rec.classifier.model_path.name), sample_every=1.0 / args.rate
     ) as log:
 
-        def on_frame(index, frame, faces) -> None:
+        def on_frame(frame, index, faces) -> None:
             # Unix time: the run's start plus the file's own clock, or plus wall-clock seconds for live sources.
             log.add(wall_start + source.time_of(index), faces)
 

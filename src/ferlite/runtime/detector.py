@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import CheckpointError, UsageError
-from ..core.paths import asset_path
+from ..core.paths import asset_path, find_shared
 from .engines import BACKENDS, default_backend, onnxruntime_options
 from .faces import Faces
 
@@ -265,6 +265,28 @@ def create_detector(name: str = "yunet", **kwargs) -> Detector:
     if name not in makers:
         raise UsageError(f"unknown detector {name!r}; choose one of {', '.join(makers)}")
     return makers[name](**kwargs)
+
+
+SSD_FILES = ("weights/opencv_face_detector_uint8.pb", "weights/opencv_face_detector.pbtxt")
+
+
+def build_detector(name: str, ssd_model: list[str] | tuple[str, str] | None = None) -> Detector | None:
+    """The detector ``--detector`` names, or None for ``yunet``, the Recognizer's own; ``ssd`` takes ``--ssd-model PB
+    PBTXT`` or the shared weights folder, and says where to get its files when neither has them."""
+    if name == "yunet":
+        return None
+    kwargs = {}
+    if name == "ssd":
+        try:
+            pb, pbtxt = ssd_model or tuple(find_shared(f) for f in SSD_FILES)
+        except FileNotFoundError:
+            raise UsageError(
+                "--detector ssd needs OpenCV's res10 SSD face detector: opencv_face_detector_uint8.pb and "
+                "opencv_face_detector.pbtxt (from OpenCV's samples/dnn/face_detector, download_weights.py); pass them "
+                "with --ssd-model PB PBTXT"
+            ) from None
+        kwargs = {"pb_path": pb, "pbtxt_path": pbtxt}
+    return create_detector(name, **kwargs)
 
 
 def shrink_by_halves(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -34,11 +34,20 @@ def onnxruntime_options(threads: int | None) -> Any:
     choice) and no spin-waiting. After each call ONNX Runtime's idle threads would spin on the cores that the other
     model of the frame needs next, and a video frame alternates between the two; on the 2-core VM paired runs did not
     settle it either way (docs/BENCHMARKS.md, benchmarks/threads.py), and the video pipeline's one thread has no pool
-    to spin."""
+    to spin.
+
+    On x86 CPUs without VNNI (AVX2 only: many AMD Zen 2 and 3 and pre-2019 Intel machines), ONNX Runtime multiplies
+    the int8 models' uint8 activations by int8 weights with an instruction whose 16-bit sums saturate: the bundled
+    default's scores moved by 0.04 on average (up to 0.18) from OpenCV's and the browser's on the one-face clip, and
+    the top label changed on 6% of faces. ``session.x64quantprecision`` has ONNX Runtime use uint8 weights there
+    instead, which do not saturate (within 0.01 of OpenCV's on average); it costs such CPUs about 1.4x the classifier's
+    time, and changes nothing on CPUs with VNNI or on float models (``tests/test_runtime.py``,
+    ``test_int8_scores_do_not_depend_on_the_cpus_instructions``)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.x64quantprecision", "1")
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1

@@ -329,12 +329,13 @@ def process_video(
     progress: bool = True,
     pipeline: FramePipeline | None = None,
 ) -> int:
-    """Call ``callback(index, frame)`` on every frame of a video, camera or stream (supervision's ``process_video``).
+    """Call ``callback(frame, index)`` on every frame of a video, camera or stream: supervision's ``process_video``
+    and its callback's order of arguments, which users of supervision know.
 
     What the callback returns (an annotated frame) is written to ``sink``, a video file with the source's size and
     frame rate (nothing is written when it returns None). The callback ends the video early by raising
     :class:`StopVideo`; Ctrl-C ends it the same way, so a webcam session stops cleanly. Files get a progress bar.
-    With ``pipeline`` (a face stream), the callback is ``callback(index, frame, faces)``, with the faces the stream's
+    With ``pipeline`` (a face stream), the callback is ``callback(frame, index, faces)``, with the faces the stream's
     :meth:`~ferlite.runtime.recognizer.FaceStream.run` found, its two stages overlapped.
 
     Returns:
@@ -342,7 +343,7 @@ def process_video(
 
     Example:
         >>> stream = Recognizer().new_stream()  # doctest: +SKIP
-        >>> process_video("clip.mp4", lambda i, frame, faces: annotate_faces(frame, faces), "out.mp4", pipeline=stream)  # doctest: +SKIP
+        >>> process_video("clip.mp4", lambda frame, i, faces: annotate_faces(frame, faces), "out.mp4", pipeline=stream)  # doctest: +SKIP
     """
     from tqdm import tqdm
 
@@ -359,7 +360,8 @@ def process_video(
         if writer is not None:
             writer.__enter__()
         for item in items:
-            out = callback(*item)
+            index, frame, *found = item  # FrameSource gives (index, frame); a pipeline adds the faces
+            out = callback(frame, index, *found)
             count += 1
             bar.update(1)
             if writer is not None and out is not None:
