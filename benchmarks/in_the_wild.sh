@@ -5,7 +5,7 @@
 # 2. fit the logit bias and temperature on the validation domains only (ferlite calibrate), before/after printed;
 # 3. final reports on every test domain: the calibrated int8 file (what ships), and, for the int8-vs-fp32 and
 #    before/after-calibration comparisons, the uncalibrated int8 and fp32 files;
-# 4. the previous default on the same domains, and both timed in one paired bench run (2 threads).
+# 4. the bundled default on the same domains, and both timed in one paired bench run (2 threads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${1:-runs/mixture8_112}
@@ -16,5 +16,5 @@ $FERLITE calibrate "$OUT/model.int8.onnx" --out "$OUT" --name emotion_default.in
 $FERLITE evaluate "$OUT/emotion_default.int8.onnx" --domains test --threads 2 --out "$OUT/test_int8_calibrated"
 $FERLITE evaluate "$OUT/model.int8.onnx" --domains test --threads 2 --out "$OUT/test_int8_raw"
 $FERLITE evaluate "$OUT/model.onnx" --domains test --threads 2 --out "$OUT/test_fp32_raw"
-$FERLITE evaluate models/ferplus8_96_kd.int8.onnx --domains test --threads 2 --out "$OUT/test_previous_default"
-$FERLITE bench --model models/ferplus8_96_kd.int8.onnx --model "$OUT/emotion_default.int8.onnx" --threads 2 --frames 200
+$FERLITE evaluate src/ferlite/assets/emotion_default.int8.onnx --domains test --threads 2 --out "$OUT/test_bundled_default"
+$FERLITE bench --model src/ferlite/assets/emotion_default.int8.onnx --model "$OUT/emotion_default.int8.onnx" --threads 2 --frames 200

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -50,6 +51,44 @@ def run_training(args) -> dict:
     from ferlite.training import fit
 
     return asdict(fit(config_from_args(args)))
+
+
+@dataclass
+class Release:
+    sdist: Path
+    wheel: Path
+    venv: Path  # a fresh virtual environment with the wheel installed, [cpu] extra
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory) -> Release:
+    """The release files built as a user or PyPI would get them: an sdist from a clean copy of the checkout (tracked
+    and new files, never git-ignored ones such as the vendored onnxruntime-web), the wheel built from that sdist by
+    ``python -m build``, and the wheel installed into a fresh virtual environment. Slow: the slow tests share it."""
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    tmp = tmp_path_factory.mktemp("release")
+    checkout = tmp / "checkout"
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=root, capture_output=True, text=True, check=True
+    )
+    for name in listed.stdout.splitlines():
+        if (root / name).is_file():
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, checkout / name)
+    assert not (checkout / "src/ferlite/apps/web/static/vendor").exists()  # git-ignored: the build must bring it
+    dist = tmp / "dist"
+    build = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", dist, checkout], capture_output=True, text=True, timeout=1200
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    (sdist,), (wheel,) = dist.glob("ferlite-*.tar.gz"), dist.glob("ferlite-*.whl")
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    pip = subprocess.run([venv / "bin" / "pip", "install", "-q", f"{wheel}[cpu]"], capture_output=True, text=True, timeout=900)
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    return Release(sdist=sdist, wheel=wheel, venv=venv)
 
 
 @pytest.fixture(scope="session")

@@ -73,13 +73,19 @@ def test_print_config_shows_the_resolved_options_and_reads_back(tmp_path, capsys
     assert {k: v for k, v in vars(a).items() if k != "config"} == {k: v for k, v in vars(b).items() if k != "config"}
 
 
-def test_repository_configs_parse():
+def test_repository_configs_parse_and_each_has_a_use():
+    """configs/ holds the recipes that make the shipped models and the files of models/ (tools/rebuild_models.sh,
+    the GPU runs of benchmarks/gpu/README.md) and the federation's: none is a one-off run's, which git history keeps."""
+    uses = "".join(
+        Path(p).read_text() for p in ("tools/rebuild_models.sh", "benchmarks/gpu/README.md", "Makefile", "docs/FEDERATED.md")
+    )
     # configs/federated.toml is ferlite federate's (test_every_recipe_loads checks it)
     recipes = sorted(p for p in Path("configs").glob("*.toml") if not p.name.startswith("federated"))
-    assert 0 < len(recipes) <= 6  # configs/ holds the reusable recipes; one-off runs are in docs/experiments/
-    for path in recipes + sorted(Path("docs/experiments").glob("*.toml")):
+    assert recipes
+    for path in recipes:
         args = train.parse_args(["--config", str(path)])
         assert args.out == f"runs/{path.stem}"  # each config trains into its own folder
+        assert f"configs/{path.name}" in uses, f"{path}: no script or guide runs it"
 
 
 def test_backbone_init_from_a_ferlite_checkpoint_replaces_the_classifier(tmp_path):
@@ -342,7 +348,7 @@ def test_every_recipe_loads():
     from ferlite.training.config import load_config
     from ferlite.training.federated import load_federate_config
 
-    recipes = sorted(Path("configs").glob("*.toml")) + sorted(Path("docs/experiments").glob("*.toml"))
+    recipes = sorted(Path("configs").glob("*.toml"))
     assert len(recipes) > 6
     for recipe in recipes:  # a renamed option or a wrong type raises, naming the file
         if recipe.name.startswith("federated"):  # ferlite federate's: the federation, and [train] for the clients

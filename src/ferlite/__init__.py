@@ -10,7 +10,7 @@ Example:
 
 import os as _os
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # ferlite is offline and private: ONNX Runtime's telemetry (a device id and an event queue under ~/.cache, and
 # uploads in the builds that have them) is turned off before onnxruntime is first imported. A program that

@@ -36,7 +36,18 @@ Example:
 from .assets import model_files, on_device_blocker, static_dir, web_config, write_static_site
 from .frames import MAX_BYTES, MAX_FPS, MAX_SIDE, decode_frame
 
+# The rooms are listed too, so that the API reference (pdoc follows __all__) has a page for each.
 __all__ = [
+    "app",
+    "assets",
+    "frames",
+    "guard",
+    "headless",
+    "pages",
+    "rest",
+    "server",
+    "session",
+    "workers",
     "MAX_BYTES",
     "MAX_FPS",
     "MAX_SIDE",
