@@ -43,6 +43,39 @@ def serve_page(port: int, *extra: str) -> subprocess.Popen:
     return server
 
 
+def train_run(config, **changes) -> dict:
+    """``fit(dataclasses.replace(config, **changes))`` in this process, its result as a dict."""
+    from dataclasses import asdict, replace
+
+    from ferlite.training import fit
+
+    return asdict(fit(replace(config, **changes)))
+
+
+@pytest.fixture
+def tiny_run(synthetic_faces, tmp_path):
+    """A training run of seconds: the small CNN from scratch at 48 px on the synthetic faces, one epoch, in this
+    process (no loader workers, no progress bar), into ``tmp_path/run``. Tests vary it with ``dataclasses.replace``
+    or :func:`train_run`'s keywords."""
+    from ferlite.training import TrainConfig
+
+    return TrainConfig(
+        dataset="folder", data_path=str(synthetic_faces), input_size=48, per_class=0, model="cnn_small",
+        pretrained="none", epochs=1, workers=0, progress=False, out=str(tmp_path / "run"),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def eyes_run(tmp_path):
+    """A short run on CEW's eye patches (real data): the small CNN from scratch at 24 px, selected on accuracy."""
+    from ferlite.training import TrainConfig
+
+    return TrainConfig(
+        dataset="cew", model="cnn_small", pretrained="none", input_size=24, per_class=0, batch_size=64, lr=2e-3,
+        select_metric="accuracy", workers=0, threads=2, progress=False, out=str(tmp_path / "eyes"),
+    )  # fmt: skip
+
+
 def run_training(args) -> dict:
     """Train as parsed ``ferlite train`` options say (``ferlite.commands.train.parse_args``); the result as a dict."""
     from dataclasses import asdict

@@ -34,16 +34,12 @@ def test_corrupt_and_foreign_files_are_clear_errors(tmp_path):
         load_checkpoint(tmp_path / "foreign.pth")
 
 
-def test_a_checkpoint_written_before_the_model_spec_loads_and_resumes(tmp_path, synthetic_faces):
+def test_a_checkpoint_written_before_the_model_spec_loads_and_resumes(tmp_path, tiny_run):
     """Format 1 (before ModelSpec) stored the spec as "cfg", with label_names and no arch: it loads, and a run whose
     last.pth is in that form resumes."""
-    from conftest import run_training
+    from conftest import train_run
 
-    from ferlite.commands import train
-
-    argv = ["--dataset", "folder", "--data-path", synthetic_faces, "--input-size", "48", "--per-class", "0"]
-    argv += ["--model", "cnn_small", "--pretrained", "none", "--workers", "0", "--no-progress", "--out", tmp_path / "run"]
-    run_training(train.parse_args([str(a) for a in [*argv, "--epochs", "1"]]))
+    train_run(tiny_run)
     for name in ("last.pth", "best.pth"):
         state = torch.load(tmp_path / "run" / name, weights_only=True)
         spec = state.pop("spec")
@@ -53,5 +49,5 @@ def test_a_checkpoint_written_before_the_model_spec_loads_and_resumes(tmp_path, 
         torch.save(state, tmp_path / "run" / name)
     model, spec, _ = model_from_checkpoint(tmp_path / "run" / "best.pth")
     assert spec.labels == ("angry", "happy", "sad", "surprise") and spec.arch == "cnn_small"
-    result = run_training(train.parse_args([str(a) for a in [*argv, "--epochs", "2", "--resume"]]))
+    result = train_run(tiny_run, epochs=2, resume=True)
     assert result["best"]["epoch"] in (0, 1) and load_checkpoint(tmp_path / "run" / "last.pth")["epoch"] == 1

@@ -10,9 +10,8 @@ import cv2
 import numpy as np
 import pytest
 from conftest import run_ferlite as _ferlite
-from conftest import run_training
+from conftest import train_run
 
-from ferlite.commands import train
 from ferlite.core.paths import find_shared
 from ferlite.core.taxonomy import PRESETS
 from ferlite.data import load_dataset
@@ -52,30 +51,14 @@ def test_onnx_export_matches_pytorch_on_real_faces(tmp_path):
 @pytest.fixture(scope="module")
 def trained_head(tmp_path_factory):
     """A real FER2013 model trained for seconds: frozen MobileNetV2, head on happy vs surprise."""
+    from ferlite.training import TrainConfig
+
     out = tmp_path_factory.mktemp("head")
-    args = train.get_args_parser().parse_args(
-        [
-            "--mode",
-            "head",
-            "--classes",
-            "happy,surprise",
-            "--per-class",
-            "300",
-            "--cap",
-            "--input-size",
-            "64",
-            "--epochs",
-            "2",
-            "--lr",
-            "3e-3",
-            "--workers",
-            "0",
-            "--no-progress",
-            "--out",
-            str(out),
-        ]
-    )
-    return Path(run_training(args)["best_path"])
+    config = TrainConfig(
+        mode="head", classes="happy,surprise", per_class=300, cap=True, input_size=64, epochs=2, lr=3e-3,
+        workers=0, progress=False, out=str(out),
+    )  # fmt: skip
+    return Path(train_run(config)["best_path"])
 
 
 @pytest.mark.slow

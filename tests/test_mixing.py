@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import run_training
+from conftest import run_training, train_run
 
 from ferlite.commands import train
 from ferlite.core.errors import UsageError
@@ -51,41 +51,8 @@ def test_reseeding_repeats_the_same_mixing():
 
 
 @pytest.mark.slow
-def test_training_with_cutmix_and_mixup_still_learns(tmp_path):
-    argv = [
-        "--dataset",
-        "cew",
-        "--model",
-        "cnn_small",
-        "--pretrained",
-        "none",
-        "--input-size",
-        24,
-        "--per-class",
-        0,
-        "--batch-size",
-        64,
-        "--lr",
-        2e-3,
-        "--epochs",
-        3,
-        "--select-metric",
-        "accuracy",
-        "--no-progress",
-        "--workers",
-        0,
-        "--threads",
-        2,
-        "--cutmix",
-        1.0,
-        "--mixup",
-        0.2,
-        "--mix-prob",
-        0.5,
-        "--out",
-        tmp_path,
-    ]
-    result = run_training(train.get_args_parser().parse_args([str(a) for a in argv]))
+def test_training_with_cutmix_and_mixup_still_learns(tmp_path, eyes_run):
+    result = train_run(eyes_run, epochs=3, cutmix=1.0, mixup=0.2, mix_prob=0.5, out=str(tmp_path))
     assert result["best"]["val_accuracy"] > 0.8
 
 

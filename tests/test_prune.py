@@ -1,8 +1,7 @@
 import pytest
 import torch
-from conftest import run_training
+from conftest import train_run
 
-from ferlite.commands import train
 from ferlite.models import count_parameters, create_model
 from ferlite.models.checkpoint import model_from_checkpoint
 from ferlite.training.prune import prune_checkpoint, prune_mobilenetv2
@@ -23,27 +22,8 @@ def test_ratio_zero_is_identity_and_pruning_shrinks_real_convs():
     assert half.eval()(x).shape == (2, 4)
 
 
-def test_prune_command_fine_tunes_and_rebuilds(tmp_path, synthetic_faces):
-    targs = train.get_args_parser().parse_args(
-        [
-            "--dataset",
-            "folder",
-            "--data-path",
-            str(synthetic_faces),
-            "--input-size",
-            "48",
-            "--per-class",
-            "0",
-            "--epochs",
-            "1",
-            "--workers",
-            "0",
-            "--no-progress",
-            "--out",
-            str(tmp_path / "base"),
-        ]
-    )
-    base = run_training(targs)["best_path"]
+def test_prune_command_fine_tunes_and_rebuilds(tmp_path, tiny_run):
+    base = train_run(tiny_run, model="mobilenetv2_fer", pretrained="auto", out=str(tmp_path / "base"))["best_path"]
     summary = prune_checkpoint(base, 0.5, tmp_path / "p", epochs=1, progress=False)
     assert summary["params_after"] < 0.7 * summary["params_before"]
     model, cfg, state = model_from_checkpoint(tmp_path / "p" / "best.pth")

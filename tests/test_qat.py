@@ -2,12 +2,12 @@
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
-from conftest import run_training
+from conftest import train_run
 
-from ferlite.commands import train
 from ferlite.core.paths import asset_path
 from ferlite.export.from_onnx import onnx_parameters
 from ferlite.models import create_model
@@ -67,15 +67,17 @@ def _qat_argv(out, data):
     ]
 
 
-def _qat_args(out, data, *extra):
-    return train.get_args_parser().parse_args([*_qat_argv(out, data), *extra])
+@pytest.fixture
+def qat_run(tiny_run):
+    """_qat_argv's run as a TrainConfig: a MobileNetV2 from scratch with an EMA copy, trained under int8 rounding."""
+    return replace(tiny_run, model="mobilenetv2_fer", batch_size=32, ema=0.9, qat=True, epochs=2)
 
 
 @pytest.mark.slow
-def test_a_qat_run_writes_plain_checkpoints_that_load_and_resume(tmp_path, synthetic_faces):
+def test_a_qat_run_writes_plain_checkpoints_that_load_and_resume(tmp_path, qat_run, synthetic_faces):
     out = tmp_path / "run"
-    run_training(_qat_args(out, synthetic_faces, "--qat", "--epochs", "2", "--stop-after", "1"))
-    result = run_training(_qat_args(out, synthetic_faces, "--qat", "--epochs", "2", "--resume"))
+    train_run(qat_run, stop_after=1)
+    result = train_run(qat_run, resume=True)
     assert load_checkpoint(out / "last.pth")["epoch"] == 1
     plain = set(create_model("mobilenetv2_fer", num_classes=4, pretrained=False, input_size=48).state_dict())
     for name in ("best.pth", "last.pth"):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_training
+from conftest import run_training, train_run
 
 from ferlite.commands import train
 from ferlite.core.errors import UsageError
@@ -155,37 +155,10 @@ def test_init_with_classes_it_does_not_have_is_refused_by_name(tmp_path):
 
 
 @pytest.mark.slow
-def test_eye_state_model_trains_on_cew_with_ema_and_resumes(tmp_path):
+def test_eye_state_model_trains_on_cew_with_ema_and_resumes(tmp_path, eyes_run):
     out = tmp_path / "eyes"
-    common = [
-        "--dataset",
-        "cew",
-        "--model",
-        "cnn_small",
-        "--pretrained",
-        "none",
-        "--input-size",
-        24,
-        "--per-class",
-        0,
-        "--batch-size",
-        64,
-        "--lr",
-        2e-3,
-        "--ema",
-        0.9,
-        "--select-metric",
-        "accuracy",
-        "--out",
-        out,
-        "--no-progress",
-        "--workers",
-        0,
-        "--threads",
-        2,
-    ]
-    run_training(_args(*common, "--epochs", 2))
-    result = run_training(_args(*common, "--epochs", 3, "--resume"))
+    train_run(eyes_run, ema=0.9, epochs=2)
+    result = train_run(eyes_run, ema=0.9, epochs=3, resume=True)
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1, 2]
     assert result["best"]["val_accuracy"] > 0.8  # closed vs open eyes of held-out faces, after 3 short epochs
@@ -231,55 +204,20 @@ def test_an_ensemble_teacher_averages_its_teachers_probabilities_each_at_its_own
 
 
 @pytest.mark.slow
-def test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused(tmp_path):
-    common = [
-        "--dataset",
-        "cew",
-        "--model",
-        "cnn_small",
-        "--pretrained",
-        "none",
-        "--input-size",
-        24,
-        "--per-class",
-        0,
-        "--batch-size",
-        64,
-        "--lr",
-        2e-3,
-        "--select-metric",
-        "accuracy",
-        "--no-progress",
-        "--workers",
-        0,
-        "--threads",
-        2,
-    ]
-    run_training(_args(*common, "--epochs", 2, "--out", tmp_path / "teacher"))
-    result = run_training(
-        _args(
-            *common,
-            "--epochs",
-            2,
-            "--out",
-            tmp_path / "student",
-            "--teacher",
-            tmp_path / "teacher" / "best.pth",
-            "--distill-alpha",
-            0.7,
-        )
-    )
+def test_student_trains_with_a_teacher_and_a_mismatched_teacher_is_refused(tmp_path, eyes_run):
+    teacher = tmp_path / "teacher" / "best.pth"
+    train_run(eyes_run, epochs=2, out=str(tmp_path / "teacher"))
+    result = train_run(eyes_run, epochs=2, out=str(tmp_path / "student"), teacher=str(teacher), distill_alpha=0.7)
     assert result["best"]["val_accuracy"] > 0.8
     assert load_checkpoint(tmp_path / "student" / "best.pth")["args"]["teacher"].endswith("best.pth")
     three = create_model("cnn_small", num_classes=3, pretrained=False, input_size=24)
     three.spec = three.spec.with_labels(("closed", "open", "squint"))
     save_checkpoint(tmp_path / "three.pth", make_checkpoint(three, "cnn_small", {"input_size": 24}))
     with pytest.raises(DataError, match="three.pth.*classes"):
-        run_training(_args(*common, "--epochs", 1, "--out", tmp_path / "bad", "--teacher", tmp_path / "three.pth"))
+        train_run(eyes_run, out=str(tmp_path / "bad"), teacher=str(tmp_path / "three.pth"))
     # in an ensemble too, each teacher is checked
-    ensemble = f"{tmp_path / 'teacher' / 'best.pth'},{tmp_path / 'three.pth'}"
     with pytest.raises(DataError, match="three.pth.*classes"):
-        run_training(_args(*common, "--epochs", 1, "--out", tmp_path / "bad2", "--teacher", ensemble))
+        train_run(eyes_run, out=str(tmp_path / "bad2"), teacher=f"{teacher},{tmp_path / 'three.pth'}")
 
 
 @pytest.mark.parametrize(
