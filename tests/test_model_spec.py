@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferlite.core.errors import CheckpointError
+from ferlite.core.errors import CheckpointError, UsageError
 from ferlite.core.paths import asset_path
 from ferlite.export.onnx import set_metadata
 from ferlite.runtime import EmotionClassifier, Recognizer
@@ -171,7 +171,7 @@ def test_opencv_backend_reads_the_files_outline_and_agrees_with_onnx_runtime():
         if ea is not None:
             cosine = (ea * eb).sum(1) / (np.linalg.norm(ea, axis=1) * np.linalg.norm(eb, axis=1) + 1e-9)
             assert cosine.min() > 0.98, name
-    with pytest.raises(CheckpointError, match="unknown backend 'tensorrt'"):
+    with pytest.raises(UsageError, match="unknown backend 'tensorrt'"):
         EmotionClassifier(asset_path("emotion_default.int8.onnx"), backend="tensorrt")
 
 

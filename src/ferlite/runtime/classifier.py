@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.errors import CheckpointError
 from ..core.spec import EMBEDDING_OUTPUT, ModelSpec
-from .engines import BACKENDS, default_backend, onnxruntime_options
+from .engines import chosen_backend, onnxruntime_options
 from .model_io import LogitCalibration, check_tta, preprocess_faces, softmax, tta_views
 from .opencv_backend import OpenCVSession
 from .personalize import Personalization, file_sha256
@@ -56,9 +56,7 @@ class EmotionClassifier:
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise CheckpointError(f"{self.model_path}: model file not found")
-        self.backend = backend or default_backend()
-        if self.backend not in BACKENDS:
-            raise CheckpointError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.backend = chosen_backend(backend)
         if self.backend == "opencv":
             if providers and any(p != "CPUExecutionProvider" for p in providers):
                 raise CheckpointError("the opencv backend runs on the CPU only; --device cuda needs onnxruntime-gpu")

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.errors import CheckpointError, UsageError
 from ..core.paths import asset_path, find_shared
-from .engines import BACKENDS, default_backend, onnxruntime_options
+from .engines import chosen_backend, onnxruntime_options
 from .faces import Faces
 
 YUNET_FILE = "face_detection_yunet_2026may.onnx"
@@ -135,9 +135,7 @@ class YuNetDetector:
         if not self.path.is_file():
             raise CheckpointError(f"{self.path}: YuNet model not found")
         self.max_side, self.score_threshold, self.nms_threshold = max_side, score_threshold, nms_threshold
-        self.backend = backend or default_backend()
-        if self.backend not in BACKENDS:
-            raise UsageError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.backend = chosen_backend(backend)
         self._onnxruntime = (
             YuNetOnOnnxRuntime(self.path, score_threshold, nms_threshold) if self.backend == "onnxruntime" else None
         )

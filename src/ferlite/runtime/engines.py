@@ -10,6 +10,23 @@ from typing import Any
 BACKENDS = ("onnxruntime", "opencv")
 
 
+def chosen_backend(name: str | None) -> str:
+    """``name``, checked, or :func:`default_backend` for None; an unknown name is the caller's mistake, a UsageError
+    (for the emotion model and YuNet alike).
+
+    Example:
+        >>> chosen_backend("opencv")
+        'opencv'
+    """
+    if name is None:
+        return default_backend()
+    if name not in BACKENDS:
+        from ..core.errors import UsageError
+
+        raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return name
+
+
 def default_backend() -> str:
     """onnxruntime where it can be imported, else OpenCV's DNN module, said once on stderr: the user installed ferlite
     without the cpu or gpu extra, and should know that they could be faster."""
