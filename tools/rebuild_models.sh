@@ -21,11 +21,16 @@ cd "$(dirname "$0")/.."
 FERLITE=${FERLITE:-.venv/bin/ferlite}
 PYTHON=${PYTHON:-.venv/bin/python}
 
+# ferlite from-onnx, once: a later stage, or a rerun after an interruption, reuses the rebuilt checkpoint.
+rebuilt() { # ONNX DATASET OUT
+	[ -f "$3/best.pth" ] || $FERLITE from-onnx "$1" --dataset "$2" --out "$3"
+}
+
 ferplus224() {
-	$FERLITE from-onnx models/ferplus8_224_gpu.int8.onnx --dataset ferplus --out runs/from_gpu
+	rebuilt models/ferplus8_224_gpu.int8.onnx ferplus runs/from_gpu
 	$FERLITE train --config configs/ferplus8_224_anneal.toml --init runs/from_gpu/best.pth --resume
 	$FERLITE export runs/ferplus8_224_anneal/best.pth --int8 --dataset ferplus --out runs/export_ferplus8_224_anneal
-	$FERLITE from-onnx runs/export_ferplus8_224_anneal/model.int8.onnx --dataset ferplus --out runs/from_accurate_anneal
+	rebuilt runs/export_ferplus8_224_anneal/model.int8.onnx ferplus runs/from_accurate_anneal
 	$FERLITE train --config configs/ferplus8_224_full.toml --resume
 	$FERLITE export runs/ferplus8_224_full/best.pth --int8 --dataset ferplus --out runs/export_ferplus8_224_full
 	echo "ferplus224: runs/export_ferplus8_224_full/model.int8.onnx (models/ferplus8_224_full.int8.onnx)"
@@ -43,10 +48,10 @@ export_calibrated() { # CHECKPOINT OUT NAME
 }
 
 in_the_wild() {
-	$FERLITE from-onnx models/ferplus8_224_full.int8.onnx --dataset ferplus --out runs/from_accurate
+	rebuilt models/ferplus8_224_full.int8.onnx ferplus runs/from_accurate
 	$FERLITE train --config configs/mixture8_112.toml --resume
 	export_calibrated runs/mixture8_112/best.pth runs/export_mixture8_112 model_calibrated.int8.onnx
-	$FERLITE from-onnx runs/export_mixture8_112/model_calibrated.int8.onnx --dataset affectnet --out runs/from_mixture8_112
+	rebuilt runs/export_mixture8_112/model_calibrated.int8.onnx affectnet runs/from_mixture8_112
 	$FERLITE train --config configs/mixture8_112.toml --init runs/from_mixture8_112/best.pth "${SECOND_CYCLE[@]}" \
 		--out runs/mixture8_112_c2 --resume
 	export_calibrated runs/mixture8_112_c2/best.pth runs/export_mixture8_112_c2 model_calibrated.int8.onnx
@@ -54,8 +59,8 @@ in_the_wild() {
 		--out runs/mixture8_160 --resume
 	export_calibrated runs/mixture8_160/best.pth runs/export_mixture8_160 model_calibrated.int8.onnx
 	# The two teachers as their int8 files score (the recipe distils from what shipped, rounding included).
-	$FERLITE from-onnx runs/export_mixture8_112_c2/model_calibrated.int8.onnx --dataset affectnet --out runs/rebuilt_c2
-	$FERLITE from-onnx runs/export_mixture8_160/model_calibrated.int8.onnx --dataset affectnet --out runs/rebuilt_160
+	rebuilt runs/export_mixture8_112_c2/model_calibrated.int8.onnx affectnet runs/rebuilt_c2
+	rebuilt runs/export_mixture8_160/model_calibrated.int8.onnx affectnet runs/rebuilt_160
 	$FERLITE train --config configs/mixture8_112_rgb_kd_long.toml --resume
 	$FERLITE train --config configs/mixture8_112_rgb_kd_long_qat.toml --resume
 	export_calibrated runs/mixture8_112_rgb_kd_long_qat/best.pth runs/export_default emotion_default.int8.onnx
@@ -66,7 +71,7 @@ in_the_wild() {
 }
 
 fer2013() {
-	$FERLITE from-onnx models/ferplus8_224_gpu.int8.onnx --dataset ferplus --out runs/from_gpu
+	rebuilt models/ferplus8_224_gpu.int8.onnx ferplus runs/from_gpu
 	$FERLITE train --config configs/ref5_224_from_accurate.toml --init runs/from_gpu/best.pth --resume
 	$FERLITE train --config configs/ref5_224_from_accurate_long.toml --resume
 	$FERLITE export runs/ref5_224_from_accurate_long/best.pth --int8 --out runs/export_ref5_224
@@ -84,17 +89,17 @@ eyes() {
 	echo "eyes: runs/eyes_cew/eye_state.int8.onnx"
 }
 
-for stage in "${@:-in-the-wild fer2013 eyes}"; do
-	for one in $stage; do
-		case "$one" in
-		ferplus224) ferplus224 ;;
-		in-the-wild) in_the_wild ;;
-		fer2013) fer2013 ;;
-		eyes) eyes ;;
-		*)
-			echo "rebuild_models.sh: unknown stage '$one' (ferplus224, in-the-wild, fer2013, eyes)" >&2
-			exit 2
-			;;
-		esac
-	done
+stages=("$@")
+[ $# -gt 0 ] || stages=(in-the-wild fer2013 eyes)
+for stage in "${stages[@]}"; do # every name checked before hours of training start
+	case "$stage" in
+	ferplus224 | in-the-wild | fer2013 | eyes) ;;
+	*)
+		echo "rebuild_models.sh: unknown stage '$stage' (ferplus224, in-the-wild, fer2013, eyes)" >&2
+		exit 2
+		;;
+	esac
+done
+for stage in "${stages[@]}"; do
+	"${stage//-/_}"
 done

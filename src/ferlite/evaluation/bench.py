@@ -127,7 +127,8 @@ def measure_pipeline(
     )
     for frame in decoded[:10]:  # warm-up
         rec.update(frame)
-    # As `ferlite watch` runs: each frame decoded from the file, then processed (the headline figure).
+    # Each frame decoded from the file, then processed frame by frame (Recognizer.update, as a camera runs; ferlite
+    # watch on a file also overlaps detection with classification, timed by benchmarks/pipeline.py): the headline.
     rec.reset()
     faces, n, t = 0, 0, time.perf_counter()
     for _, frame in islice(FrameSource(video), frames):
@@ -270,9 +271,10 @@ def write_markdown(results: dict[str, Any], path: str | Path, command: str) -> N
         + str(ROI_SIDE)
         + " px); eye alignment, batched classification on every frame, and "
         'tracking with smoothing. "whole frame every 1" is detection as ferlite did it before regions. '
-        "FPS and ms/frame include decoding each frame from the file (on a second thread, a few frames ahead), as "
-        "`ferlite watch` runs; the same frames decoded "
-        "beforehand, and decoding alone, are given beside.",
+        "FPS and ms/frame include decoding each frame from the file (on a second thread, a few frames ahead), and "
+        "process frame by frame (`Recognizer.update`); `ferlite watch` on a file also overlaps detection with "
+        "classification (`benchmarks/pipeline.py`). The same frames decoded beforehand, and decoding alone, are "
+        "given beside.",
         "",
         "| model | video | detect every | whole frame every | TTA | frames | faces/frame | FPS | ms/frame | FPS, decoded beforehand | decoding alone |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
