@@ -54,12 +54,13 @@ def onnxruntime_options(threads: int | None) -> Any:
     to spin.
 
     On x86 CPUs without VNNI (AVX2 only: many AMD Zen 2 and 3 and pre-2019 Intel machines), ONNX Runtime multiplies
-    the int8 models' uint8 activations by int8 weights with an instruction whose 16-bit sums saturate: the bundled
-    default's scores moved by 0.04 on average (up to 0.18) from OpenCV's and the browser's on the one-face clip, and
-    the top label changed on 6% of faces. ``session.x64quantprecision`` has ONNX Runtime use uint8 weights there
-    instead, which do not saturate (within 0.01 of OpenCV's on average); it costs such CPUs about 1.4x the classifier's
-    time, and changes nothing on CPUs with VNNI or on float models (``tests/test_runtime.py``,
-    ``test_int8_scores_do_not_depend_on_the_cpus_instructions``)."""
+    the int8 models' uint8 activations by int8 weights with an instruction whose 16-bit sums saturate. There the
+    bundled default's scores moved 0.041 on average (0.179 at most) from OpenCV's on the one-face clip, and agreed
+    with the browser's onnxruntime-web on 94% of top labels (the parity test's 98% failed). ``session.x64quantprecision``
+    has ONNX Runtime use uint8 weights there instead, which do not saturate: 0.009 from OpenCV's on average. It costs
+    such CPUs 1.36x the classifier's time at batch 1 and changes nothing on CPUs with VNNI or on float models
+    (``python benchmarks/int8_precision.py``, AMD EPYC without VNNI; ``test_int8_scores_do_not_depend_on_the_cpus_instructions``).
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
