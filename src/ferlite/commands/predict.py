@@ -8,16 +8,13 @@ could be read at all.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import sys
 from pathlib import Path
 
-import cv2
-
-from ..core.errors import DataError, UsageError
+from ..apps.photos import predict_photos
+from ..core.errors import UsageError
 from ..core.options import positive_int
-from ..runtime import annotate_faces
-from ..runtime.image import read_image_scaled
 from ._common import add_runtime_args, build_recognizer
 
 
@@ -53,51 +50,12 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.output}: --output is a folder; give the file for the JSON lines")
     rec = build_recognizer(args)
     rec.det_size = args.det_size
-    out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115 (closed below)
-    ok = failed = 0
-    written: set[Path] = set()
-    try:
-        for path in args.images:
-            try:
-                image, scale = read_image_scaled(path)
-            except DataError as e:
-                if args.strict:
-                    raise
-                print(f"ferlite predict: skipped {e}", file=sys.stderr)
-                failed += 1
-                continue
-            # Boxes and sizes in the file's own pixels, even when it was shrunk on reading.
-            faces = rec.classify_crops([image]) if args.crops else rec.predict(image)
-            width, height = round(image.shape[1] / scale), round(image.shape[0] / scale)
-            out.write(
-                json.dumps({"source": str(path), "width": width, "height": height, "faces": faces.scaled(1 / scale).to_dicts()})
-                + "\n"
-            )
-            ok += 1
-            if args.annotate:
-                dest = _unused_name(Path(args.annotate), Path(path), written)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(dest), annotate_faces(image.copy(), faces), [cv2.IMWRITE_JPEG_QUALITY, 92])
-    finally:
-        if args.output:
-            out.close()
-    if failed:
-        print(f"ferlite predict: {ok} images done, {failed} skipped", file=sys.stderr)
-    return 1 if ok == 0 else 0
+    with open(args.output, "w") if args.output else contextlib.nullcontext(sys.stdout) as out:
+        done = predict_photos(rec, args.images, out, annotate=args.annotate, crops=args.crops, strict=args.strict, say=_say)
+    if done.skipped:
+        _say(f"{done.read} images done, {done.skipped} skipped")
+    return 1 if done.read == 0 else 0
 
 
-# Annotated copies keep their input's format (a 1.6 MB JPEG became a 10.3 MB PNG); others become PNG.
-ANNOTATED_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-
-
-def _unused_name(folder: Path, source: Path, written: set[Path]) -> Path:
-    """``folder/STEM_ferlite.EXT`` (EXT the input's, where it is in ``ANNOTATED_SUFFIXES``), or ``STEM_ferlite_2.EXT``
-    and on when that exists or this run wrote it: two inputs named ``photo.jpg`` (from two folders) give two outputs,
-    and nothing already there is overwritten."""
-    suffix = source.suffix.lower() if source.suffix.lower() in ANNOTATED_SUFFIXES else ".png"
-    dest, n = folder / f"{source.stem}_ferlite{suffix}", 1
-    while dest in written or dest.exists():
-        n += 1
-        dest = folder / f"{source.stem}_ferlite_{n}{suffix}"
-    written.add(dest)
-    return dest
+def _say(message: str) -> None:
+    print(f"ferlite predict: {message}", file=sys.stderr)
