@@ -59,12 +59,15 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks tools
 	$(BIN)/mypy src/ferlite/runtime src/ferlite/core
 
+# Tests run in TEST_WORKERS processes (pytest-xdist), a core each; tests that share a build or a local Ray instance
+# keep to one worker (their xdist_group mark).
+TEST_WORKERS ?= 2
 test: system-deps setup web-vendor lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # Everyday work: no slow and no browser tests (under 90 s on 2 cores).
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow and not browser"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not browser"
 
 SHARED ?= ../shared
 demo: setup-runtime

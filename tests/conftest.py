@@ -7,10 +7,17 @@ when it is missing: CI always has it beside the checkout.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+# make test runs a pytest-xdist worker per core: a worker's torch (and the ferlite processes it starts) then takes one
+# core, not all. Two workers' OpenMP pools of two threads each on two cores spin against each other: the study test
+# took 51 s instead of 7. Set before torch is first imported; ferlite's trainer honours it (core.system.compute_threads).
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 import cv2
 import numpy as np

@@ -219,6 +219,7 @@ def _short_clip(path, frames: int = 30):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one local Ray instance at a time
 def test_the_process_pool_and_ray_engines_give_the_local_rows(tmp_path):
     """The same inputs through one process, a pool of two, and Ray Data (started here, two actors): equal tables."""
     import pandas as pd

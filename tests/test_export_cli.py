@@ -152,17 +152,15 @@ def test_bundled_int8_model_accuracy_on_real_validation_faces(tmp_path):
     assert report["n"] == 3553 and report["accuracy"] > 0.79  # measured 0.804 (ferlite calibrate's report, MODEL_CARD.md)
 
 
-@pytest.mark.slow
-def test_bundled_accurate_model_by_name(tmp_path):
+def test_bundled_accurate_model_by_name():
     """`--model accurate` is the bundled in-the-wild ensemble (the 160 px network and the default's 112 px network,
-    averaged in one file), resolved by name and scored on FERPlus PublicTest."""
+    averaged in one file), resolved by name. Its FERPlus PublicTest score (0.807) is reproduced by
+    benchmarks/reproduce_scores.py, no longer by the test suite."""
     from ferlite.runtime import Recognizer, resolve_model_path
 
     model = resolve_model_path("accurate")
     spec = Recognizer("accurate").classifier.spec
     assert model.stat().st_size <= 6_000_000 and spec.input_size == 160 and spec.arch == "mobilenetv2_fer_ensemble"
-    report = _evaluate_on_publictest(model, tmp_path, "--dataset", "ferplus")
-    assert report["n"] == 3553 and report["accuracy"] > 0.79  # measured 0.807 (ferlite calibrate); the default: 0.804
     proc = _ferlite("predict", FIXTURES / "astronaut_nasa_512.png", "--model", "accurate", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[0])["faces"][0]["label"] == "happy"

@@ -128,6 +128,7 @@ def _summary(out: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one local Ray instance at a time
 def test_two_round_flower_simulation_trains_a_global_model(tmp_path):
     """ferlite federate: three clients (FER2013/FERPlus, RAF-DB, AffectNet), two FedAvg rounds on Ray, the global
     model validated every round and written at the end."""
@@ -151,6 +152,7 @@ def test_two_round_flower_simulation_trains_a_global_model(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")
 def test_fedprox_with_secure_aggregation_and_differential_privacy(tmp_path):
     """One round with Flower's SecAgg+ workflow and client-side clipping with noise: the masking protocol runs,
     the updates are clipped, noise is added, and epsilon is reported."""

@@ -33,6 +33,7 @@ def test_the_changelog_has_this_version_with_its_date_and_one_section_of_each_ki
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("release")  # one build of the release files, on one worker
 def test_the_sdist_and_wheel_pass_twine_check_and_install_into_a_fresh_environment(release):
     """`python -m build` from a clean checkout: the sdist carries what a wheel build needs (the build hook's tool, the
     recipes of the study), `twine check --strict` accepts both, and the installed wheel names its version."""

@@ -319,3 +319,24 @@ def test_every_documented_command_line_parses():
                     pytest.fail(f"{doc}: {line!r} does not parse")
                 checked += 1
     assert checked >= 20, checked
+
+
+def test_training_takes_omp_num_threads_cores_where_it_is_set(tiny_run, monkeypatch):
+    """A run took every core even where OMP_NUM_THREADS shared the machine out (two test workers' OpenMP pools then
+    spun against each other, 7x slower)."""
+    import os
+
+    from ferlite.core.system import compute_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        train_run(tiny_run)
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        assert compute_threads() == 3
+        for unset in ("", "0", "four"):
+            monkeypatch.setenv("OMP_NUM_THREADS", unset)
+            assert compute_threads() == os.cpu_count()
+    finally:
+        torch.set_num_threads(before)

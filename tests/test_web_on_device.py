@@ -269,6 +269,7 @@ def test_live_page_runs_on_the_device_with_no_websocket(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("release")  # shares the build with tests/test_release.py
 def test_a_wheel_built_from_a_clean_checkout_carries_the_on_device_page(release, tmp_path):
     """`pip install .` had no on-device page: `serve --static-only` said to run `make web-vendor`, which a pip user
     does not have, and the wheel was 9.7 or 20.7 MB depending on whether that had run. The build now fetches the

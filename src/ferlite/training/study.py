@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import statistics
 import time
 import tomllib
@@ -28,7 +27,7 @@ from typing import Any
 import torch
 
 from ..core.errors import UsageError
-from ..core.system import machine_summary
+from ..core.system import compute_threads, machine_summary
 from ..core.taxonomy import parse_classes
 from ..data import load_dataset
 from ..evaluation.evaluate import evaluate_model
@@ -210,7 +209,7 @@ def _machine(args: StudyConfig) -> dict[str, Any]:
     return {
         **machine_summary(),
         "torch": torch.__version__,
-        "train_threads": args.threads or os.cpu_count(),
+        "train_threads": args.threads or compute_threads(),
         "latency_threads": args.latency_threads,
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }

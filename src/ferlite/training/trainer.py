@@ -30,6 +30,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..core.errors import DataError, UsageError
 from ..core.spec import ModelSpec
+from ..core.system import compute_threads
 from ..core.taxonomy import PRESETS, parse_classes
 from ..data import FaceDataset, apply_balance, balance_classes, load_dataset
 from ..data.loader import make_loader
@@ -132,7 +133,7 @@ def _fit(config: TrainConfig, ctx: DistContext, device: torch.device, data: Trai
     if not 24 <= config.input_size <= 224:
         raise UsageError(f"--input-size must be between 24 and 224, got {config.input_size}")
     _seed_everything(config.seed)
-    cores = max(1, (os.cpu_count() or 1) // ctx.world_size)  # the processes of one machine share its cores
+    cores = max(1, compute_threads() // ctx.world_size)  # the processes of one machine share its cores
     # On CUDA the main process only feeds the GPU and validates; all-core torch threads there starve the workers.
     torch.set_num_threads(config.threads or (2 if device.type == "cuda" else cores))
     workers = config.workers if config.workers is not None else min(8, max(0, cores - 1))
