@@ -92,6 +92,8 @@ def test_cli_predict_json_and_annotated_image(tmp_path):
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(rows) == 1 and rows[0]["faces"][0]["label"] == "happy"
     assert "bad.jpg" in proc.stderr and "Traceback" not in proc.stderr
+    # nothing else on stderr: OpenCV warned there when a PNG copy was given JPEG's quality
+    assert all(line.startswith("ferlite predict: ") for line in proc.stderr.splitlines()), proc.stderr
     assert cv2.imread(str(tmp_path / "ann" / "astronaut_nasa_512_ferlite.png")).shape == (512, 512, 3)
     only_bad = _ferlite("predict", bad)
     assert only_bad.returncode == 1

@@ -75,7 +75,9 @@ def predict_photos(
         if annotate:
             dest = annotated_name(Path(annotate), Path(path), written)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(dest), annotate_faces(image.copy(), faces), [cv2.IMWRITE_JPEG_QUALITY, 92])
+            # JPEG's quality only for JPEGs: OpenCV warns on stderr about a key the format does not take.
+            quality = [cv2.IMWRITE_JPEG_QUALITY, 92] if dest.suffix in (".jpg", ".jpeg") else []
+            cv2.imwrite(str(dest), annotate_faces(image.copy(), faces), quality)
     return done
 
 
