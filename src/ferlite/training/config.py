@@ -179,7 +179,9 @@ class TrainConfig:
     seed: int = option(0, "run", DATA_HELP["seed"])
     workers: int | None = option(None, "run", "DataLoader workers per process (default: cores - 1, at most 8)")
     threads: int | None = option(
-        None, "run", "torch threads (default: OMP_NUM_THREADS where set, else all cores, on the CPU; 2 on CUDA)"
+        None,
+        "run",
+        "torch threads (default on the CPU: OMP_NUM_THREADS where set, else all cores, split between DDP processes; 2 on CUDA)",
     )
     device: str | None = option(None, "run", "cpu or cuda (default: cuda if available)")
     amp: bool = option(

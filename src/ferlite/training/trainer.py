@@ -133,7 +133,9 @@ def _fit(config: TrainConfig, ctx: DistContext, device: torch.device, data: Trai
     if not 24 <= config.input_size <= 224:
         raise UsageError(f"--input-size must be between 24 and 224, got {config.input_size}")
     _seed_everything(config.seed)
-    cores = max(1, compute_threads() // ctx.world_size)  # the processes of one machine share its cores
+    # The processes of one machine share its cores. OMP_NUM_THREADS counts for a single process only: torchrun sets it
+    # to 1 in every process it starts unless told otherwise, which would leave a DDP run one thread per process.
+    cores = compute_threads() if ctx.world_size == 1 else max(1, (os.cpu_count() or 1) // ctx.world_size)
     # On CUDA the main process only feeds the GPU and validates; all-core torch threads there starve the workers.
     torch.set_num_threads(config.threads or (2 if device.type == "cuda" else cores))
     workers = config.workers if config.workers is not None else min(8, max(0, cores - 1))
