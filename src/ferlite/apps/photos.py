@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,10 @@ from ..runtime.recognizer import Recognizer
 
 # Annotated copies keep their input's format (a 1.6 MB JPEG became a 10.3 MB PNG); others become PNG.
 ANNOTATED_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def say_on_stderr(message: str) -> None:
+    print(f"ferlite predict: {message}", file=sys.stderr)
 
 
 @dataclass
@@ -47,7 +52,7 @@ def predict_photos(
     annotate: str | Path | None = None,
     crops: bool = False,
     strict: bool = False,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] = say_on_stderr,
 ) -> PhotosDone:
     """Write one JSON line per readable image of ``paths`` to ``out``.
 
@@ -55,7 +60,7 @@ def predict_photos(
         annotate: also write each image with its faces drawn into this folder (:func:`annotated_name`).
         crops: the images are face crops: each whole image is one face, no detection.
         strict: raise the first unreadable image's :class:`DataError` instead of skipping it.
-        say: where a skipped image is named.
+        say: where a skipped image is named (stderr by default: ``out`` may be stdout).
     """
     done, written = PhotosDone(), set()
     for path in paths:

@@ -12,7 +12,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from ..apps.photos import predict_photos
+from ..apps.photos import predict_photos, say_on_stderr
 from ..core.errors import UsageError
 from ..core.options import positive_int
 from ._common import add_runtime_args, build_recognizer
@@ -51,11 +51,7 @@ def main(args: argparse.Namespace) -> int:
     rec = build_recognizer(args)
     rec.det_size = args.det_size
     with open(args.output, "w") if args.output else contextlib.nullcontext(sys.stdout) as out:
-        done = predict_photos(rec, args.images, out, annotate=args.annotate, crops=args.crops, strict=args.strict, say=_say)
+        done = predict_photos(rec, args.images, out, annotate=args.annotate, crops=args.crops, strict=args.strict)
     if done.skipped:
-        _say(f"{done.read} images done, {done.skipped} skipped")
+        say_on_stderr(f"{done.read} images done, {done.skipped} skipped")
     return 1 if done.read == 0 else 0
-
-
-def _say(message: str) -> None:
-    print(f"ferlite predict: {message}", file=sys.stderr)
