@@ -33,10 +33,13 @@ TOLERANCE = 0.015
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("names", nargs="*", choices=[[], *RECORDED], help="only these results (default: all)")
+    p.add_argument("names", nargs="*", metavar="NAME", help=f"only these results, of {', '.join(RECORDED)} (default: all)")
     p.add_argument("--whole", action="store_true", help="the whole PublicTest split, not the 600-face subset")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
+    unknown = [name for name in args.names if name not in RECORDED]
+    if unknown:
+        p.error(f"no recorded result named {', '.join(unknown)}; choose from {', '.join(RECORDED)}")
     off = 0
     for name, (model, dataset, classes, views, on_subset, on_whole) in RECORDED.items():
         if args.names and name not in args.names:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import DataError, UsageError
+from ..core.errors import DataError, UsageError, stderr_reporter
 from ..core.vocabulary import FACE_FIELDS, WHERE_FIELDS
 from ..runtime.image import IMAGE_SUFFIXES
 from ..runtime.recognizer import Recognizer
@@ -99,9 +99,7 @@ def iter_rows(
 
 
 def warn_skipped(path: Path, error: DataError) -> None:
-    import sys
-
-    print(f"ferlite analyze: skipped {error}", file=sys.stderr)
+    stderr_reporter("analyze")(f"skipped {error}")
 
 
 def rows_of_file(

@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import TextIO
 
 import cv2
 
-from ..core.errors import DataError
+from ..core.errors import DataError, stderr_reporter
 from ..runtime import annotate_faces
 from ..runtime.image import read_image_scaled
 from ..runtime.recognizer import Recognizer
@@ -32,8 +31,7 @@ from ..runtime.recognizer import Recognizer
 ANNOTATED_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
-def say_on_stderr(message: str) -> None:
-    print(f"ferlite predict: {message}", file=sys.stderr)
+say_on_stderr = stderr_reporter("predict")
 
 
 @dataclass

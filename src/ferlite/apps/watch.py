@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import UsageError
+from ..core.errors import UsageError, stderr_reporter
 from ..runtime import (
     CaptionAnnotator,
     Faces,
@@ -101,8 +101,7 @@ def terminal_lines() -> queue.Queue:
     return lines
 
 
-def say_on_stderr(message: str) -> None:
-    print(f"ferlite watch: {message}", file=sys.stderr)
+say_on_stderr = stderr_reporter("watch")
 
 
 @dataclass

@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-import sys
 from typing import Any
 
-from ...core.errors import UsageError
+from ...core.errors import UsageError, stderr_reporter
 from .guard import header_timeout_protocol
 
 # Host names a local server answers to; another (a DNS-rebinding page's own name) is refused.
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+say_on_stderr = stderr_reporter("serve")
 
 
 def served_hosts(host: str, also: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -44,7 +45,7 @@ def check_server_settings(host: str, port: int, api_key: str | None, certfile: s
     """A :class:`UsageError` for settings the server would fail or be unsafe with; a warning when other machines can
     reach it."""
     if host not in LOCAL_HOSTS:
-        print(f"ferlite serve: binding to {host}: other machines can reach the page; frames travel unencrypted", file=sys.stderr)
+        say_on_stderr(f"binding to {host}: other machines can reach the page; frames travel unencrypted")
         if not api_key:
             raise UsageError(f"--host {host} lets other machines in: set --api-key (or FERLITE_API_KEY) for the REST calls")
     if bool(certfile) != bool(keyfile):
@@ -81,7 +82,7 @@ def run_server(app: Any, host: str, port: int, max_bytes: int, certfile: str | N
     import uvicorn
 
     scheme = "https" if certfile else "http"
-    print(f"ferlite serve: open {scheme}://{host}:{port}/ (REST API: /docs; Ctrl-C stops)", file=sys.stderr)
+    say_on_stderr(f"open {scheme}://{host}:{port}/ (REST API: /docs; Ctrl-C stops)")
     uvicorn.run(
         app,
         host=host,
